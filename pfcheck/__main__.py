@@ -1,0 +1,3 @@
+from pfcheck.cli import main
+
+raise SystemExit(main())
