@@ -1,0 +1,63 @@
+"""Findings: what a rule reports, and the severities a policy can assign."""
+from __future__ import annotations
+
+import enum
+import hashlib
+from dataclasses import dataclass, field, replace
+from typing import Any, Optional
+
+
+class Severity(enum.IntEnum):
+    """Ordered so that `severity >= fail_on` decides the exit code."""
+
+    INFO = 1
+    WARNING = 2
+    ERROR = 3
+
+    @classmethod
+    def parse(cls, text: str) -> "Severity":
+        return cls[text.upper()]
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem, located at a real line of a real file (line and column are 1-based).
+
+    `path` is the path as the user named it, in POSIX form. `service` is `name/type` of the
+    master.cf listener the finding is about, or None for directory-wide findings. `parameter`
+    is the Postfix parameter concerned (None when not about one). `witness` is None or a
+    rule-specific mapping (PF201: {"address"}; PF301: {"client", "helo", "sender", "recipient"}).
+    `from_default` is True when the offending value is Postfix's built-in default, i.e. no line
+    sets it (the finding then points at line 1, or at the listener line for a listener finding).
+    `status` is "new" or "existing" against a git base revision, None without `--base`.
+    """
+
+    code: str
+    name: str
+    severity: Severity
+    path: str
+    line: int
+    column: int
+    message: str
+    service: Optional[str] = None
+    parameter: Optional[str] = None
+    witness: Optional[dict[str, Any]] = None
+    expected: Optional[str] = None
+    actual: Optional[str] = None
+    from_default: bool = False
+    status: Optional[str] = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def with_(self, **changes: Any) -> "Finding":
+        return replace(self, **changes)
+
+    def fingerprint(self) -> str:
+        """A line-independent identity: path, rule, parameter, listener and the offending value."""
+        parts = [self.path, self.code, self.parameter or "", self.service or "", self.actual or ""]
+        return hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
+
+    def sort_key(self) -> tuple[str, int, int, str]:
+        return (self.path, self.line, self.column, self.code)
