@@ -1,0 +1,312 @@
+"""master.cf: services and their `-o name=value` overrides, as postconf -M/-P and master read them.
+
+Fields are split on blanks with `{ }` grouping (mystrtokq). Daemon options are normalised like
+postconf's pcf_normalize_daemon_args(): `-oname=value` becomes `-o name=value`, and
+`-o { name = value }` becomes `name=value` with the value's inner whitespace kept. Option
+parsing stops at the first word that is not an option (the daemons use getopt with a leading
+`+`), so `smtpd # note -o x=y` passes `#`, `note`, `-o`, `x=y` as arguments: the `-o` is lost
+and smtpd exits with "unexpected command-line argument".
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from pfcheck.postfix.issues import ConfigIssue
+from pfcheck.postfix.lines import LogicalLine, logical_lines
+from pfcheck.postfix.maincf import split_nameval
+from pfcheck.postfix.source import SourceText
+
+MASTER_BLANKS = " \t\r\n"
+VALID_TYPES = ("inet", "unix", "fifo", "pass", "unix-dgram")
+FIELD_NAMES = ("service name", "service type", "private", "unprivileged", "chroot", "wakeup time", "process limit", "command")
+
+#: Daemons built on Postfix's *_server_main() skeletons that accept no non-option arguments:
+#: a stray word makes them exit with "unexpected command-line argument".
+NO_ARGUMENT_DAEMONS = frozenset({
+    "smtpd", "postscreen", "qmgr", "oqmgr", "pickup", "cleanup", "tlsmgr", "trivial-rewrite",
+    "bounce", "flush", "proxymap", "verify", "showq", "anvil", "scache", "postlogd",
+    "tlsproxy", "dnsblog", "local", "virtual", "smtp", "lmtp", "error", "discard",
+})
+
+
+@dataclass(frozen=True)
+class Token:
+    text: str
+    line: int
+    column: int
+
+
+@dataclass(frozen=True)
+class Override:
+    """One `-o name=value` (normalised), located at its value token."""
+
+    name: str
+    value: str
+    path: Path
+    line: int
+    column: int
+
+
+@dataclass
+class Service:
+    name: str
+    type: str
+    private: str
+    unpriv: str
+    chroot: str
+    wakeup: str
+    maxproc: str
+    command: str
+    args: list[str]
+    path: Path
+    line: int
+    overrides: list[Override] = field(default_factory=list)
+    stray_args: list[Token] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}/{self.type}"
+
+    @property
+    def process_name(self) -> str:
+        return os.path.basename(self.command)
+
+    def override(self, name: str) -> Optional[Override]:
+        """The last `-o` for a name wins, as in the daemon's option loop."""
+        for item in reversed(self.overrides):
+            if item.name == name:
+                return item
+        return None
+
+    def override_map(self) -> dict[str, Override]:
+        return {item.name: item for item in self.overrides}
+
+    def fields(self) -> list[str]:
+        return [self.name, self.type, self.private, self.unpriv, self.chroot, self.wakeup,
+                self.maxproc, self.command, *self.args]
+
+
+@dataclass
+class MasterCf:
+    path: Path
+    entries: list[Service] = field(default_factory=list)
+    issues: list[ConfigIssue] = field(default_factory=list)
+    present: bool = True
+    assumed_default: bool = False
+
+    @property
+    def services(self) -> list[Service]:
+        """Effective services: for duplicate name/type, master uses the last entry."""
+        by_key: dict[str, Service] = {}
+        for entry in self.entries:
+            by_key.pop(entry.key, None)
+            by_key[entry.key] = entry
+        return list(by_key.values())
+
+
+def split_fields(logical: LogicalLine) -> list[Token]:
+    """mystrtokq(): split on blanks, keeping `{...}` groups (possibly unbalanced) together."""
+    text = logical.text
+    tokens: list[Token] = []
+    index = 0
+    length = len(text)
+    while index < length:
+        while index < length and text[index] in MASTER_BLANKS:
+            index += 1
+        if index >= length:
+            break
+        start = index
+        level = 0
+        while index < length:
+            char = text[index]
+            if char == "{":
+                level += 1
+            elif level > 0 and char == "}":
+                level -= 1
+            elif level == 0 and char in MASTER_BLANKS:
+                break
+            index += 1
+        line, column = logical.position(start)
+        tokens.append(Token(text[start:index], line, column))
+    return tokens
+
+
+def extract_braced(text: str) -> tuple[str, Optional[str]]:
+    """extpar(): strip one balanced `{ ... }` pair and surrounding whitespace; (text, error)."""
+    depth = 0
+    end = None
+    for index, char in enumerate(text):
+        if char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth == 0:
+                end = index
+                break
+    if end is None:
+        return text[1:].strip(" \t\n\v\f\r"), f"missing '}}' in \"{text}\""
+    inner = text[1:end].strip(" \t\n\v\f\r")
+    if end + 1 != len(text):
+        return inner, f"syntax error after '}}' in \"{text}\""
+    return inner, None
+
+
+def _leading_digits(text: str) -> int:
+    count = 0
+    while count < len(text) and text[count] in "0123456789":
+        count += 1
+    return count
+
+
+def _field_error(tokens: list[Token]) -> Optional[tuple[int, str]]:
+    """pcf_check_master_entry(): index and message of the first invalid field."""
+    values = [t.text for t in tokens]
+    if values[1] not in VALID_TYPES:
+        return 1, f'invalid service type field "{values[1]}"'
+    for index in (2, 3, 4):
+        if len(values[index]) != 1 or values[index] not in "yn-":
+            return index, f'invalid {FIELD_NAMES[index]} field "{values[index]}"'
+    wakeup = values[5]
+    significant = len(wakeup) - 1 if wakeup.endswith("?") else len(wakeup)
+    if not (wakeup[0] == "-" and significant == 1) and _leading_digits(wakeup) != significant:
+        return 5, f'invalid {FIELD_NAMES[5]} field "{wakeup}"'
+    maxproc = values[6]
+    if maxproc != "-" and _leading_digits(maxproc) != len(maxproc):
+        return 6, f'invalid {FIELD_NAMES[6]} field "{maxproc}"'
+    return None
+
+
+def _parse_entry(path: Path, logical: LogicalLine, issues: list[ConfigIssue]) -> Optional[Service]:
+    tokens = split_fields(logical)
+    if len(tokens) < 8:
+        issues.append(ConfigIssue(
+            path, logical.line, 1,
+            f"bad field count ({len(tokens)} of at least 8 fields); every Postfix program exits with this fatal error",
+            "bad-field-count", fatal=True,
+        ))
+        return None
+    bad = _field_error(tokens)
+    if bad is not None:
+        index, message = bad
+        issues.append(ConfigIssue(
+            path, tokens[index].line, tokens[index].column,
+            f"{message}; every Postfix program exits with this fatal error", "bad-field", fatal=True,
+        ))
+        return None
+    name, kind, private, unpriv, chroot, wakeup, maxproc, command = (t.text for t in tokens[:8])
+    service = Service(name, kind, private, unpriv, chroot, wakeup, maxproc, command,
+                      args=[], path=path, line=logical.line)
+    arguments = _normalise_arguments(path, tokens[8:], issues)
+    in_options = True
+    index = 0
+    while index < len(arguments):
+        token = arguments[index]
+        service.args.append(token.text)
+        if in_options and (not token.text.startswith("-") or token.text == "--"):
+            in_options = False
+        if not in_options:
+            service.stray_args.append(token)
+            index += 1
+            continue
+        if token.text[1:2] == "o" and index + 1 < len(arguments):
+            value = arguments[index + 1]
+            service.args.append(value.text)
+            if token.text == "-o":
+                error, _, name, param_value = split_nameval(value.text)
+                if error is None:
+                    service.overrides.append(Override(name, param_value, path, value.line, value.column))
+                else:
+                    issues.append(ConfigIssue(
+                        path, value.line, value.column,
+                        f'invalid "-o {value.text}" option value: {error}; the daemon exits with this fatal error',
+                        "bad-override", fatal=True,
+                    ))
+            index += 2
+            continue
+        index += 1
+    if service.stray_args and service.process_name in NO_ARGUMENT_DAEMONS:
+        first = service.stray_args[0]
+        lost = [t.text for t in service.stray_args if t.text.startswith("-o")]
+        note = f"; the -o options after it are not applied" if lost else ""
+        issues.append(ConfigIssue(
+            path, first.line, first.column,
+            f'{service.process_name} exits with "fatal: unexpected command-line argument: {first.text}"'
+            f" (master.cf has no comments after text{note})",
+            "stray-argument", fatal=True,
+        ))
+    return service
+
+
+def _normalise_arguments(path: Path, tokens: list[Token], issues: list[ConfigIssue]) -> list[Token]:
+    """pcf_normalize_daemon_args(): split `-oname=value`, extract `{...}` groups."""
+    result = list(tokens)
+    index = 0
+    while index < len(result):
+        token = result[index]
+        text = token.text
+        if not text.startswith("-") or text == "--":
+            break
+        split_at = text.find("o", 2)
+        if split_at > 1:
+            # "-vo..." is "-v" followed by "-o...".
+            result[index] = Token(text[:split_at], token.line, token.column)
+            result.insert(index + 1, Token("-" + text[split_at:], token.line, token.column + split_at - 1))
+            text = result[index].text
+        if text[1:2] != "o":
+            index += 1
+            continue
+        if len(text) > 2:
+            result[index] = Token("-o", token.line, token.column)
+            result.insert(index + 1, Token(text[2:], token.line, token.column + 2))
+        elif index + 1 >= len(result):
+            index += 1
+            continue
+        index += 1
+        value = result[index]
+        if value.text.startswith("{"):
+            inner, error = extract_braced(value.text)
+            if error is not None:
+                issues.append(ConfigIssue(path, value.line, value.column, f"{error}: the -o value is mangled", "bad-brace", fatal=True))
+            split_error, _, name, param_value = split_nameval(inner)
+            if split_error is None:
+                inner = f"{name}={param_value}"
+            result[index] = Token(inner, value.line, value.column)
+        index += 1
+    for position in range(index, len(result)):
+        token = result[position]
+        if token.text.startswith("{"):
+            inner, error = extract_braced(token.text)
+            if error is not None:
+                issues.append(ConfigIssue(path, token.line, token.column, error, "bad-brace"))
+            result[position] = Token(inner, token.line, token.column)
+    return result
+
+
+def parse_master_cf(source: SourceText) -> MasterCf:
+    path = source.path
+    result = MasterCf(path)
+    seen: dict[str, Service] = {}
+    for logical in logical_lines(source.text):
+        if logical.orphan:
+            shown = logical.text[:30] + ("..." if len(logical.text) > 30 else "")
+            result.issues.append(ConfigIssue(
+                path, logical.line, 1,
+                f'logical line must not start with whitespace: "{shown}"; Postfix ignores it', "orphan-line",
+            ))
+            continue
+        service = _parse_entry(path, logical, result.issues)
+        if service is None:
+            continue
+        earlier = seen.get(service.key)
+        if earlier is not None:
+            result.issues.append(ConfigIssue(
+                path, service.line, 1,
+                f'duplicate master.cf entry for service "{service.name}" ({service.type}), first at line {earlier.line}: master uses this last entry',
+                "duplicate-service",
+            ))
+        seen[service.key] = service
+        result.entries.append(service)
+    return result
