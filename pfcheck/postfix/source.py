@@ -46,12 +46,13 @@ class SourceText:
 # Ordered: the first match names the template language. `${{` is Postfix's own relational
 # expansion syntax, so a Jinja/Go `{{` counts only when not preceded by `$`.
 _TEMPLATE_PATTERNS: tuple[tuple[str, "re.Pattern[str]"], ...] = (
-    ("Go text/template", re.compile(r"(?<!\$)\{\{-?\s*(?:\.[A-Za-z_]|if |range |end\b|else\b|with )")),
+    ("Go text/template", re.compile(r"(?<!\$)\{\{-?\s*(?:\.[A-Za-z_]|if |range |end\b|else\b|with )[^{}\n]*\}\}")),
     ("Jinja2", re.compile(r"(?<!\$)\{\{[^{}\n]*\}\}|\{%-?\s*(?:if|for|set|else|elif|endif|endfor|macro|include|raw)\b|\{#")),
     ("ERB", re.compile(r"<%[=#-]?")),
     ("sed placeholders (@@NAME@@)", re.compile(r"@@[A-Z][A-Z0-9_]*@@")),
     ("sed placeholders (PH_NAME)", re.compile(r"\bPH_[A-Z][A-Z0-9_]{2,}")),
-    ("envsubst (${UPPER_CASE})", re.compile(r"\$\{[A-Z][A-Z0-9_]*\}")),
+    # A quoted "${EXTENSION}" is a shell variable inside a command such as mailbox_command.
+    ("envsubst (${UPPER_CASE})", re.compile(r"(?<![\"'])\$\{[A-Z][A-Z0-9_]*\}")),
     ("installer placeholders (%{name})", re.compile(r"(?m)(?:^|[\s=,])%\{?[a-z_][a-z0-9_]*\}?")),
 )
 

@@ -1,0 +1,278 @@
+"""The effective configuration of a config directory, per listener, as the daemons compute it.
+
+For each smtpd-like master.cf service the daemon reads main.cf, stores every `-o name=value`
+raw (last wins), fills in built-in defaults for parameters still unset (defaults that depend on
+`compatibility_level` see that service's own level), and only then expands `$name`. So a
+main.cf value `$x` sees a service's `-o x=...`.
+"""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Optional
+
+from pfcheck.postfix import defaults
+from pfcheck.postfix.expand import ExpansionError, expand
+from pfcheck.postfix.issues import ConfigIssue
+from pfcheck.postfix.maincf import MainCf, parse_main_cf
+from pfcheck.postfix.mastercf import MasterCf, Service, parse_master_cf
+from pfcheck.postfix.source import SourceText, decode, read_source
+
+SMTPD_COMMANDS = frozenset({"smtpd"})
+POSTSCREEN_COMMANDS = frozenset({"postscreen"})
+
+#: Parameters the `effective` view always shows, whether set or not.
+ALWAYS_SHOWN = (
+    "compatibility_level", "disable_vrfy_command", "inet_interfaces", "mynetworks",
+    "mynetworks_style", "relay_domains", "smtpd_banner", "smtpd_client_restrictions",
+    "smtpd_helo_restrictions", "smtpd_recipient_restrictions", "smtpd_relay_restrictions",
+    "smtpd_sender_restrictions",
+)
+
+#: `mynetworks` left unset is computed by Postfix from the host's interfaces at run time.
+COMPUTED_MYNETWORKS = "<computed from the host's interfaces by mynetworks_style>"
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a value comes from: a main.cf line, a master.cf `-o`, or Postfix's default."""
+
+    kind: str  # "main.cf" | "master.cf" | "default"
+    path: Optional[Path] = None
+    line: int = 0
+    column: int = 0
+
+    @property
+    def is_default(self) -> bool:
+        return self.kind == "default"
+
+    def label(self) -> str:
+        return "default" if self.is_default else f"{self.kind}:{self.line}"
+
+
+DEFAULT_ORIGIN = Origin("default")
+
+
+@dataclass(frozen=True)
+class Value:
+    """A parameter's effective value in one scope. `error` is set when expansion is fatal."""
+
+    name: str
+    raw: str
+    expanded: str
+    origin: Origin
+    error: Optional[ExpansionError] = None
+
+
+class Scope:
+    """A parameter namespace: main.cf alone (service None) or main.cf + one service's `-o`."""
+
+    def __init__(self, config: "ConfigDir", service: Optional[Service] = None) -> None:
+        self.config = config
+        self.service = service
+        self._overrides = service.override_map() if service is not None else {}
+        self._cache: dict[str, Value] = {}
+
+    @property
+    def label(self) -> str:
+        return self.service.key if self.service is not None else "main.cf"
+
+    def raw(self, name: str) -> Optional[tuple[str, Origin]]:
+        override = self._overrides.get(name)
+        if override is not None:
+            return override.value, Origin("master.cf", override.path, override.line, override.column)
+        definition = self.config.main.get(name)
+        if definition is not None:
+            return definition.value, Origin("main.cf", definition.path, definition.value_line, definition.value_column)
+        fact = self.config.host_facts.get(name)
+        if fact is not None:
+            return fact, DEFAULT_ORIGIN
+        value = defaults.default_value(name, self.config.version)
+        if value is None:
+            return None
+        return value, DEFAULT_ORIGIN
+
+    def _lookup(self, name: str) -> Optional[str]:
+        found = self.raw(name)
+        return None if found is None else found[0]
+
+    def get(self, name: str) -> Value:
+        cached = self._cache.get(name)
+        if cached is not None:
+            return cached
+        found = self.raw(name)
+        raw, origin = found if found is not None else ("", DEFAULT_ORIGIN)
+        try:
+            result = Value(name, raw, expand(raw, self._lookup, name=name), origin)
+        except ExpansionError as error:
+            result = Value(name, raw, "", origin, error)
+        self._cache[name] = result
+        return result
+
+    # The interface the relay evaluator needs (pfcheck.postfix.relay.EffectiveParams).
+    def value(self, name: str) -> str:
+        return self.get(name).expanded
+
+    def location(self, name: str) -> Optional[tuple[str, int]]:
+        origin = self.get(name).origin
+        if origin.is_default or origin.path is None:
+            return None
+        return str(origin.path), origin.line
+
+    def is_set(self, name: str) -> bool:
+        return not self.get(name).origin.is_default
+
+    def compatibility_level(self) -> str:
+        return self.value("compatibility_level").strip() or "0"
+
+
+@dataclass
+class Listener:
+    """An smtpd-like service with its scope and how remote clients can reach it."""
+
+    service: Service
+    scope: Scope
+    #: inet entries through which remote clients reach this service (itself, or postscreen).
+    entry_points: list[Service] = field(default_factory=list)
+    remote: bool = False
+    binding: str = ""
+
+    @property
+    def key(self) -> str:
+        return self.service.key
+
+
+LOOPBACK_NAMES = frozenset({"loopback-only", "localhost"})
+
+
+def _is_loopback_host(host: str) -> bool:
+    host = host.strip()
+    if host.startswith("[") and "]" in host:
+        host = host[1: host.index("]")]
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def split_inet_name(name: str) -> tuple[Optional[str], str]:
+    """`host:port`, `[v6]:port` or `port` -> (host or None, port)."""
+    if name.startswith("[") and "]:" in name:
+        host, _, port = name[1:].partition("]:")
+        return host, port
+    if ":" in name:
+        host, _, port = name.rpartition(":")
+        return host, port
+    return None, name
+
+
+@dataclass
+class ConfigDir:
+    """Everything pfcheck knows about one Postfix config directory."""
+
+    directory: Path
+    main_source: SourceText
+    master_source: Optional[SourceText]
+    main: MainCf
+    master: MasterCf
+    version: str = defaults.DEFAULT_VERSION
+    host_facts: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.global_scope = Scope(self)
+        self._listeners: Optional[list[Listener]] = None
+
+    @property
+    def issues(self) -> list[ConfigIssue]:
+        return [*self.main.issues, *self.master.issues]
+
+    def scope(self, service: Optional[Service]) -> Scope:
+        return Scope(self, service)
+
+    def inet_interfaces(self) -> list[str]:
+        # master reads inet_interfaces from main.cf only; `-o` cannot change it.
+        value = self.global_scope.value("inet_interfaces")
+        return [item for item in value.replace(",", " ").split() if item]
+
+    def listens_remotely(self, service: Service) -> tuple[bool, str]:
+        """Whether an inet service accepts connections from other hosts, and its binding."""
+        host, port = split_inet_name(service.name)
+        if host is not None:
+            return (not _is_loopback_host(host)), service.name
+        interfaces = self.inet_interfaces()
+        if not interfaces or any(item.lower() == "all" for item in interfaces):
+            return True, f"all interfaces, port {port}"
+        remote = not all(_is_loopback_host(item) for item in interfaces)
+        return remote, f"inet_interfaces = {', '.join(interfaces)}, port {port}"
+
+    def listeners(self) -> list[Listener]:
+        """smtpd services (and postscreen front ends), each with how it is reached."""
+        if self._listeners is not None:
+            return self._listeners
+        services = self.master.services
+        listeners: list[Listener] = []
+        smtpd_by_name: dict[str, list[Listener]] = {}
+        for service in services:
+            if service.process_name in SMTPD_COMMANDS | POSTSCREEN_COMMANDS:
+                listener = Listener(service, Scope(self, service))
+                listeners.append(listener)
+                if service.process_name in SMTPD_COMMANDS:
+                    smtpd_by_name.setdefault(service.name, []).append(listener)
+        for listener in listeners:
+            service = listener.service
+            if service.type != "inet":
+                continue
+            remote, binding = self.listens_remotely(service)
+            listener.binding = binding
+            if service.process_name in SMTPD_COMMANDS:
+                listener.entry_points.append(service)
+                listener.remote = listener.remote or remote
+            else:
+                listener.remote = remote
+                target = listener.scope.value("smtpd_service_name") or "smtpd"
+                for backend in smtpd_by_name.get(target, []):
+                    if backend.service.type == "pass":
+                        backend.entry_points.append(service)
+                        backend.remote = backend.remote or remote
+                        backend.binding = backend.binding or f"via postscreen {service.name}: {binding}"
+        self._listeners = listeners
+        return listeners
+
+
+def load_config_dir(
+    directory: Path,
+    *,
+    version: str = defaults.DEFAULT_VERSION,
+    host_facts: Optional[Mapping[str, str]] = None,
+    main_source: Optional[SourceText] = None,
+    master_source: Optional[SourceText] = None,
+) -> ConfigDir:
+    """Read main.cf and master.cf of a directory (a missing master.cf means Postfix's default)."""
+    main_path = directory / "main.cf"
+    master_path = directory / "master.cf"
+    if main_source is None:
+        main_source = read_source(main_path) if main_path.exists() else SourceText(main_path)
+    main = parse_main_cf(main_source) if main_source.checkable else MainCf(main_path)
+    main.present = main_path.exists() or main_source.text != ""
+    assumed_default = False
+    if master_source is None and master_path.exists():
+        master_source = read_source(master_path)
+    if master_source is None:
+        assumed_default = True
+        packaged = Path(__file__).with_name("default_master.cf")
+        master = parse_master_cf(decode(master_path, packaged.read_bytes()))
+        master.issues = []
+        master.present = False
+        master.assumed_default = True
+    elif master_source.checkable:
+        master = parse_master_cf(master_source)
+    else:
+        master = MasterCf(master_path)
+    master.assumed_default = assumed_default
+    return ConfigDir(
+        directory, main_source, master_source, main, master,
+        version=version, host_facts=dict(host_facts or {}),
+    )

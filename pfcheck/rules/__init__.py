@@ -1,0 +1,39 @@
+"""The rule registry: explicit, in code order. Codes and names are a stable public interface."""
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Optional
+
+from pfcheck.rules import (
+    pf000_config_error,
+    pf001_config_warning,
+    pf101_vrfy_enabled,
+    pf900_not_checked,
+)
+
+#: Every rule module, keyed by code. Each has ID, NAME, SEVERITY, OPTIONS, check() and a docstring.
+RULES: dict[str, ModuleType] = {
+    module.ID: module
+    for module in (
+        pf000_config_error,
+        pf001_config_warning,
+        pf101_vrfy_enabled,
+        pf900_not_checked,
+    )
+}
+
+BY_NAME: dict[str, str] = {module.NAME: code for code, module in RULES.items()}
+
+
+def resolve(code_or_name: str) -> Optional[ModuleType]:
+    """A rule by code (`PF101`, case-insensitive) or name (`vrfy-enabled`)."""
+    key = code_or_name.strip()
+    module = RULES.get(key.upper())
+    if module is None and key in BY_NAME:
+        module = RULES[BY_NAME[key]]
+    return module
+
+
+def summary(module: ModuleType) -> str:
+    """First line of the rule's docstring."""
+    return (module.__doc__ or "").strip().splitlines()[0]

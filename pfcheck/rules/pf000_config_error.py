@@ -1,0 +1,88 @@
+"""Postfix refuses this configuration (PF000, config-error).
+
+## What it does
+Reports what Postfix itself exits on, found while reading the files: a main.cf logical line
+without `=`, a master.cf entry with a bad field count or field, a `$` expansion syntax error or
+recursion deeper than 100, a boolean that is not `yes` or `no` (such as `yes # comment`), a
+`-o` value without `=`, and a word that is not an option among a daemon's `-o` options (such
+as a `#` comment after text, which master.cf does not have).
+
+## Why is this bad?
+Postfix programs exit with a fatal error on each of these: `postfix start` fails, or every
+smtpd exits at its first connection and the host takes no mail. Trailing `# comments` are the
+classic cause: Postfix has whole-line comments only, so `disable_vrfy_command = yes # no VRFY`
+sets the value `yes # no VRFY`, and every smtpd exits with
+`fatal: bad boolean configuration: disable_vrfy_command = yes # no VRFY`.
+
+## Example
+    disable_vrfy_command = yes # no VRFY
+    smtpd_banner = ${myhostname
+
+## Use instead
+    # no VRFY
+    disable_vrfy_command = yes
+    smtpd_banner = ${myhostname}
+
+## References
+- postconf(5), introduction (syntax); master(5)
+- Postfix source: util/readlline.c, util/split_nameval.c, util/mac_expand.c, global/mail_conf_bool.c
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator, Mapping
+
+from pfcheck.findings import Finding, Severity
+from pfcheck.postfix import defaults
+from pfcheck.rules.base import RuleContext, make_finding
+
+ID = "PF000"
+NAME = "config-error"
+SEVERITY = Severity.ERROR
+OPTIONS: Mapping[str, tuple[type, Any]] = {}
+
+
+#: Parameters whose default is yes/no but that accept other words too.
+NOT_BOOLEAN = frozenset({"smtpd_forbid_bare_newline", "smtp_forbid_bare_newline"})
+
+
+def _is_boolean(name: str, version: str) -> bool:
+    return name not in NOT_BOOLEAN and defaults.default_value(name, version) in ("yes", "no")
+
+
+def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
+    config = ctx.config
+    for issue in config.issues:
+        if issue.fatal:
+            yield make_finding(ctx, ID, NAME, issue.path, issue.line, issue.column, issue.message,
+                               parameter=issue.parameter or None, actual=issue.kind)
+    reported: set[tuple[str, int, str]] = set()
+    scopes = [(config.global_scope, None), *((l.scope, l) for l in config.listeners())]
+    for scope, listener in scopes:
+        names = set(config.main.params)
+        if scope.service is not None:
+            names |= {o.name for o in scope.service.overrides}
+        for name in sorted(names):
+            value = scope.get(name)
+            origin = value.origin
+            if origin.is_default or origin.path is None:
+                continue
+            key = (str(origin.path), origin.line, name)
+            if key in reported:
+                continue
+            if value.error is not None:
+                reported.add(key)
+                yield make_finding(
+                    ctx, ID, NAME, origin.path, origin.line, origin.column,
+                    f"{name}: {value.error.message}; every daemon that reads {name} exits with "
+                    f"\"fatal: macro processing error\"",
+                    parameter=name, actual=value.raw,
+                )
+            elif _is_boolean(name, config.version) and value.expanded.strip().lower() not in ("yes", "no"):
+                reported.add(key)
+                yield make_finding(
+                    ctx, ID, NAME, origin.path, origin.line, origin.column,
+                    f"{name} = {value.expanded!r} is not a boolean: every daemon that reads it exits with "
+                    f"\"fatal: bad boolean configuration: {name} = {value.expanded}\""
+                    + (" (Postfix has no trailing comments)" if "#" in value.expanded else ""),
+                    parameter=name, expected="yes or no", actual=value.expanded,
+                )

@@ -1,0 +1,48 @@
+"""File not checked: a template or unreadable input (PF900, not-checked).
+
+## What it does
+Reports every named or discovered config file that pfcheck could not check: a template
+(Jinja2, ERB, Go text/template, envsubst, sed or installer placeholders) that must be rendered
+first, a binary file, a directory named like a config file, or a file that cannot be read.
+
+## Why is this bad?
+A linter that silently skips a file makes it look checked. The values in a template are not the
+values Postfix will use; point pfcheck at the rendered file instead (for example render it in CI
+and run pfcheck on the output).
+
+## Example
+    mynetworks = {{ postfix_mynetworks | join(' ') }}
+
+## Use instead
+    # render the template first, then:
+    pfcheck build/etc/postfix/main.cf
+
+## References
+- pfcheck README, "Templates"
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator, Mapping
+
+from pfcheck.findings import Finding, Severity
+from pfcheck.rules.base import RuleContext, make_finding
+
+ID = "PF900"
+NAME = "not-checked"
+SEVERITY = Severity.WARNING
+OPTIONS: Mapping[str, tuple[type, Any]] = {}
+
+
+def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
+    config = ctx.config
+    for source in (config.main_source, config.master_source):
+        if source is None or source.checkable:
+            continue
+        if source.template is not None:
+            message = (f"template ({source.template}), not checked: point pfcheck at the rendered file")
+            line, column = source.template_line, source.template_column
+        else:
+            message = f"not checked: {source.unreadable}"
+            line, column = 1, 1
+        yield make_finding(ctx, ID, NAME, source.path, line, column, message,
+                           actual=source.template or source.unreadable)
