@@ -1,0 +1,90 @@
+"""The path from files to verdict: discover -> parse -> effective config -> rules -> policy."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Optional
+
+from pfcheck.discovery import Target, discover, find_repo_root
+from pfcheck.findings import Finding, Severity
+from pfcheck.postfix.config import ConfigDir, load_config_dir
+from pfcheck.postfix.source import read_source
+from pfcheck.rules import RULES
+from pfcheck.rules.base import RuleContext
+
+
+def display_path(path: Path, cwd: Optional[Path] = None) -> str:
+    """Relative to the working directory when below it, POSIX separators."""
+    resolved = path.resolve()
+    try:
+        return resolved.relative_to((cwd or Path.cwd()).resolve()).as_posix()
+    except ValueError:
+        return resolved.as_posix()
+
+
+@dataclass
+class LintOptions:
+    policy_path: Optional[Path] = None
+    postfix_version: Optional[str] = None
+    fail_on: Optional[Severity] = None
+
+
+@dataclass
+class DirectoryResult:
+    target: Target
+    config: ConfigDir
+    policy: Any
+    fail_on: Severity
+    findings: list[Finding] = field(default_factory=list)
+
+
+@dataclass
+class LintResult:
+    findings: list[Finding]
+    directories: list[DirectoryResult]
+    files_checked: int
+
+    @property
+    def failed(self) -> bool:
+        """Whether some finding reaches the failing severity of the policy governing it."""
+        return any(f.severity >= d.fail_on for d in self.directories for f in d.findings)
+
+
+def load_target(target: Target, version: str) -> ConfigDir:
+    main_source = read_source(target.main_file) if target.main_file is not None else None
+    master_source = read_source(target.master_file) if target.master_file is not None else None
+    return load_config_dir(target.directory, version=version, main_source=main_source, master_source=master_source)
+
+
+def run_rules(ctx: RuleContext, policy: Any) -> list[Finding]:
+    """Every enabled rule over one directory, with the policy's severity applied."""
+    findings: list[Finding] = []
+    for code, module in RULES.items():
+        severity = policy.severity(code)
+        if severity is None:
+            continue
+        for finding in module.check(ctx, policy.options(code)):
+            findings.append(finding.with_(severity=severity))
+    return findings
+
+
+def lint(paths: Iterable[str], options: LintOptions, policies: Callable[[Path], Any]) -> LintResult:
+    """Lint paths. `policies(directory)` returns the Policy governing a directory."""
+    targets = discover(paths)
+    cwd = Path.cwd()
+    results: list[DirectoryResult] = []
+    findings: list[Finding] = []
+    files_checked = 0
+    for target in targets:
+        policy = policies(target.directory)
+        version = options.postfix_version or policy.postfix_version
+        config = load_target(target, version)
+        ctx = RuleContext(config, find_repo_root(target.directory), display=lambda p: display_path(p, cwd))
+        named = {ctx.display(p) for p in target.named}
+        dir_findings = [f for f in run_rules(ctx, policy) if f.path in named]
+        files_checked += len(target.named)
+        fail_on = options.fail_on or policy.fail_on
+        results.append(DirectoryResult(target, config, policy, fail_on, dir_findings))
+        findings.extend(dir_findings)
+    findings.sort(key=Finding.sort_key)
+    return LintResult(findings, results, files_checked)
