@@ -1,0 +1,229 @@
+"""Command line: `pfcheck [PATH ...]`, `pfcheck show DIR`, `pfcheck rules`, `pfcheck explain RULE`.
+
+Exit codes: 0 clean, 1 findings at or above the failing severity, 2 usage, policy or internal
+error. Errors are one line, `path:line:col: message` where there is a position; never a
+traceback (set PFCHECK_DEBUG=1 to see one).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from pfcheck import __version__
+
+EXIT_CLEAN = 0
+EXIT_FINDINGS = 1
+EXIT_ERROR = 2
+
+SUBCOMMANDS = ("show", "rules", "explain")
+FORMATS = ("text", "json", "sarif", "gitlab", "junit", "github", "auto")
+
+
+class CliError(Exception):
+    """A one-line error for the user; exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> "None":  # type: ignore[override]
+        raise CliError(f"{self.prog}: {message} (see --help)")
+
+
+def _lint_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="pfcheck",
+        description="Check Postfix main.cf/master.cf against a policy, judged the way Postfix reads them. "
+        "Other commands: 'pfcheck show DIR', 'pfcheck rules', 'pfcheck explain RULE'.",
+    )
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="main.cf/master.cf files or directories (default: .)")
+    parser.add_argument("--policy", type=Path, help="policy file (default: nearest .pfcheck.yaml up to the git root, else the built-in policy)")
+    parser.add_argument("--postfix-version", help="target Postfix version for defaults, e.g. 3.7 (default: the policy's)")
+    parser.add_argument("--format", action="append", choices=FORMATS, help="output format; repeatable, each paired with an --output-file in order")
+    parser.add_argument("--output-file", action="append", type=Path, default=[], help="write the matching --format to this file instead of stdout")
+    parser.add_argument("--fail-on", choices=("error", "warning", "info"), help="lowest severity that fails the run (default: the policy's fail_on)")
+    parser.add_argument("--version", action="version", version=f"pfcheck {__version__}")
+    return parser
+
+
+def _show_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="pfcheck show", description="Print the effective configuration pfcheck believes Postfix uses, with the origin of every value.")
+    parser.add_argument("directory", type=Path, metavar="DIR")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--postfix-version", help="target Postfix version for defaults (default: the policy's)")
+    parser.add_argument("--policy", type=Path)
+    return parser
+
+
+def _rules_registry() -> dict[str, Any]:
+    from pfcheck.rules import RULES
+
+    return RULES
+
+
+def _policy_resolver(policy_path: Optional[Path]) -> Any:
+    from pfcheck.policy import PolicyResolver
+
+    if policy_path is not None and not policy_path.is_file():
+        raise CliError(f"{policy_path}: policy file not found")
+    return PolicyResolver(_rules_registry(), policy_path=policy_path)
+
+
+def _check_version(text: Optional[str]) -> Optional[str]:
+    if text is None:
+        return None
+    from pfcheck.postfix import defaults
+
+    try:
+        major, minor = defaults.parse_version(text)
+    except ValueError as error:
+        raise CliError(f"--postfix-version: {error}") from None
+    return f"{major}.{minor}"
+
+
+def cmd_show(argv: Sequence[str]) -> int:
+    from pfcheck.postfix.config import load_config_dir
+    from pfcheck.show import render_show_text, show_model
+
+    args = _show_parser().parse_args(argv)
+    directory: Path = args.directory
+    if directory.is_file():
+        directory = directory.parent
+    if not directory.is_dir():
+        raise CliError(f"{args.directory}: no such directory")
+    version = _check_version(args.postfix_version)
+    if version is None:
+        version = _policy_resolver(args.policy).policy_for(directory).postfix_version
+    config = load_config_dir(directory, version=version)
+    model = show_model(config)
+    if args.format == "json":
+        import json
+
+        sys.stdout.write(json.dumps(model, indent=2, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(render_show_text(model))
+    return EXIT_CLEAN
+
+
+def cmd_rules(argv: Sequence[str]) -> int:
+    from pfcheck.rules import summary
+
+    if argv:
+        raise CliError("pfcheck rules: takes no arguments")
+    rules = _rules_registry()
+    for code, module in rules.items():
+        sys.stdout.write(f"{code}  {module.NAME:<28} {str(module.SEVERITY):<8} {summary(module)}\n")
+    return EXIT_CLEAN
+
+
+def cmd_explain(argv: Sequence[str]) -> int:
+    import inspect
+
+    from pfcheck.rules import RULES, resolve
+
+    if len(argv) != 1:
+        raise CliError("usage: pfcheck explain RULE (a code such as PF201 or a name such as mynetworks-outside-policy)")
+    module = resolve(argv[0])
+    if module is None:
+        import difflib
+
+        candidates = [*RULES, *(m.NAME for m in RULES.values())]
+        close = difflib.get_close_matches(argv[0], candidates, n=1)
+        hint = f' (did you mean "{close[0]}"?)' if close else ""
+        raise CliError(f'unknown rule "{argv[0]}"{hint}; see pfcheck rules')
+    doc = inspect.getdoc(module) or ""
+    sys.stdout.write(f"# {module.ID} {module.NAME} (default severity: {module.SEVERITY})\n\n{doc}\n")
+    options = getattr(module, "OPTIONS", {})
+    if options:
+        sys.stdout.write("\n## Options\n")
+        for name, spec in options.items():
+            sys.stdout.write(f"- `{name}`: {spec}\n")
+    return EXIT_CLEAN
+
+
+def _formats(args: argparse.Namespace) -> list[tuple[str, Optional[Path]]]:
+    formats = list(args.format or ["auto"])
+    outputs: list[Optional[Path]] = list(args.output_file)
+    if len(outputs) > len(formats):
+        raise CliError("more --output-file than --format options; pair each --output-file with a --format")
+    outputs += [None] * (len(formats) - len(outputs))
+    resolved = []
+    for name, output in zip(formats, outputs):
+        if name == "auto":
+            name = "github" if os.environ.get("GITHUB_ACTIONS") == "true" and output is None else "text"
+        resolved.append((name, output))
+    if sum(1 for _, output in resolved if output is None) > 1:
+        raise CliError("only one --format can go to stdout; give the others an --output-file")
+    return resolved
+
+
+def cmd_lint(argv: Sequence[str]) -> int:
+    from pfcheck.findings import Severity
+    from pfcheck.lint import LintOptions, lint
+    from pfcheck.report import NotChecked, RENDERERS, Report, RuleInfo
+
+    args = _lint_parser().parse_args(argv)
+    formats = _formats(args)
+    options = LintOptions(
+        policy_path=args.policy,
+        postfix_version=_check_version(args.postfix_version),
+        fail_on=Severity.parse(args.fail_on) if args.fail_on else None,
+    )
+    resolver = _policy_resolver(args.policy)
+    result = lint(args.paths or ["."], options, resolver.policy_for)
+    rules = {code: RuleInfo.from_module(module) for code, module in _rules_registry().items()}
+    not_checked = [
+        NotChecked(f.path, f.message) for f in result.findings if f.code == "PF900"
+    ]
+    fail_on = min((d.fail_on for d in result.directories), default=options.fail_on or Severity.ERROR)
+    report = Report(
+        findings=result.findings, rules=rules, files_checked=result.files_checked,
+        tool_version=__version__, not_checked=not_checked, fail_on=fail_on,
+        checked_paths=sorted({p for d in result.directories for p in _named(d)}),
+        color=False,
+    )
+    for name, output in formats:
+        text = RENDERERS[name](report)
+        if output is None:
+            sys.stdout.write(text)
+        else:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            output.write_text(text, encoding="utf-8")
+    return EXIT_FINDINGS if result.failed else EXIT_CLEAN
+
+
+def _named(directory_result: Any) -> list[str]:
+    from pfcheck.lint import display_path
+
+    return [display_path(p) for p in directory_result.target.named]
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    from pfcheck.discovery import UsageError
+
+    try:
+        from pfcheck.policy import PolicyError
+    except ImportError:  # pragma: no cover - only while the package is half-installed
+        PolicyError = CliError  # type: ignore[misc,assignment]
+    try:
+        if argv and argv[0] in SUBCOMMANDS:
+            command = {"show": cmd_show, "rules": cmd_rules, "explain": cmd_explain}[argv[0]]
+            return command(argv[1:])
+        return cmd_lint(argv)
+    except (CliError, UsageError) as error:
+        sys.stderr.write(f"pfcheck: {error}\n" if not str(error).startswith("pfcheck") else f"{error}\n")
+        return EXIT_ERROR
+    except PolicyError as error:
+        sys.stderr.write(f"{error}\n")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_CLEAN
+    except Exception as error:  # noqa: BLE001 - the user gets one line, never a traceback
+        if os.environ.get("PFCHECK_DEBUG") == "1":
+            raise
+        sys.stderr.write(f"pfcheck: internal error: {type(error).__name__}: {error} (set PFCHECK_DEBUG=1 for details)\n")
+        return EXIT_ERROR
