@@ -1,0 +1,304 @@
+"""Output renderers: pure functions from a `Report` to the text of one output format.
+
+Every renderer has the signature `render(report: Report) -> str` and returns the complete
+document (ending with a newline unless it is empty). Renderers never read files, the clock or
+the environment, so the same report always renders to the same bytes; the CLI decides where
+the text goes and which paths it shows (relative, POSIX).
+
+`RENDERERS` maps a format name to its renderer and imports the renderer's module only when it
+is first called, so a plain text run never imports json or xml.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+from pfcheck.findings import Finding, Severity
+
+__all__ = [
+    "FORMATS",
+    "NotChecked",
+    "RENDERERS",
+    "Report",
+    "RuleInfo",
+    "render",
+    "unique_fingerprints",
+]
+
+# Rule-code areas (ux.md §2.12): 1xx information disclosure, 2xx client trust, 3xx relay are
+# security rules; 0xx (parse) and 9xx (suppression hygiene) are not.
+_SECURITY_AREAS = frozenset("12345678")
+
+# GitHub ranks alerts of security rules by `security-severity` (>= 9.0 critical, 7.0-8.9 high,
+# 4.0-6.9 medium). Used only for error-level security rules that do not declare their own.
+_DEFAULT_SECURITY_SEVERITY_BY_AREA = {
+    "1": "5.3",  # information disclosure (VRFY, banners): medium
+    "2": "8.1",  # unauthenticated clients trusted (mynetworks): high
+    "3": "9.3",  # open relay: critical
+}
+_FALLBACK_SECURITY_SEVERITY = "7.5"
+
+
+def is_security_code(code: str) -> bool:
+    """True for PF1xx-PF8xx: the areas whose findings are security problems."""
+    return bool(re.fullmatch(r"PF\d{3}", code)) and code[2] in _SECURITY_AREAS
+
+
+@dataclass(frozen=True)
+class RuleInfo:
+    """What the renderers need to know about a rule (SARIF `tool.driver.rules`, GitLab, text).
+
+    `summary` is one sentence (SARIF shortDescription); `help_markdown` is the rule's
+    documentation (its docstring after the first line). `security_severity` is the SARIF
+    `security-severity` ("0.1".."10.0") or None to send none.
+    """
+
+    code: str
+    name: str
+    summary: str
+    help_markdown: str
+    default_severity: Severity
+    help_uri: Optional[str] = None
+    tags: tuple[str, ...] = ("postfix",)
+    security_severity: Optional[str] = None
+
+    @property
+    def is_security(self) -> bool:
+        return "security" in self.tags
+
+    @classmethod
+    def from_module(cls, module: Any, help_uri: Optional[str] = None) -> "RuleInfo":
+        """Build from a rule module (`ID`, `NAME`, `SEVERITY`, docstring).
+
+        Optional module attributes: `TAGS` (sequence of str), `SECURITY_SEVERITY` (str or
+        number), `HELP_URI`. Without them, PF1xx-PF8xx rules are tagged `security` and the
+        error-level ones get a security-severity by area.
+        """
+        code: str = module.ID
+        severity: Severity = module.SEVERITY
+        summary, help_markdown = split_docstring(inspect.getdoc(module) or "", code)
+        security = is_security_code(code)
+        tags = tuple(getattr(module, "TAGS", ("security", "postfix") if security else ("postfix",)))
+        declared = getattr(module, "SECURITY_SEVERITY", None)
+        if declared is not None:
+            security_severity: Optional[str] = f"{float(declared):.1f}"
+        elif "security" in tags and severity >= Severity.ERROR:
+            security_severity = _DEFAULT_SECURITY_SEVERITY_BY_AREA.get(
+                code[2] if len(code) > 2 else "", _FALLBACK_SECURITY_SEVERITY
+            )
+        else:
+            security_severity = None
+        return cls(
+            code=code,
+            name=module.NAME,
+            summary=summary or module.NAME,
+            help_markdown=help_markdown,
+            default_severity=severity,
+            help_uri=getattr(module, "HELP_URI", None) or help_uri,
+            tags=tags,
+            security_severity=security_severity,
+        )
+
+    @classmethod
+    def placeholder(cls, finding: Finding) -> "RuleInfo":
+        """A minimal description for a finding whose rule the report does not describe."""
+        return cls(
+            code=finding.code,
+            name=finding.name,
+            summary=finding.name,
+            help_markdown="",
+            default_severity=finding.severity,
+            tags=("security", "postfix") if is_security_code(finding.code) else ("postfix",),
+        )
+
+
+def split_docstring(doc: str, code: str = "") -> tuple[str, str]:
+    """Split a rule docstring into (summary sentence, remaining markdown).
+
+    A trailing "(PF101, vrfy-enabled)" on the first line repeats the rule's identity, which
+    every format already shows, so it is dropped from the summary.
+    """
+    text = inspect.cleandoc(doc)
+    first, _, rest = text.partition("\n")
+    summary = first.strip()
+    if code:
+        summary = re.sub(r"\s*\(\s*" + re.escape(code) + r"\b[^)]*\)(?=\.?$)", "", summary)
+    return summary, rest.strip()
+
+
+@dataclass(frozen=True)
+class NotChecked:
+    """A file pfcheck saw but did not judge, with the reason ("template (Jinja2)", "binary")."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything a renderer may show.
+
+    `files_checked` counts the files that were judged; `checked_paths` optionally names them
+    (JUnit then lists clean files as passing test cases). `fail_on` is the severity threshold
+    that decides the exit code; `fail_on_by_path` overrides it for the findings in one file
+    (each directory's policy may set its own). `color` adds ANSI colour to the text format;
+    `details` adds the expected/actual/witness lines under each text finding. `automation_id`
+    is the SARIF `runAutomationDetails.id` (a category ending in "/" when several pfcheck runs
+    are uploaded); `information_uri` the SARIF `tool.driver.informationUri` (the project's
+    home page, sent only when known).
+    """
+
+    findings: Sequence[Finding]
+    rules: Mapping[str, RuleInfo]
+    files_checked: int
+    tool_version: str
+    not_checked: Sequence[NotChecked] = ()
+    fail_on: Severity = Severity.ERROR
+    fail_on_by_path: Mapping[str, Severity] = field(default_factory=dict)
+    checked_paths: Sequence[str] = ()
+    color: bool = False
+    details: bool = False
+    automation_id: Optional[str] = None
+    tool_name: str = "pfcheck"
+    information_uri: Optional[str] = None
+
+    def sorted_findings(self) -> list[Finding]:
+        """Findings in output order: path, line, column, code, then listener and message."""
+        return sorted(self.findings, key=lambda f: (*f.sort_key(), f.service or "", f.message))
+
+    def sorted_not_checked(self) -> list[NotChecked]:
+        return sorted(self.not_checked, key=lambda item: (item.path, item.reason))
+
+    def rule_for(self, finding: Finding) -> RuleInfo:
+        return self.rules.get(finding.code) or RuleInfo.placeholder(finding)
+
+    def all_rules(self) -> list[RuleInfo]:
+        """The described rules plus placeholders for undescribed codes, sorted by code."""
+        by_code = dict(self.rules)
+        for finding in self.findings:
+            if finding.code not in by_code:
+                by_code[finding.code] = RuleInfo.placeholder(finding)
+        return [by_code[code] for code in sorted(by_code)]
+
+    def by_severity(self) -> dict[str, int]:
+        """Counts per severity, most severe first, every severity present (0 when none)."""
+        counts = {str(severity): 0 for severity in sorted(Severity, reverse=True)}
+        for finding in self.findings:
+            counts[str(finding.severity)] += 1
+        return counts
+
+    def fails(self, finding: Finding) -> bool:
+        """Whether `finding` reaches the failing threshold of its file."""
+        return finding.severity >= self.fail_on_by_path.get(finding.path, self.fail_on)
+
+    def failing(self) -> int:
+        """How many findings fail (non-zero means exit code 1)."""
+        return sum(1 for finding in self.findings if self.fails(finding))
+
+    def fingerprints(self) -> list[str]:
+        """Unique, line-independent fingerprints, parallel to `sorted_findings()`."""
+        return unique_fingerprints(self.sorted_findings())
+
+
+def unique_fingerprints(findings: Sequence[Finding]) -> list[str]:
+    """`Finding.fingerprint()` made unique within the sequence.
+
+    Two findings with the same identity (same path, rule, parameter, listener and value) would
+    collapse into one entry in GitLab's widget and GitHub's alert list, so the second and later
+    ones are salted with their rank among equals. Ranks follow the given order, which is the
+    sorted output order, so the result is deterministic.
+    """
+    seen: dict[str, int] = {}
+    unique: list[str] = []
+    for finding in findings:
+        base = finding.fingerprint()
+        rank = seen.get(base, 0)
+        seen[base] = rank + 1
+        if rank == 0:
+            unique.append(base)
+        else:
+            unique.append(hashlib.sha256(f"{base}\x1f{rank}".encode("ascii")).hexdigest())
+    return unique
+
+
+_UNPRINTABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
+
+
+def _escape_unprintable(match: re.Match[str]) -> str:
+    char = match.group()
+    code_point = ord(char)
+    if 0xDC80 <= code_point <= 0xDCFF:
+        # A byte that was not valid UTF-8, carried as a surrogate by "surrogateescape".
+        return f"\\x{code_point - 0xDC00:02x}"
+    if code_point <= 0xFF:
+        return f"\\x{code_point:02x}"
+    return f"\\u{code_point:04x}"
+
+
+def printable(text: str) -> str:
+    """`text` on one line, safe for a terminal, a CI log and XML.
+
+    Messages quote values from the checked files; a newline would split a finding over two
+    lines, an escape sequence would reach the user's terminal, and an undecodable byte would
+    make the output unencodable. All of these are shown as `\\xNN` instead. Tabs are kept.
+    """
+    return _UNPRINTABLE.sub(_escape_unprintable, text)
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def summary_line(report: Report) -> str:
+    """`3 files, 5 findings (2 error, 3 warning), 1 not checked` (zero counts left out)."""
+    findings = plural(len(report.findings), "finding")
+    counts = [f"{n} {severity}" for severity, n in report.by_severity().items() if n]
+    if counts:
+        findings += f" ({', '.join(counts)})"
+    line = f"{plural(report.files_checked, 'file')}, {findings}"
+    if report.not_checked:
+        line += f", {len(report.not_checked)} not checked"
+    return line
+
+
+FORMATS: tuple[str, ...] = ("text", "json", "sarif", "gitlab", "junit", "github")
+
+_MODULE_OF_FORMAT = {
+    "text": "text",
+    "json": "json_format",
+    "sarif": "sarif",
+    "gitlab": "gitlab",
+    "junit": "junit",
+    "github": "github",
+}
+
+
+class _LazyRenderer:
+    """Imports `pfcheck.report.<module>` on first call, so unused formats cost nothing."""
+
+    def __init__(self, module_name: str) -> None:
+        self._module_name = module_name
+        self._render: Optional[Callable[[Report], str]] = None
+
+    def __call__(self, report: Report) -> str:
+        if self._render is None:
+            module = importlib.import_module(f"{__name__}.{self._module_name}")
+            self._render = module.render
+        return self._render(report)
+
+    def __repr__(self) -> str:
+        return f"<renderer {__name__}.{self._module_name}.render>"
+
+
+RENDERERS: dict[str, Callable[[Report], str]] = {
+    name: _LazyRenderer(module) for name, module in _MODULE_OF_FORMAT.items()
+}
+
+
+def render(report: Report, format_name: str) -> str:
+    """Render `report` in `format_name` (one of `FORMATS`); KeyError for an unknown name."""
+    return RENDERERS[format_name](report)

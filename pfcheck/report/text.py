@@ -1,0 +1,66 @@
+"""Text format: one `path:line:col: CODE name: message [service]` line per finding.
+
+The shape gcc, ruff and yamllint print, which editors' quickfix lists and GitHub problem
+matchers read. Files that were not checked come first (`path: not checked: reason`), the
+summary line comes last.
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from pfcheck.findings import Finding, Severity
+from pfcheck.report import Report, printable, summary_line
+
+_RESET = "\x1b[0m"
+_BOLD = "\x1b[1m"
+Painter = Callable[[str, str], str]
+
+_SEVERITY_COLOUR = {
+    Severity.ERROR: "\x1b[1;31m",
+    Severity.WARNING: "\x1b[1;33m",
+    Severity.INFO: "\x1b[1;36m",
+}
+
+
+def render(report: Report) -> str:
+    paint = _painter(report.color)
+    lines: list[str] = []
+    for item in report.sorted_not_checked():
+        lines.append(f"{paint(printable(item.path), _BOLD)}: not checked: {printable(item.reason)}")
+    for finding in report.sorted_findings():
+        lines.append(finding_line(finding, paint))
+        if report.details:
+            lines.extend(detail_lines(finding, indent="    "))
+    lines.append(paint(summary_line(report), _BOLD))
+    return "\n".join(lines) + "\n"
+
+
+def finding_line(finding: Finding, paint: Optional[Painter] = None) -> str:
+    """`path:line:col: CODE name: message [service]`, escaped onto one line."""
+    paint = paint or _painter(False)
+    location = f"{paint(printable(finding.path), _BOLD)}:{finding.line}:{finding.column}:"
+    code = paint(finding.code, _SEVERITY_COLOUR[finding.severity])
+    line = f"{location} {code} {finding.name}: {printable(finding.message)}"
+    if finding.service:
+        line += f" [{printable(finding.service)}]"
+    return line
+
+
+def detail_lines(finding: Finding, indent: str = "") -> list[str]:
+    """`expected: ...`, `found: ...` and `witness: k=v, ...` lines, those that apply."""
+    details: list[str] = []
+    if finding.expected is not None:
+        details.append(f"{indent}expected: {printable(finding.expected)}")
+    if finding.actual is not None:
+        origin = " (Postfix default)" if finding.from_default else ""
+        details.append(f"{indent}found: {printable(finding.actual)}{origin}")
+    if finding.witness:
+        pairs = ", ".join(f"{key}={value}" for key, value in finding.witness.items())
+        details.append(f"{indent}witness: {printable(pairs)}")
+    return details
+
+
+def _painter(enabled: bool) -> Painter:
+    if not enabled:
+        return lambda text, _style: text
+    return lambda text, style: f"{style}{text}{_RESET}"
