@@ -1,0 +1,1107 @@
+"""A private, real Postfix for one test case, asked questions over SMTP on loopback.
+
+    with LivePostfix(main_cf, master_cf, files={"/etc/postfix/client_access": "..."}) as pf:
+        pf.rcpt(client="203.0.113.7", recipient="relaytest@example.org").outcome
+
+The config text is the user's config as a repo holds it. It is copied into a private temp
+directory and only the edits needed to run privately are made; every edit is recorded in
+`LivePostfix.edits`. `master -c DIR -d` runs as our child in its own session, by default
+inside `unshare --net --pid` (only `lo` exists, nothing leaves the machine, and every
+Postfix process dies with the namespace). It is killed in `__exit__` in every case.
+
+Nothing here touches /etc/postfix: the installed /etc/postfix/master.cf is read as a template
+when a test gives no master.cf, and /etc/aliases is read for the private aliases copy.
+
+See /work/shared/research/live-postfix-harness.md for the pitfalls the code below avoids
+(referred to as "pitfall N").
+"""
+from __future__ import annotations
+
+import ctypes
+import errno
+import functools
+import grp
+import os
+import pwd
+import re
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Dict, Iterator, List, Mapping, Optional, Tuple, Type, Union
+
+import pytest
+
+from .postfix_oracle import POSTCONF, parse_postconf_lines, postfix_required
+
+# Reply outcomes.
+ACCEPTED = "accepted"
+REJECTED = "rejected"
+DISABLED = "disabled"
+UNDETERMINED = "undetermined"
+REFUSED_STARTUP = "refused_startup"
+OUTCOMES = (ACCEPTED, REJECTED, DISABLED, UNDETERMINED, REFUSED_STARTUP)
+
+DEFAULT_OUTSIDE_CLIENT = "203.0.113.7"
+HOST_CONFIG_DIRECTORY = "/etc/postfix"
+HOST_MASTER_CF = "/etc/postfix/master.cf"
+HOST_ALIASES = "/etc/aliases"
+# The loopback range from which XCLIENT is honoured; the harness connects from 127.0.0.1.
+XCLIENT_HOSTS = "127.0.0.0/8"
+SMTPD_COMMANDS = ("smtpd", "postscreen")
+# Table types whose source file needs `postmap` (those this Postfix build supports are in
+# `postconf -m`; lmdb/cdb need extra Debian packages and then simply fail as undetermined).
+INDEXED_TABLE_TYPES = ("hash", "btree", "lmdb", "cdb", "dbm", "sdbm")
+QUEUE_SUBDIRECTORIES = (
+    "active", "bounce", "corrupt", "defer", "deferred", "flush", "hold", "incoming",
+    "private", "saved", "trace",
+)
+_SAFE_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"}
+_NAME_CHARS = rb"A-Za-z0-9_.\-"
+CLONE_NEWNET = 0x40000000
+
+# 4xx replies that mean "could not tell here" (no DNS, missing table, stubbed service)
+# rather than a policy decision. Everything else in 4xx (notably 454 "Relay access denied"
+# from defer_unauth_destination) is a refusal.
+_UNDETERMINED_MARKERS = (
+    "lookup failure",
+    "try again",
+    "host or domain name not found",
+    "domain not found",
+    "cannot find your",
+    "unverified",
+    "verification in progress",
+    "configuration error",
+    "configuration problem",
+    "insufficient system storage",
+    "service not available",
+    "temporary failure",
+    "temporarily unavailable",
+    "no greeting",
+    "connection closed",
+    "timed out",
+)
+
+FileContent = Union[bytes, str]
+
+
+class LivePostfixError(RuntimeError):
+    """The private instance could not be set up or started (not a verdict about the config)."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The answer that decided a probe.
+
+    `stage` names the command whose reply decided ("connect", "xclient", "ehlo", "mail",
+    "rcpt", "vrfy"); `transcript` is the whole dialogue, for assertion messages.
+    """
+
+    code: Optional[int]
+    text: str
+    outcome: str
+    stage: str = ""
+    transcript: Tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        shown = f"{self.code} {self.text}" if self.code is not None else self.text
+        return f"{self.outcome} at {self.stage}: {shown}"
+
+
+@dataclass(frozen=True)
+class Listener:
+    """One inet service of master.cf as rebound for the private instance."""
+
+    key: str  # "service/inet" as `postconf -M` names it, with the service name as written
+    service: str  # the service name as written in master.cf
+    port: int  # the private 127.0.0.1 port
+    command: str  # basename of the command (smtpd, postscreen, qmqpd, ...)
+
+
+# --------------------------------------------------------------------------------------
+# Availability
+
+
+@functools.lru_cache(maxsize=1)
+def installed_defaults() -> Dict[str, str]:
+    """Built-in values of the installed Postfix that the harness needs (read-only query)."""
+    if POSTCONF is None:
+        return {}
+    names = ["daemon_directory", "command_directory", "shlib_directory", "meta_directory",
+             "mail_owner", "setgid_group", "default_privs"]
+    with tempfile.TemporaryDirectory(prefix="pfcheck-postconf-") as empty:
+        (Path(empty) / "main.cf").write_text("")
+        (Path(empty) / "master.cf").write_text("")
+        proc = subprocess.run([POSTCONF, "-c", empty, "-d", *names], capture_output=True,
+                              text=True, env=_SAFE_ENV, timeout=60)
+    values: Dict[str, str] = {}
+    for line in proc.stdout.splitlines():
+        name, sep, value = line.partition(" = ")
+        if sep:
+            values[name.strip()] = value.strip()
+    return values
+
+
+def _tool(name: str) -> Optional[str]:
+    found = shutil.which(name, path=_SAFE_ENV["PATH"])
+    return found
+
+
+def master_binary() -> Optional[str]:
+    daemon_directory = installed_defaults().get("daemon_directory")
+    if not daemon_directory:
+        return None
+    path = os.path.join(daemon_directory, "master")
+    return path if os.access(path, os.X_OK) else None
+
+
+def live_postfix_available() -> Optional[str]:
+    """None when a private Postfix can run here, else the reason why not."""
+    if POSTCONF is None:
+        return "real Postfix is not installed (postconf not found)"
+    if os.geteuid() != 0:
+        return "a private Postfix master needs root (master(8) refuses to run otherwise)"
+    if master_binary() is None:
+        return "the Postfix master binary was not found under `postconf -d daemon_directory`"
+    for tool in ("postmap", "postalias"):
+        if _tool(tool) is None:
+            return f"{tool} not found"
+    try:
+        pwd.getpwnam(installed_defaults().get("mail_owner") or "postfix")
+    except KeyError:
+        return "the Postfix mail_owner account does not exist on this machine"
+    return None
+
+
+def need_live_postfix() -> None:
+    """Skip the calling test when no private Postfix can run; fail under PFCHECK_REQUIRE_POSTFIX=1."""
+    reason = live_postfix_available()
+    if reason is None:
+        return
+    if postfix_required():
+        pytest.fail(reason + " and PFCHECK_REQUIRE_POSTFIX=1")
+    pytest.skip(reason)
+
+
+@functools.lru_cache(maxsize=1)
+def namespace_isolation_available() -> bool:
+    """True when `unshare --net --pid` works and the calling thread can join a net ns."""
+    if os.geteuid() != 0 or _tool("unshare") is None or _tool("ip") is None:
+        return False
+    if _setns_function() is None:
+        return False
+    try:
+        proc = subprocess.run(
+            [_tool("unshare") or "unshare", "--net", "--pid", "--fork", "--kill-child",
+             _tool("ip") or "ip", "link", "set", "lo", "up"],
+            capture_output=True, env=_SAFE_ENV, timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return proc.returncode == 0
+
+
+def _setns_function():  # type: ignore[no-untyped-def]
+    if hasattr(os, "setns"):  # Python >= 3.12
+        return os.setns
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc_setns = libc.setns
+    except (OSError, AttributeError):
+        return None
+
+    def setns(fd: int, nstype: int) -> None:
+        if libc_setns(fd, nstype) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+
+    return setns
+
+
+def _isolation_wanted() -> bool:
+    """PFCHECK_LIVE_ISOLATION=ns|none|auto (default auto: ns when it works)."""
+    choice = os.environ.get("PFCHECK_LIVE_ISOLATION", "auto").strip().lower()
+    if choice in ("none", "off", "0", "host"):
+        return False
+    available = namespace_isolation_available()
+    if choice in ("ns", "namespace", "1") and not available:
+        raise LivePostfixError("PFCHECK_LIVE_ISOLATION=ns but unshare/setns do not work here")
+    return available
+
+
+@pytest.fixture
+def live_postfix_factory() -> Iterator[type]:
+    """Fixture: skips (or fails under PFCHECK_REQUIRE_POSTFIX=1) without live Postfix, then yields
+    the LivePostfix class to use as a context manager."""
+    need_live_postfix()
+    yield LivePostfix
+
+
+# --------------------------------------------------------------------------------------
+# Config text helpers
+
+
+def _main_cf_names(text: str) -> Dict[str, str]:
+    """Names defined in main.cf text -> last raw value (logical lines, as Postfix reads them)."""
+    values: Dict[str, str] = {}
+    current: Optional[str] = None
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if line[:1].isspace():
+            if current is not None:
+                values[current] += " " + stripped
+            continue
+        name, sep, value = line.partition("=")
+        if not sep:
+            current = None
+            continue
+        current = name.strip()
+        values[current] = value.strip()
+    return values
+
+
+@dataclass
+class _MasterEntry:
+    """One logical master.cf line: physical line numbers and the field spans in them."""
+
+    line_numbers: List[int]
+    # (line number, start, end, text) of each whitespace-separated token
+    tokens: List[Tuple[int, int, int, str]]
+
+    def field(self, index: int) -> Optional[str]:
+        return self.tokens[index][3] if index < len(self.tokens) else None
+
+
+def _master_entries(lines: List[str]) -> List[_MasterEntry]:
+    """Split master.cf into logical entries the way Postfix does: a line that starts with
+    whitespace continues the entry; comment and blank lines are skipped without ending it."""
+    entries: List[_MasterEntry] = []
+    current: Optional[_MasterEntry] = None
+    for number, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if not line[:1].isspace():
+            current = _MasterEntry([], [])
+            entries.append(current)
+        elif current is None:
+            continue
+        current.line_numbers.append(number)
+        for match in re.finditer(r"\S+", line):
+            current.tokens.append((number, match.start(), match.end(), match.group()))
+    return entries
+
+
+def _replace_token(lines: List[str], token: Tuple[int, int, int, str], new_text: str) -> None:
+    number, start, end, _ = token
+    lines[number] = lines[number][:start] + new_text + lines[number][end:]
+
+
+def _rewrite_path_bytes(content: bytes, old: str, new: str) -> Tuple[bytes, int]:
+    """Replace the path `old` where it is a whole path or a prefix of one (`old/...`)."""
+    pattern = re.compile(re.escape(old.encode()) + rb"(?![" + _NAME_CHARS + rb"])")
+    replacement = new.encode()
+    return pattern.subn(lambda _match: replacement, content)
+
+
+def _as_bytes(content: FileContent) -> bytes:
+    return content.encode("utf-8", "surrogateescape") if isinstance(content, str) else content
+
+
+def classify(code: Optional[int], text: str) -> str:
+    """Outcome of an SMTP reply to MAIL/RCPT (VRFY adds `disabled`, see `classify_vrfy`)."""
+    if code is None:
+        return UNDETERMINED
+    if 200 <= code < 400:
+        return ACCEPTED
+    if code >= 500:
+        return REJECTED
+    lowered = text.lower()
+    if any(marker in lowered for marker in _UNDETERMINED_MARKERS):
+        return UNDETERMINED
+    # 421 is smtpd going away (too many errors, shutdown): nothing learned.
+    if code == 421:
+        return UNDETERMINED
+    return REJECTED
+
+
+def classify_vrfy(code: Optional[int], text: str) -> str:
+    if code == 502 and "disabled" in text.lower():
+        return DISABLED
+    return classify(code, text)
+
+
+# --------------------------------------------------------------------------------------
+# SMTP on a raw socket (smtplib rewrites addresses and cannot poll a log while waiting:
+# pitfalls 12 and 13)
+
+
+class _SmtpSession:
+    def __init__(self, sock: socket.socket, transcript: List[str]) -> None:
+        self.sock = sock
+        self.buffer = b""
+        self.transcript = transcript
+
+    def read_reply(self, timeout: float, poll=None) -> Tuple[Optional[int], str]:  # type: ignore[no-untyped-def]
+        """Read one (multi-line) reply; `poll()` is called between waits and may return a
+        string to abort with (used to notice an smtpd that died at start-up)."""
+        deadline = time.monotonic() + timeout
+        lines: List[str] = []
+        while True:
+            while b"\n" not in self.buffer:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError("timed out waiting for a reply")
+                readable, _, _ = select.select([self.sock], [], [], min(remaining, 0.02))
+                if not readable:
+                    if poll is not None:
+                        aborted = poll()
+                        if aborted is not None:
+                            raise _StartupFatal(aborted)
+                    continue
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    raise ConnectionError("connection closed by the server")
+                self.buffer += chunk
+            raw, _, self.buffer = self.buffer.partition(b"\n")
+            line = raw.rstrip(b"\r").decode("utf-8", "replace")
+            self.transcript.append("S: " + line)
+            lines.append(line)
+            if len(line) < 4 or line[3] != "-":
+                break
+        try:
+            code = int(lines[-1][:3])
+        except ValueError:
+            return None, "\n".join(lines)
+        return code, "\n".join(line[4:] for line in lines)
+
+    def command(self, text: str, timeout: float) -> Tuple[Optional[int], str]:
+        self.transcript.append("C: " + text)
+        self.sock.sendall(text.encode("utf-8", "surrogateescape") + b"\r\n")
+        return self.read_reply(timeout)
+
+    def quit(self) -> None:
+        try:
+            self.sock.sendall(b"QUIT\r\n")
+        except OSError:
+            pass
+
+
+class _StartupFatal(Exception):
+    pass
+
+
+# --------------------------------------------------------------------------------------
+# The instance
+
+
+class LivePostfix:
+    """A private real Postfix (see module docstring).
+
+    Attributes after `__enter__`:
+      directory: the private temp dir; config_directory: its main.cf/master.cf directory.
+      ports: {"smtp/inet": port, ...} for every inet service whose command is smtpd or
+        postscreen; listeners: the same as `Listener`s; other_ports for other inet services.
+      edits: every change made to the user's config, in words.
+      isolated: True when running inside a private network/pid namespace.
+      timings: seconds spent per phase ("setup", "start").
+    """
+
+    def __init__(
+        self,
+        main_cf: str,
+        master_cf: Optional[str] = None,
+        files: Optional[Mapping[str, FileContent]] = None,
+        *,
+        isolate: Optional[bool] = None,
+        start_timeout: float = 10.0,
+        greeting_timeout: float = 10.0,
+        command_timeout: float = 30.0,
+    ) -> None:
+        self.main_cf_text = main_cf
+        self.master_cf_text = master_cf
+        self.files: Dict[str, FileContent] = dict(files or {})
+        self._isolate_request = isolate
+        self.start_timeout = start_timeout
+        self.greeting_timeout = greeting_timeout
+        self.command_timeout = command_timeout
+
+        self.directory: Optional[Path] = None
+        self.config_directory: Optional[Path] = None
+        self.queue_directory: Optional[Path] = None
+        self.maillog_path: Optional[Path] = None
+        self.edits: List[str] = []
+        self.listeners: Dict[str, Listener] = {}
+        self.ports: Dict[str, int] = {}
+        self.other_ports: Dict[str, int] = {}
+        self.isolated = False
+        self.timings: Dict[str, float] = {}
+        self._process: Optional[subprocess.Popen] = None  # type: ignore[type-arg]
+        self._netns_fd: Optional[int] = None
+        self._startup_fatals: Dict[str, str] = {}
+        self._used_ports: set = set()
+        self._aliases_file: Optional[Path] = None
+
+    # ---- context manager -------------------------------------------------------------
+
+    def __enter__(self) -> "LivePostfix":
+        reason = live_postfix_available()
+        if reason is not None:
+            raise LivePostfixError(reason)
+        try:
+            self.isolated = _isolation_wanted() if self._isolate_request is None else self._isolate_request
+            began = time.monotonic()
+            self._prepare()
+            prepared = time.monotonic()
+            self.timings["setup"] = prepared - began
+            self._start()
+            self.timings["start"] = time.monotonic() - prepared
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        traceback: Optional[TracebackType],
+    ) -> None:
+        self.stop()
+
+    # ---- set-up ----------------------------------------------------------------------
+
+    def _prepare(self) -> None:
+        self.directory = Path(tempfile.mkdtemp(prefix="pfcheck-live-"))
+        # Postfix-owned daemons must reach the queue below it (pitfall 9).
+        self.directory.chmod(0o755)
+        conf = self.directory / "conf"
+        queue = self.directory / "queue"
+        data = self.directory / "data"
+        conf.mkdir(mode=0o755)
+        self.config_directory = conf
+        self.queue_directory = queue
+        self.maillog_path = self.directory / "maillog"
+
+        user_names = _main_cf_names(self.main_cf_text)
+        defaults = installed_defaults()
+        mail_owner = user_names.get("mail_owner") or defaults.get("mail_owner", "postfix")
+        appended: List[Tuple[str, str, str]] = []  # (name, value, why)
+
+        if "$" in mail_owner or not _user_exists(mail_owner):
+            mail_owner = defaults.get("mail_owner", "postfix")
+            appended.append(("mail_owner", mail_owner,
+                             f"the configured mail_owner {user_names.get('mail_owner')!r} "
+                             "does not exist on this machine"))
+        setgid_group = user_names.get("setgid_group") or defaults.get("setgid_group", "postdrop")
+        if "$" in setgid_group or not _group_exists(setgid_group):
+            setgid_group = defaults.get("setgid_group", "postdrop")
+            appended.append(("setgid_group", setgid_group,
+                             f"the configured setgid_group {user_names.get('setgid_group')!r} "
+                             "does not exist on this machine"))
+        owner = pwd.getpwnam(mail_owner)
+        postdrop_gid = grp.getgrnam(setgid_group).gr_gid
+
+        self._make_queue(queue, data, owner.pw_uid, owner.pw_gid, postdrop_gid)
+
+        # Program and library locations: the installed ones, whatever a foreign
+        # platform's config says (FreeBSD /usr/local/libexec/postfix, ...).
+        for name in ("daemon_directory", "command_directory", "shlib_directory", "meta_directory"):
+            if name in user_names and defaults.get(name) and user_names[name] != defaults[name]:
+                appended.append((name, defaults[name],
+                                 "use the installed Postfix programs, not the configured ones"))
+
+        appended += [
+            ("queue_directory", str(queue), "private queue"),
+            ("data_directory", str(data), "private data directory"),
+            ("maillog_file", str(self.maillog_path), "private log file read by the harness"),
+            ("maillog_file_prefixes", str(self.directory),
+             "maillog_file must match a prefix (pitfall 9)"),
+            ("smtpd_authorized_xclient_hosts", XCLIENT_HOSTS,
+             "XCLIENT from the harness on loopback lets probes pose as any client"),
+            ("inet_interfaces", "loopback-only",
+             "listen on loopback only (mynetworks_style now computes from loopback)"),
+        ]
+
+        files = self._place_files(conf)
+        aliases_appended = self._private_aliases(conf, user_names, files)
+        appended += aliases_appended
+
+        main_text = self.main_cf_text
+        if main_text and not main_text.endswith("\n"):
+            main_text += "\n"  # pitfall 10
+        main_bytes = _as_bytes(main_text)
+        master_bytes, master_edits = self._prepare_master_cf(conf)
+
+        rewrites = self._path_rewrites(conf, files)
+        main_bytes = self._apply_rewrites("main.cf", main_bytes, rewrites)
+        master_bytes = self._apply_rewrites("master.cf", master_bytes, rewrites)
+        for path in files:
+            path.write_bytes(self._apply_rewrites(path.name, path.read_bytes(), rewrites))
+
+        block = ["", "# ---- pfcheck live-Postfix harness: private-instance edits ----"]
+        for name, value, why in appended:
+            block.append(f"{name} = {value}")
+            self.edits.append(f"main.cf: {name} = {value} ({why})")
+        main_bytes += ("\n".join(block) + "\n").encode()
+        (conf / "main.cf").write_bytes(main_bytes)
+        (conf / "master.cf").write_bytes(master_bytes)
+        self.edits += master_edits
+
+        # postmap/postalias read main.cf too: cool it down first, and again after so the
+        # new index files end up newer than their sources.
+        self._cool_down(conf)
+        if self._postmap_tables(conf, main_bytes + b"\n" + master_bytes, files):
+            self._cool_down(conf)
+
+    def _make_queue(self, queue: Path, data: Path, uid: int, gid: int, postdrop_gid: int) -> None:
+        """Create what `postfix check` (post-install create-missing) would create."""
+        queue.mkdir(mode=0o755)
+        for name in QUEUE_SUBDIRECTORIES:
+            path = queue / name
+            path.mkdir(mode=0o700)
+            os.chown(path, uid, gid)
+        public = queue / "public"
+        public.mkdir()
+        os.chown(public, uid, postdrop_gid)
+        public.chmod(0o710)
+        maildrop = queue / "maildrop"
+        maildrop.mkdir()
+        os.chown(maildrop, uid, postdrop_gid)
+        maildrop.chmod(0o1730)
+        (queue / "pid").mkdir(mode=0o755)
+        data.mkdir(mode=0o700)
+        os.chown(data, uid, gid)
+
+    def _place_files(self, conf: Path) -> List[Path]:
+        """Write the test's table files: /etc/postfix/X and relative X go to the private
+        config dir, other absolute paths below DIR/root."""
+        placed: List[Path] = []
+        assert self.directory is not None
+        for name, content in self.files.items():
+            if name in ("main.cf", "master.cf", f"{HOST_CONFIG_DIRECTORY}/main.cf",
+                        f"{HOST_CONFIG_DIRECTORY}/master.cf"):
+                raise LivePostfixError(f"pass {name} as main_cf/master_cf, not in files")
+            if name.startswith(HOST_CONFIG_DIRECTORY + "/"):
+                target = conf / name[len(HOST_CONFIG_DIRECTORY) + 1:]
+            elif name.startswith("/"):
+                target = self.directory / "root" / name.lstrip("/")
+            else:
+                target = conf / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(_as_bytes(content))
+            target.chmod(0o644)
+            placed.append(target)
+        return placed
+
+    def _private_aliases(self, conf: Path, user_names: Dict[str, str], files: List[Path]) -> List[Tuple[str, str, str]]:
+        """The default alias_maps names /etc/aliases, which has no .db here (pitfall 16):
+        give the instance its own copy so local recipients resolve as on a real server."""
+        appended: List[Tuple[str, str, str]] = []
+        if HOST_ALIASES in self.files:
+            return appended  # the test brought its own, rewritten like any absolute path
+        main_mentions = re.search(re.escape(HOST_ALIASES) + r"(?![A-Za-z0-9_.\-])", self.main_cf_text)
+        if "alias_maps" in user_names and not main_mentions:
+            return appended
+        assert self.directory is not None
+        target = self.directory / "root" / HOST_ALIASES.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            content = Path(HOST_ALIASES).read_bytes()
+        except OSError:
+            content = b"postmaster: root\n"
+        target.write_bytes(content)
+        target.chmod(0o644)
+        files.append(target)
+        self._aliases_file = target
+        if "alias_maps" not in user_names:
+            appended.append(("alias_maps", f"hash:{target}, nis:mail.aliases",
+                             "the default names /etc/aliases; use a private copy of it"))
+        if "alias_database" not in user_names:
+            appended.append(("alias_database", f"hash:{target}",
+                             "the default names /etc/aliases; use a private copy of it"))
+        return appended
+
+    def _path_rewrites(self, conf: Path, files: List[Path]) -> List[Tuple[str, str]]:
+        assert self.directory is not None
+        rewrites = [(HOST_CONFIG_DIRECTORY, str(conf))]
+        for name in self.files:
+            if name.startswith("/") and not name.startswith(HOST_CONFIG_DIRECTORY + "/"):
+                rewrites.append((name, str(self.directory / "root" / name.lstrip("/"))))
+        if self._aliases_file is not None:
+            rewrites.append((HOST_ALIASES, str(self._aliases_file)))
+        return rewrites
+
+    def _apply_rewrites(self, label: str, content: bytes, rewrites: List[Tuple[str, str]]) -> bytes:
+        for old, new in rewrites:
+            content, count = _rewrite_path_bytes(content, old, new)
+            if count:
+                self.edits.append(f"{label}: path {old} -> {new} ({count}x)")
+        return content
+
+    def _prepare_master_cf(self, conf: Path) -> Tuple[bytes, List[str]]:
+        edits: List[str] = []
+        if self.master_cf_text is None:
+            text = Path(HOST_MASTER_CF).read_text(errors="surrogateescape")
+            edits.append(f"master.cf: none given; copied the installed {HOST_MASTER_CF}")
+        else:
+            text = self.master_cf_text
+        lines = text.split("\n")
+        entries = _master_entries(lines)
+        has_postlog = False
+        for entry in entries:
+            service, service_type = entry.field(0), entry.field(1)
+            chroot, command = entry.field(4), entry.field(7)
+            if service is None or service_type is None:
+                continue
+            command_name = os.path.basename(command) if command else ""
+            if command_name == "postlogd":
+                has_postlog = True
+            key = f"{service}/{service_type}"
+            if chroot == "y":
+                _replace_token(lines, entry.tokens[4], "n")
+                edits.append(f"master.cf: {key} chroot y -> n (no chroot to populate, pitfall 17)")
+            if service_type == "inet":
+                port = self._free_port()
+                _replace_token(lines, entry.tokens[0], f"127.0.0.1:{port}")
+                edits.append(f"master.cf: {key} listens on 127.0.0.1:{port}")
+                listener = Listener(key, service, port, command_name)
+                if command_name in SMTPD_COMMANDS:
+                    self.listeners[key] = listener
+                    self.ports[key] = port
+                else:
+                    self.other_ports[key] = port
+            arguments = " ".join(token[3] for token in entry.tokens[8:])
+            extra: List[str] = []
+            if command_name == "smtpd" and "smtpd_authorized_xclient_hosts" in arguments:
+                extra.append(f"-o smtpd_authorized_xclient_hosts={XCLIENT_HOSTS}")
+            if command_name == "postscreen" and service_type == "inet":
+                # Without an allowlist entry postscreen holds every new client for its
+                # pregreet test (postscreen_greet_wait, ~6 s) before smtpd sees it.
+                extra.append("-o postscreen_access_list=static:permit")
+            if extra and command is not None:
+                last = entry.line_numbers[-1]
+                lines[last] = lines[last].rstrip() + " " + " ".join(extra)
+                for option in extra:
+                    edits.append(f"master.cf: {key} adds {option}")
+        if not has_postlog:
+            lines.append("postlog   unix-dgram n  -       n       -       1       postlogd")
+            edits.append("master.cf: added the postlog service (the harness reads maillog_file)")
+        result = "\n".join(lines)
+        if not result.endswith("\n"):
+            result += "\n"
+        return _as_bytes(result), edits
+
+    def _free_port(self) -> int:
+        if self.isolated:
+            # A private network namespace has no other listeners.
+            port = 10025 + len(self._used_ports)
+        else:
+            while True:
+                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                    probe.bind(("127.0.0.1", 0))
+                    port = probe.getsockname()[1]
+                if port not in self._used_ports:
+                    break
+        self._used_ports.add(port)
+        return port
+
+    def _postmap_tables(self, conf: Path, config_text: bytes, files: List[Path]) -> bool:
+        """Index the table sources the config names by an indexed type (hash:, btree:, ...)."""
+        placed = {str(path) for path in files}
+        names = _main_cf_names(config_text.decode("utf-8", "surrogateescape"))
+        alias_values = " ".join(names.get(n, "") for n in ("alias_maps", "alias_database"))
+        done: set = set()
+        table = re.compile(rb"\b(" + b"|".join(t.encode() for t in INDEXED_TABLE_TYPES)
+                           + rb"):(/[^\s,{}]+)")
+        for match in table.finditer(config_text):
+            table_type, path = match.group(1).decode(), match.group(2).decode("utf-8", "surrogateescape")
+            path = path.replace("$config_directory", str(conf)).replace("${config_directory}", str(conf))
+            if path not in placed or (table_type, path) in done:
+                continue
+            done.add((table_type, path))
+            tool = "postalias" if f"{table_type}:{path}" in alias_values else "postmap"
+            proc = subprocess.run([_tool(tool) or tool, "-c", str(conf), f"{table_type}:{path}"],
+                                  capture_output=True, text=True, env=_SAFE_ENV, timeout=60)
+            self.edits.append(f"ran {tool} {table_type}:{path}"
+                              + ("" if proc.returncode == 0 else f" (failed: {proc.stderr.strip()})"))
+        return bool(done)
+
+    def _cool_down(self, conf: Path) -> None:
+        """Back-date the config so Postfix does not re-read 'hot' files (pitfall 4); index
+        files stay newer than their sources."""
+        now = time.time()
+        for path in conf.rglob("*"):
+            if path.is_file():
+                stamp = now - 60 if path.suffix in (".db", ".lmdb", ".cdb") else now - 120
+                os.utime(path, (stamp, stamp))
+
+    # ---- start / stop ----------------------------------------------------------------
+
+    def _start(self) -> None:
+        assert self.directory is not None and self.config_directory is not None
+        master = master_binary()
+        assert master is not None
+        env = dict(_SAFE_ENV, MAIL_CONFIG=str(self.config_directory))
+        master_command = [master, "-c", str(self.config_directory), "-d"]
+        if self.isolated:
+            script = f'"{_tool("ip")}" link set lo up && exec "$@"'
+            command = [_tool("unshare") or "unshare", "--net", "--pid", "--fork",
+                       "--kill-child", "/bin/sh", "-c", script, "sh", *master_command]
+        else:
+            command = master_command
+        output = open(self.directory / "master.output", "wb")
+        try:
+            # Own session: master -d does not setsid(), and it stops its children with
+            # kill(-pid) (pitfall 7); we kill the whole group at the end.
+            self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output,
+                                             stderr=subprocess.STDOUT, env=env,
+                                             start_new_session=True, cwd=str(self.directory))
+        finally:
+            output.close()
+        if self.isolated:
+            self._netns_fd = self._open_child_netns()
+        self._wait_for_master()
+
+    def _open_child_netns(self) -> int:
+        assert self._process is not None
+        own = os.stat("/proc/self/ns/net").st_ino
+        deadline = time.monotonic() + self.start_timeout
+        path = f"/proc/{self._process.pid}/ns/net"
+        while time.monotonic() < deadline:
+            try:
+                if os.stat(path).st_ino != own:
+                    return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                pass
+            if self._process.poll() is not None:
+                break
+            time.sleep(0.002)
+        raise LivePostfixError("unshare did not create a network namespace:\n" + self._diagnostics())
+
+    def _wait_for_master(self) -> None:
+        """Wait for master's 'daemon started' line: its sockets are bound by then. Connecting
+        to find out would start an smtpd, which may die and get the service throttled."""
+        assert self._process is not None
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if "daemon started" in self.log:
+                return
+            if self._process.poll() is not None:
+                raise LivePostfixError(
+                    f"master exited with status {self._process.returncode}:\n" + self._diagnostics())
+            time.sleep(0.005)
+        raise LivePostfixError("master did not report 'daemon started' in time:\n" + self._diagnostics())
+
+    def _diagnostics(self) -> str:
+        """What went wrong at start: master's own early fatals go to syslog (pitfall 8), so ask
+        postconf, which reports the same parse errors on stderr."""
+        parts = []
+        if self.directory is not None:
+            output = self.directory / "master.output"
+            if output.exists():
+                parts.append("master output:\n" + output.read_text(errors="replace"))
+        parts.append("maillog:\n" + self.log)
+        if POSTCONF is not None and self.config_directory is not None:
+            proc = subprocess.run([POSTCONF, "-c", str(self.config_directory), "-n"],
+                                  capture_output=True, text=True, env=_SAFE_ENV, timeout=60)
+            parts.append("postconf -n stderr:\n" + proc.stderr)
+        return "\n".join(parts)
+
+    def stop(self) -> None:
+        """Kill every process of the instance and remove the temp dir. Safe to call twice."""
+        process, self._process = self._process, None
+        if process is not None:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        if self._netns_fd is not None:
+            os.close(self._netns_fd)
+            self._netns_fd = None
+        if self.config_directory is not None:
+            _kill_stragglers(str(self.config_directory))
+        if self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            self.directory = None
+
+    def postconf(self, *names: str) -> Dict[str, str]:
+        """Values of the private instance as `postconf -c DIR` computes them (e.g. the
+        mynetworks that mynetworks_style yields here). Names only: `=` would edit main.cf."""
+        assert self.config_directory is not None and POSTCONF is not None
+        if any("=" in name or name.startswith("-") for name in names):
+            raise ValueError("parameter names only")
+        proc = subprocess.run([POSTCONF, "-c", str(self.config_directory), *names],
+                              capture_output=True, text=True, env=_SAFE_ENV, timeout=60)
+        if proc.returncode != 0:
+            raise LivePostfixError(proc.stderr.strip())
+        return parse_postconf_lines(proc.stdout)
+
+    # ---- logs ------------------------------------------------------------------------
+
+    @property
+    def log(self) -> str:
+        """The private maillog (empty before postlogd has written anything)."""
+        if self.maillog_path is None:
+            return ""
+        try:
+            return self.maillog_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def _log_size(self) -> int:
+        try:
+            return self.maillog_path.stat().st_size if self.maillog_path else 0
+        except FileNotFoundError:
+            return 0
+
+    def _fatal_since(self, offset: int, settle: bool = False) -> Optional[str]:
+        """A fatal/panic logged after `offset`, or master throttling a command that died."""
+        if self.maillog_path is None:
+            return None
+        try:
+            with open(self.maillog_path, "rb") as handle:
+                handle.seek(offset)
+                new = handle.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return None
+        # Only the listener's own daemons: a concurrent fatal elsewhere is no start-up verdict.
+        fatal = re.search(r"/(?:smtpd|postscreen)\[\d+\]: (?:fatal|panic): (.*)", new)
+        if fatal:
+            return fatal.group(1).strip()
+        if re.search(r"/(?:smtpd|postscreen): bad command startup -- throttling", new):
+            if not settle:
+                # The daemon's own fatal line may still be on its way through postlogd.
+                time.sleep(0.2)
+                return self._fatal_since(offset, settle=True) or "bad command startup -- throttling"
+            return None
+        return None
+
+    # ---- probes ----------------------------------------------------------------------
+
+    def _new_socket(self) -> socket.socket:
+        if self._netns_fd is None:
+            return socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        setns = _setns_function()
+        own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            # setns(CLONE_NEWNET) changes only the calling thread; the socket keeps the
+            # namespace it was created in.
+            setns(self._netns_fd, CLONE_NEWNET)
+            try:
+                return socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            finally:
+                setns(own, CLONE_NEWNET)
+        finally:
+            os.close(own)
+
+    def _port_of(self, service: str) -> int:
+        if service in self.ports:
+            return self.ports[service]
+        if f"{service}/inet" in self.ports:
+            return self.ports[f"{service}/inet"]
+        raise KeyError(f"no smtpd/postscreen inet service {service!r}; have {sorted(self.ports)}")
+
+    def _key_of(self, service: str) -> str:
+        return service if service in self.ports else f"{service}/inet"
+
+    def _open_session(self, service: str, transcript: List[str]) -> Tuple[Optional[_SmtpSession], Optional[Reply]]:
+        """Connect and read the greeting, or say why there is none."""
+        key = self._key_of(service)
+        port = self._port_of(service)
+        if key in self._startup_fatals:
+            return None, Reply(None, self._startup_fatals[key], REFUSED_STARTUP, "connect", tuple(transcript))
+        offset = self._log_size()
+        sock = self._new_socket()
+        try:
+            sock.settimeout(self.greeting_timeout)
+            sock.connect(("127.0.0.1", port))
+            sock.settimeout(None)
+        except OSError as error:
+            sock.close()
+            return None, Reply(None, f"connect 127.0.0.1:{port}: {error}", UNDETERMINED, "connect",
+                               tuple(transcript))
+        session = _SmtpSession(sock, transcript)
+        try:
+            code, text = session.read_reply(self.greeting_timeout,
+                                            poll=lambda: self._fatal_since(offset))
+        except _StartupFatal as fatal:
+            sock.close()
+            self._startup_fatals[key] = str(fatal)
+            transcript.append(f"log: fatal: {fatal}")
+            return None, Reply(None, str(fatal), REFUSED_STARTUP, "connect", tuple(transcript))
+        except (TimeoutError, ConnectionError, OSError) as error:
+            sock.close()
+            fatal_text = self._fatal_since(offset)
+            if fatal_text is not None:
+                self._startup_fatals[key] = fatal_text
+                return None, Reply(None, fatal_text, REFUSED_STARTUP, "connect", tuple(transcript))
+            return None, Reply(None, f"no greeting: {error}", UNDETERMINED, "connect", tuple(transcript))
+        if code is None or code >= 400:
+            sock.close()
+            return None, Reply(code, text, classify(code, text), "connect", tuple(transcript))
+        return session, None
+
+    def startup_fatal(self, service: str = "smtp/inet") -> Optional[str]:
+        """The fatal message when the service's smtpd (or postscreen) dies at start-up, else None.
+
+        Connects once and waits for the greeting while watching the log (pitfall 12)."""
+        key = self._key_of(service)
+        if key in self._startup_fatals:
+            return self._startup_fatals[key]
+        session, failure = self._open_session(service, [])
+        if session is not None:
+            session.quit()
+            session.sock.close()
+            return None
+        assert failure is not None
+        return failure.text if failure.outcome == REFUSED_STARTUP else None
+
+    def _xclient(self, session: _SmtpSession, client: str, client_name: Optional[str]) -> Optional[Reply]:
+        """Pose as `client`; XCLIENT's reply is the new greeting (pitfall 15)."""
+        address = client
+        if ":" in address and not address.upper().startswith("IPV6:"):
+            address = "IPV6:" + address
+        name = client_name if client_name is not None else "[UNAVAILABLE]"
+        code, text = session.command(f"XCLIENT ADDR={address} NAME={name}", self.command_timeout)
+        if code != 220:
+            outcome = UNDETERMINED  # the harness could not pose as the client: no verdict
+            return Reply(code, text, outcome, "xclient", tuple(session.transcript))
+        return None
+
+    def rcpt(
+        self,
+        service: str = "smtp/inet",
+        client: Optional[str] = DEFAULT_OUTSIDE_CLIENT,
+        helo: str = "probe.example",
+        sender: str = "probe@example.net",
+        recipient: str = "relaytest@example.org",
+        *,
+        client_name: Optional[str] = None,
+    ) -> Reply:
+        """One relay/recipient probe on a fresh connection: XCLIENT ADDR=client (skipped when
+        client is None: then the client is 127.0.0.1), EHLO helo, MAIL FROM, RCPT TO."""
+        transcript: List[str] = []
+        session, failure = self._open_session(service, transcript)
+        if session is None:
+            assert failure is not None
+            return failure
+        try:
+            if client is not None:
+                refused = self._xclient(session, client, client_name)
+                if refused is not None:
+                    return refused
+            steps = (("ehlo", f"EHLO {helo}"), ("mail", f"MAIL FROM:<{sender}>"),
+                     ("rcpt", f"RCPT TO:<{recipient}>"))
+            for stage, command in steps:
+                code, text = session.command(command, self.command_timeout)
+                outcome = classify(code, text)
+                if stage == "rcpt" or outcome != ACCEPTED:
+                    return Reply(code, text, outcome, stage, tuple(transcript))
+            raise AssertionError("unreachable")
+        except (TimeoutError, ConnectionError, OSError) as error:
+            return Reply(None, f"{error}", UNDETERMINED, "rcpt", tuple(transcript))
+        finally:
+            session.quit()
+            session.sock.close()
+
+    def vrfy(
+        self,
+        service: str = "smtp/inet",
+        address: str = "root",
+        *,
+        client: Optional[str] = DEFAULT_OUTSIDE_CLIENT,
+        helo: str = "probe.example",
+    ) -> Reply:
+        """VRFY address after EHLO, as `client` (via XCLIENT). 250/252 = accepted (VRFY is
+        enabled), 502 "VRFY command is disabled" = disabled."""
+        transcript: List[str] = []
+        session, failure = self._open_session(service, transcript)
+        if session is None:
+            assert failure is not None
+            return failure
+        try:
+            if client is not None:
+                refused = self._xclient(session, client, None)
+                if refused is not None:
+                    return refused
+            code, text = session.command(f"EHLO {helo}", self.command_timeout)
+            if classify(code, text) != ACCEPTED:
+                return Reply(code, text, classify(code, text), "ehlo", tuple(transcript))
+            code, text = session.command(f"VRFY {address}", self.command_timeout)
+            return Reply(code, text, classify_vrfy(code, text), "vrfy", tuple(transcript))
+        except (TimeoutError, ConnectionError, OSError) as error:
+            return Reply(None, f"{error}", UNDETERMINED, "vrfy", tuple(transcript))
+        finally:
+            session.quit()
+            session.sock.close()
+
+
+def _user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+def _group_exists(name: str) -> bool:
+    try:
+        grp.getgrnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+def _kill_stragglers(config_directory: str) -> None:
+    """SIGKILL any process still carrying our MAIL_CONFIG (master exports it to every child),
+    until none is left: a failing test must never leave Postfix processes behind."""
+    marker = f"MAIL_CONFIG={config_directory}".encode()
+    deadline = time.monotonic() + 5
+    while True:
+        found = False
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as handle:
+                    environ = handle.read().split(b"\0")
+            except OSError:
+                continue
+            if marker in environ:
+                found = True
+                try:
+                    os.kill(int(entry), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        if not found or time.monotonic() > deadline:
+            return
+        time.sleep(0.01)
+
+
+def processes_of(config_directory: str) -> List[int]:
+    """PIDs whose environment carries MAIL_CONFIG=config_directory (for leak tests)."""
+    marker = f"MAIL_CONFIG={config_directory}".encode()
+    found: List[int] = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as handle:
+                if marker in handle.read().split(b"\0"):
+                    found.append(int(entry))
+        except OSError:
+            continue
+    return found
