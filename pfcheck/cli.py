@@ -19,6 +19,7 @@ EXIT_FINDINGS = 1
 EXIT_ERROR = 2
 
 SUBCOMMANDS = ("show", "rules", "explain")
+PROJECT_URI = "https://github.com/pfcheck/pfcheck"
 FORMATS = ("text", "json", "sarif", "gitlab", "junit", "github", "auto")
 
 
@@ -161,7 +162,7 @@ def _formats(args: argparse.Namespace) -> list[tuple[str, Optional[Path]]]:
 def cmd_lint(argv: Sequence[str]) -> int:
     from pfcheck.findings import Severity
     from pfcheck.lint import LintOptions, lint
-    from pfcheck.report import NotChecked, RENDERERS, Report, RuleInfo
+    from pfcheck.report import RENDERERS, Report, RuleInfo
 
     args = _lint_parser().parse_args(argv)
     formats = _formats(args)
@@ -173,15 +174,12 @@ def cmd_lint(argv: Sequence[str]) -> int:
     resolver = _policy_resolver(args.policy)
     result = lint(args.paths or ["."], options, resolver.policy_for)
     rules = {code: RuleInfo.from_module(module) for code, module in _rules_registry().items()}
-    not_checked = [
-        NotChecked(f.path, f.message) for f in result.findings if f.code == "PF900"
-    ]
-    fail_on = min((d.fail_on for d in result.directories), default=options.fail_on or Severity.ERROR)
+    fail_on_by_path = {path: d.fail_on for d in result.directories for path in _named(d)}
     report = Report(
         findings=result.findings, rules=rules, files_checked=result.files_checked,
-        tool_version=__version__, not_checked=not_checked, fail_on=fail_on,
-        checked_paths=sorted({p for d in result.directories for p in _named(d)}),
-        color=False,
+        tool_version=__version__, fail_on=options.fail_on or Severity.ERROR,
+        fail_on_by_path=fail_on_by_path, checked_paths=sorted(fail_on_by_path),
+        information_uri=PROJECT_URI,
     )
     for name, output in formats:
         text = RENDERERS[name](report)
