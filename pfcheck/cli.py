@@ -39,7 +39,7 @@ def _lint_parser() -> argparse.ArgumentParser:
         "Other commands: 'pfcheck show DIR', 'pfcheck rules', 'pfcheck explain RULE'.",
     )
     parser.add_argument("paths", nargs="*", metavar="PATH", help="main.cf/master.cf files or directories (default: .)")
-    parser.add_argument("--policy", type=Path, help="policy file (default: nearest .pfcheck.yaml up to the git root, else the built-in policy)")
+    parser.add_argument("--policy", type=Path, help="policy file, or 'builtin' for the built-in default policy (default: nearest .pfcheck.yaml up to the git root, else the built-in policy)")
     parser.add_argument("--postfix-version", help="target Postfix version for defaults, e.g. 3.7 (default: the policy's)")
     parser.add_argument("--format", action="append", choices=FORMATS, help="output format; repeatable, each paired with an --output-file in order")
     parser.add_argument("--output-file", action="append", type=Path, default=[], help="write the matching --format to this file instead of stdout")
@@ -63,12 +63,19 @@ def _rules_registry() -> dict[str, Any]:
     return RULES
 
 
-def _policy_resolver(policy_path: Optional[Path]) -> Any:
+BUILTIN_POLICY = "builtin"
+
+
+def _policy_lookup(policy_path: Optional[Path]) -> Any:
+    """A function from a config directory to the Policy that governs it."""
     from pfcheck.policy import PolicyResolver
 
+    if policy_path is not None and str(policy_path) == BUILTIN_POLICY:
+        resolver = PolicyResolver(_rules_registry())
+        return lambda _directory: resolver.load(None)
     if policy_path is not None and not policy_path.is_file():
         raise CliError(f"{policy_path}: policy file not found")
-    return PolicyResolver(_rules_registry(), policy_path=policy_path)
+    return PolicyResolver(_rules_registry(), policy_path=policy_path).policy_for
 
 
 def _check_version(text: Optional[str]) -> Optional[str]:
@@ -95,7 +102,7 @@ def cmd_show(argv: Sequence[str]) -> int:
         raise CliError(f"{args.directory}: no such directory")
     version = _check_version(args.postfix_version)
     if version is None:
-        version = _policy_resolver(args.policy).policy_for(directory).postfix_version
+        version = _policy_lookup(args.policy)(directory).postfix_version
     config = load_config_dir(directory, version=version)
     model = show_model(config)
     if args.format == "json":
@@ -171,8 +178,7 @@ def cmd_lint(argv: Sequence[str]) -> int:
         postfix_version=_check_version(args.postfix_version),
         fail_on=Severity.parse(args.fail_on) if args.fail_on else None,
     )
-    resolver = _policy_resolver(args.policy)
-    result = lint(args.paths or ["."], options, resolver.policy_for)
+    result = lint(args.paths or ["."], options, _policy_lookup(args.policy))
     rules = {code: RuleInfo.from_module(module) for code, module in _rules_registry().items()}
     fail_on_by_path = {path: d.fail_on for d in result.directories for path in _named(d)}
     report = Report(
