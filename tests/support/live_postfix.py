@@ -65,6 +65,7 @@ QUEUE_SUBDIRECTORIES = (
 _SAFE_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C"}
 _NAME_CHARS = rb"A-Za-z0-9_.\-"
 CLONE_NEWNET = 0x40000000
+PR_SET_PDEATHSIG = 1
 
 # 4xx replies that mean "could not tell here" (no DNS, missing table, stubbed service)
 # rather than a policy decision. Everything else in 4xx (notably 454 "Relay access denied"
@@ -449,6 +450,7 @@ class LivePostfix:
         self._startup_fatals: Dict[str, str] = {}
         self._used_ports: set = set()
         self._aliases_file: Optional[Path] = None
+        self._watchdog: Optional[subprocess.Popen] = None  # type: ignore[type-arg]
 
     # ---- context manager -------------------------------------------------------------
 
@@ -753,7 +755,10 @@ class LivePostfix:
         env = dict(_SAFE_ENV, MAIL_CONFIG=str(self.config_directory))
         master_command = [master, "-c", str(self.config_directory), "-d"]
         if self.isolated:
-            script = f'"{_tool("ip")}" link set lo up && exec "$@"'
+            # sh stays as the namespace's pid 1 (no exec): when it dies, the kernel kills
+            # every process in the namespace. master itself cannot carry --kill-child's
+            # parent-death signal: its set_eugid() clears it.
+            script = f'"{_tool("ip")}" link set lo up || exit 1; "$@"; exit $?'
             command = [_tool("unshare") or "unshare", "--net", "--pid", "--fork",
                        "--kill-child", "/bin/sh", "-c", script, "sh", *master_command]
         else:
@@ -764,9 +769,11 @@ class LivePostfix:
             # kill(-pid) (pitfall 7); we kill the whole group at the end.
             self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output,
                                              stderr=subprocess.STDOUT, env=env,
-                                             start_new_session=True, cwd=str(self.directory))
+                                             start_new_session=True, cwd=str(self.directory),
+                                             preexec_fn=_die_with_parent)
         finally:
             output.close()
+        self._watchdog = _start_watchdog(self._process.pid, self.directory)
         if self.isolated:
             self._netns_fd = self._open_child_netns()
         self._wait_for_master()
@@ -828,6 +835,9 @@ class LivePostfix:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 pass
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is not None:
+            _stop_watchdog(watchdog)
         if self._netns_fd is not None:
             os.close(self._netns_fd)
             self._netns_fd = None
@@ -976,10 +986,24 @@ class LivePostfix:
             address = "IPV6:" + address
         name = client_name if client_name is not None else "[UNAVAILABLE]"
         code, text = session.command(f"XCLIENT ADDR={address} NAME={name}", self.command_timeout)
-        if code != 220:
-            outcome = UNDETERMINED  # the harness could not pose as the client: no verdict
-            return Reply(code, text, outcome, "xclient", tuple(session.transcript))
-        return None
+        if code == 220:
+            return None
+        if code in (501, 502, 503) or (code == 550 and "insufficient authorization" in text):
+            # Syntax (e.g. an IPv6 ADDR under inet_protocols = ipv4) or no XCLIENT: the
+            # harness could not pose as the client, so nothing is known about it.
+            return Reply(code, text, UNDETERMINED, "xclient", tuple(session.transcript))
+        # XCLIENT re-runs the connect-time checks for the posed client
+        # (smtpd_delay_reject = no): that answer is the verdict.
+        return Reply(code, text, classify(code, text), "xclient", tuple(session.transcript))
+
+    def _posing_failed(self, failure: Reply, client: Optional[str]) -> Reply:
+        """A refusal of the harness's own 127.0.0.1 connection says nothing about `client`."""
+        if client is None or client == "127.0.0.1" or failure.stage != "connect" or failure.code is None:
+            return failure
+        text = (f"the harness's own connection from 127.0.0.1 was refused before XCLIENT "
+                f"could pose as {client} (connect-time smtpd_client_restrictions with "
+                f"smtpd_delay_reject = no?): {failure.text}")
+        return Reply(failure.code, text, UNDETERMINED, "connect", failure.transcript)
 
     def rcpt(
         self,
@@ -997,7 +1021,7 @@ class LivePostfix:
         session, failure = self._open_session(service, transcript)
         if session is None:
             assert failure is not None
-            return failure
+            return self._posing_failed(failure, client)
         try:
             if client is not None:
                 refused = self._xclient(session, client, client_name)
@@ -1031,7 +1055,7 @@ class LivePostfix:
         session, failure = self._open_session(service, transcript)
         if session is None:
             assert failure is not None
-            return failure
+            return self._posing_failed(failure, client)
         try:
             if client is not None:
                 refused = self._xclient(session, client, None)
@@ -1047,6 +1071,49 @@ class LivePostfix:
         finally:
             session.quit()
             session.sock.close()
+
+
+_WATCHDOG_SCRIPT = '''
+read line
+[ "$line" = done ] && exit 0
+kill -9 "-$1" 2>/dev/null  # dash: "kill -KILL -- -PGID" is a syntax error
+sleep 0.2
+rm -rf -- "$2"
+'''
+
+
+def _start_watchdog(process_group: int, directory: Path) -> "subprocess.Popen[bytes]":
+    """A helper that outlives a killed test process: when its stdin (whose only writer is
+    us) reaches EOF without "done", it kills the instance's process group and removes the
+    temp dir. Parent-death signals alone do not work: master's set_eugid() clears them."""
+    return subprocess.Popen(["/bin/sh", "-c", _WATCHDOG_SCRIPT, "pfcheck-live-watchdog",
+                             str(process_group), str(directory)],
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=_SAFE_ENV, start_new_session=True)
+
+
+def _stop_watchdog(watchdog: "subprocess.Popen[bytes]") -> None:
+    try:
+        assert watchdog.stdin is not None
+        watchdog.stdin.write(b"done\n")
+        watchdog.stdin.close()
+    except (OSError, ValueError):
+        pass
+    try:
+        watchdog.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        watchdog.kill()
+        watchdog.wait()
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL it when the test process dies without __exit__
+    (killed pytest). For unshare that ends the whole namespace via --kill-child."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _user_exists(name: str) -> bool:
