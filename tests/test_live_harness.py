@@ -3,6 +3,7 @@ disabled, and refuse-to-start from both, on a private real Postfix."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -310,3 +311,119 @@ def test_nothing_left_behind_when_the_test_process_is_killed(live_postfix_factor
         time.sleep(0.05)
     assert processes_of(conf) == []
     assert not Path(conf).parent.exists()
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> "dict[str, str]":
+    """A throw-away self-signed certificate as table-like files under /etc/postfix."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl not installed")
+    directory = tmp_path_factory.mktemp("tls")
+    subprocess.run([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-subj", "/CN=localhost", "-days", "2",
+                    "-keyout", str(directory / "key.pem"), "-out", str(directory / "cert.pem")],
+                   check=True, capture_output=True, timeout=60)
+    return {"/etc/postfix/cert.pem": (directory / "cert.pem").read_text(),
+            "/etc/postfix/key.pem": (directory / "key.pem").read_text()}
+
+
+TLS_MAIN_CF = COMPAT_36 + (
+    "mynetworks = 0.0.0.0/0\n"
+    "smtpd_tls_cert_file = /etc/postfix/cert.pem\n"
+    "smtpd_tls_key_file = /etc/postfix/key.pem\n"
+)
+TLS_MASTER_TAIL = (
+    "submission inet n       -       y       -       -       smtpd\n"
+    "  -o syslog_name=postfix/submission\n"
+    "  -o smtpd_tls_security_level=encrypt\n"
+    "  -o { smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination }\n"
+    "smtps     inet  n       -       y       -       -       smtpd\n"
+    "  -o syslog_name=postfix/smtps\n"
+    "  -o smtpd_tls_wrappermode=yes\n"
+    "  -o smtpd_relay_restrictions=reject_unauth_destination\n"
+)
+
+
+@pytest.mark.live
+def test_tls_listeners(live_postfix_factory: type, tls_files: "dict[str, str]") -> None:
+    master_cf = _debian_master_cf() + TLS_MASTER_TAIL
+    with live_postfix_factory(TLS_MAIN_CF, master_cf, tls_files) as pf:
+        assert pf.listeners["smtps/inet"].wrappermode and not pf.listeners["submission/inet"].wrappermode
+        # encrypt-level listener: plaintext MAIL gets 530, the probe then does STARTTLS
+        submission = pf.rcpt("submission/inet")
+        plaintext_only = pf.rcpt("submission/inet", tls="never")
+        smtps_relay = pf.rcpt("smtps/inet")
+        smtps_vrfy = pf.vrfy("smtps/inet")
+        smtps_null_sender = pf.rcpt("smtps/inet", sender="", helo="x.example")
+        smtps_local = pf.rcpt("smtps/inet", recipient="root")
+    assert submission.outcome == ACCEPTED, submission
+    assert any(line.startswith("TLS: TLS") for line in submission.transcript), submission.transcript
+    assert plaintext_only.outcome == UNDETERMINED and plaintext_only.code == 530, plaintext_only
+    # the -o relay restrictions leave out permit_mynetworks: closed despite 0.0.0.0/0
+    assert smtps_relay.outcome == REJECTED and smtps_relay.code == 554, smtps_relay
+    assert any(line.startswith("TLS: TLS") for line in smtps_relay.transcript)
+    assert smtps_vrfy.outcome == ACCEPTED, smtps_vrfy
+    assert smtps_null_sender.outcome == REJECTED, smtps_null_sender
+    assert smtps_local.outcome == ACCEPTED, smtps_local
+
+
+@pytest.mark.live
+def test_tls_without_certificate_is_undetermined(live_postfix_factory: type) -> None:
+    master_cf = _debian_master_cf() + TLS_MASTER_TAIL
+    with live_postfix_factory(COMPAT_36 + "mynetworks = 0.0.0.0/0\n", master_cf) as pf:
+        submission = pf.rcpt("submission/inet")
+        smtps = pf.rcpt("smtps/inet")
+    assert submission.outcome == UNDETERMINED, submission
+    assert smtps.outcome == UNDETERMINED, smtps
+
+
+@pytest.mark.live
+def test_haproxy_listener_poses_with_a_proxy_header(live_postfix_factory: type) -> None:
+    master_cf = _debian_master_cf() + (
+        "2525      inet  n       -       y       -       -       smtpd\n"
+        "  -o smtpd_upstream_proxy_protocol=haproxy\n"
+    )
+    with live_postfix_factory(COMPAT_36 + "mynetworks = 198.51.100.0/24\n", master_cf) as pf:
+        assert pf.listeners["2525/inet"].proxy_protocol == "haproxy"
+        inside = pf.rcpt("2525/inet", client="198.51.100.7")
+        outside = pf.rcpt("2525/inet", client=OUTSIDE)
+        ipv6 = pf.rcpt("2525/inet", client="2001:db8::7")
+        log = pf.log
+    assert inside.outcome == ACCEPTED and not any("XCLIENT" in line for line in inside.transcript), inside
+    assert outside.outcome == REJECTED, outside
+    assert ipv6.outcome == REJECTED, ipv6
+    assert "connect from unknown[198.51.100.7]" in log
+
+
+@pytest.mark.live
+def test_connect_time_restrictions(live_postfix_factory: type) -> None:
+    main_cf = COMPAT_36 + (
+        "mynetworks = 127.0.0.0/8\n"
+        "smtpd_delay_reject = no\n"
+        "smtpd_client_restrictions = check_client_access cidr:/etc/postfix/clients.cidr\n"
+    )
+    files = {"/etc/postfix/clients.cidr": "203.0.113.0/24 REJECT go away\n"}
+    with live_postfix_factory(main_cf, None, files) as pf:
+        refused = pf.rcpt(client=OUTSIDE, recipient="root")
+        allowed = pf.rcpt(client="198.51.100.1", recipient="root")
+    assert refused.outcome == REJECTED and refused.stage == "xclient" and "go away" in refused.text, refused
+    assert allowed.outcome == ACCEPTED, allowed
+    # a config that refuses the harness's own 127.0.0.1 at connect: no verdict for others
+    main_cf = COMPAT_36 + "mynetworks = 198.51.100.0/24\nsmtpd_delay_reject = no\n" \
+        "smtpd_client_restrictions = permit_mynetworks, reject\n"
+    with live_postfix_factory(main_cf) as pf:
+        unknown = pf.rcpt(client="198.51.100.1")
+        itself = pf.rcpt(client=None)
+    assert unknown.outcome == UNDETERMINED and unknown.stage == "connect", unknown
+    assert itself.outcome == REJECTED and itself.code == 554, itself
+
+
+@pytest.mark.live
+def test_local_recipient_maps_work(live_postfix_factory: type) -> None:
+    # The private aliases copy must make local lookups answer, not fail temporarily.
+    with live_postfix_factory(COMPAT_36 + "mynetworks = 127.0.0.0/8\n") as pf:
+        known = pf.rcpt(client=OUTSIDE, recipient="postmaster")
+        unknown = pf.rcpt(client=OUTSIDE, recipient="no-such-user-pfcheck")
+    assert known.outcome == ACCEPTED, known
+    assert unknown.outcome == REJECTED and "User unknown in local recipient table" in unknown.text, unknown

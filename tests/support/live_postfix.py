@@ -28,6 +28,7 @@ import select
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -123,6 +124,9 @@ class Listener:
     service: str  # the service name as written in master.cf
     port: int  # the private 127.0.0.1 port
     command: str  # basename of the command (smtpd, postscreen, qmqpd, ...)
+    # From -o or main.cf, literal values only ($name expansions are not followed).
+    wrappermode: bool = False  # smtpd_tls_wrappermode = yes: TLS before the greeting
+    proxy_protocol: str = ""  # "haproxy": a PROXY header before the greeting
 
 
 # --------------------------------------------------------------------------------------
@@ -301,6 +305,33 @@ def _master_entries(lines: List[str]) -> List[_MasterEntry]:
     return entries
 
 
+def _service_overrides(tokens: List[Tuple[int, int, int, str]]) -> Dict[str, str]:
+    """`-o name=value` and `-o { name = value }` (Postfix >= 3.0) options of a master.cf entry."""
+    words = [token[3] for token in tokens]
+    overrides: Dict[str, str] = {}
+    index = 0
+    while index < len(words):
+        word = words[index]
+        index += 1
+        if word.startswith("-o") and word != "-o":
+            setting = word[2:]
+        elif word == "-o" and index < len(words):
+            setting = words[index]
+            index += 1
+            if setting.startswith("{"):
+                parts = [setting]
+                while not parts[-1].endswith("}") and index < len(words):
+                    parts.append(words[index])
+                    index += 1
+                setting = " ".join(parts)[1:-1]
+        else:
+            continue
+        name, sep, value = setting.partition("=")
+        if sep:
+            overrides[name.strip()] = value.strip()
+    return overrides
+
+
 def _replace_token(lines: List[str], token: Tuple[int, int, int, str], new_text: str) -> None:
     number, start, end, _ = token
     lines[number] = lines[number][:start] + new_text + lines[number][end:]
@@ -323,9 +354,11 @@ def classify(code: Optional[int], text: str) -> str:
         return UNDETERMINED
     if 200 <= code < 400:
         return ACCEPTED
+    lowered = text.lower()
+    if code == 530 and "starttls" in lowered:
+        return UNDETERMINED  # TLS required but the probe could not do it: no verdict
     if code >= 500:
         return REJECTED
-    lowered = text.lower()
     if any(marker in lowered for marker in _UNDETERMINED_MARKERS):
         return UNDETERMINED
     # 421 is smtpd going away (too many errors, shutdown): nothing learned.
@@ -347,31 +380,39 @@ def classify_vrfy(code: Optional[int], text: str) -> str:
 
 class _SmtpSession:
     def __init__(self, sock: socket.socket, transcript: List[str]) -> None:
-        self.sock = sock
+        self.sock: socket.socket = sock
         self.buffer = b""
         self.transcript = transcript
+        self.tls = False
+
+    def _receive(self, timeout: float, poll=None) -> None:  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + timeout
+        while True:
+            # TLS may hold a decrypted record that select() cannot see.
+            if isinstance(self.sock, ssl.SSLSocket) and self.sock.pending():
+                break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("timed out waiting for a reply")
+            readable, _, _ = select.select([self.sock], [], [], min(remaining, 0.02))
+            if readable:
+                break
+            if poll is not None:
+                aborted = poll()
+                if aborted is not None:
+                    raise _StartupFatal(aborted)
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("connection closed by the server")
+        self.buffer += chunk
 
     def read_reply(self, timeout: float, poll=None) -> Tuple[Optional[int], str]:  # type: ignore[no-untyped-def]
         """Read one (multi-line) reply; `poll()` is called between waits and may return a
         string to abort with (used to notice an smtpd that died at start-up)."""
-        deadline = time.monotonic() + timeout
         lines: List[str] = []
         while True:
             while b"\n" not in self.buffer:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError("timed out waiting for a reply")
-                readable, _, _ = select.select([self.sock], [], [], min(remaining, 0.02))
-                if not readable:
-                    if poll is not None:
-                        aborted = poll()
-                        if aborted is not None:
-                            raise _StartupFatal(aborted)
-                    continue
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    raise ConnectionError("connection closed by the server")
-                self.buffer += chunk
+                self._receive(timeout, poll)
             raw, _, self.buffer = self.buffer.partition(b"\n")
             line = raw.rstrip(b"\r").decode("utf-8", "replace")
             self.transcript.append("S: " + line)
@@ -384,14 +425,54 @@ class _SmtpSession:
             return None, "\n".join(lines)
         return code, "\n".join(line[4:] for line in lines)
 
+    def send(self, data: bytes, shown: str) -> None:
+        self.transcript.append("C: " + shown)
+        self.sock.sendall(data)
+
     def command(self, text: str, timeout: float) -> Tuple[Optional[int], str]:
-        self.transcript.append("C: " + text)
-        self.sock.sendall(text.encode("utf-8", "surrogateescape") + b"\r\n")
+        self.send(text.encode("utf-8", "surrogateescape") + b"\r\n", text)
         return self.read_reply(timeout)
+
+    def start_tls(self, timeout: float, poll=None) -> None:  # type: ignore[no-untyped-def]
+        """TLS handshake (after STARTTLS, or at once in wrapper mode). Any certificate is
+        fine: the probe plays an unauthenticated outside client."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        self.sock.setblocking(False)
+        wrapped = context.wrap_socket(self.sock, server_hostname="localhost",
+                                      do_handshake_on_connect=False)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                wrapped.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                wait_read, wait_write = [wrapped], []
+            except ssl.SSLWantWriteError:
+                wait_read, wait_write = [], [wrapped]
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("timed out in the TLS handshake")
+            ready = select.select(wait_read, wait_write, [], min(remaining, 0.02))
+            if not any(ready) and poll is not None:
+                aborted = poll()
+                if aborted is not None:
+                    raise _StartupFatal(aborted)
+        wrapped.setblocking(True)
+        self.sock = wrapped
+        self.tls = True
+        self.transcript.append(f"TLS: {wrapped.version()} {wrapped.cipher()[0] if wrapped.cipher() else ''}")
 
     def quit(self) -> None:
         try:
             self.sock.sendall(b"QUIT\r\n")
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
         except OSError:
             pass
 
@@ -541,7 +622,7 @@ class LivePostfix:
         if main_text and not main_text.endswith("\n"):
             main_text += "\n"  # pitfall 10
         main_bytes = _as_bytes(main_text)
-        master_bytes, master_edits = self._prepare_master_cf(conf)
+        master_bytes, master_edits = self._prepare_master_cf(conf, user_names)
 
         rewrites = self._path_rewrites(conf, files)
         main_bytes = self._apply_rewrites("main.cf", main_bytes, rewrites)
@@ -649,7 +730,7 @@ class LivePostfix:
                 self.edits.append(f"{label}: path {old} -> {new} ({count}x)")
         return content
 
-    def _prepare_master_cf(self, conf: Path) -> Tuple[bytes, List[str]]:
+    def _prepare_master_cf(self, conf: Path, main_names: Dict[str, str]) -> Tuple[bytes, List[str]]:
         edits: List[str] = []
         if self.master_cf_text is None:
             text = Path(HOST_MASTER_CF).read_text(errors="surrogateescape")
@@ -675,7 +756,18 @@ class LivePostfix:
                 port = self._free_port()
                 _replace_token(lines, entry.tokens[0], f"127.0.0.1:{port}")
                 edits.append(f"master.cf: {key} listens on 127.0.0.1:{port}")
-                listener = Listener(key, service, port, command_name)
+                overrides = _service_overrides(entry.tokens[8:])
+
+                def effective(name: str) -> str:
+                    return overrides.get(name, main_names.get(name, "")).strip().lower()
+
+                proxy_parameter = ("postscreen_upstream_proxy_protocol" if command_name == "postscreen"
+                                   else "smtpd_upstream_proxy_protocol")
+                listener = Listener(
+                    key, service, port, command_name,
+                    wrappermode=command_name == "smtpd" and effective("smtpd_tls_wrappermode") == "yes",
+                    proxy_protocol=effective(proxy_parameter),
+                )
                 if command_name in SMTPD_COMMANDS:
                     self.listeners[key] = listener
                     self.ports[key] = port
@@ -917,50 +1009,57 @@ class LivePostfix:
         finally:
             os.close(own)
 
-    def _port_of(self, service: str) -> int:
-        if service in self.ports:
-            return self.ports[service]
-        if f"{service}/inet" in self.ports:
-            return self.ports[f"{service}/inet"]
+    def _listener(self, service: str) -> Listener:
+        """Look up by "smtp/inet" or just "smtp"."""
+        for key in (service, f"{service}/inet"):
+            if key in self.listeners:
+                return self.listeners[key]
         raise KeyError(f"no smtpd/postscreen inet service {service!r}; have {sorted(self.ports)}")
 
-    def _key_of(self, service: str) -> str:
-        return service if service in self.ports else f"{service}/inet"
-
-    def _open_session(self, service: str, transcript: List[str]) -> Tuple[Optional[_SmtpSession], Optional[Reply]]:
-        """Connect and read the greeting, or say why there is none."""
-        key = self._key_of(service)
-        port = self._port_of(service)
+    def _open_session(
+        self, listener: Listener, transcript: List[str], proxy_client: Optional[str]
+    ) -> Tuple[Optional[_SmtpSession], Optional[Reply]]:
+        """Connect (PROXY header and wrapper-mode TLS as the listener needs) and read the
+        greeting, or say why there is none."""
+        key = listener.key
         if key in self._startup_fatals:
             return None, Reply(None, self._startup_fatals[key], REFUSED_STARTUP, "connect", tuple(transcript))
         offset = self._log_size()
         sock = self._new_socket()
         try:
             sock.settimeout(self.greeting_timeout)
-            sock.connect(("127.0.0.1", port))
+            sock.connect(("127.0.0.1", listener.port))
             sock.settimeout(None)
         except OSError as error:
             sock.close()
-            return None, Reply(None, f"connect 127.0.0.1:{port}: {error}", UNDETERMINED, "connect",
-                               tuple(transcript))
+            return None, Reply(None, f"connect 127.0.0.1:{listener.port}: {error}", UNDETERMINED,
+                               "connect", tuple(transcript))
         session = _SmtpSession(sock, transcript)
+
+        def poll() -> Optional[str]:
+            return self._fatal_since(offset)
+
         try:
-            code, text = session.read_reply(self.greeting_timeout,
-                                            poll=lambda: self._fatal_since(offset))
+            if listener.proxy_protocol:
+                session.send(_haproxy_header(proxy_client or "127.0.0.1", sock.getsockname()[1],
+                                             listener.port), "PROXY header")
+            if listener.wrappermode:
+                session.start_tls(self.greeting_timeout, poll)
+            code, text = session.read_reply(self.greeting_timeout, poll)
         except _StartupFatal as fatal:
-            sock.close()
+            session.close()
             self._startup_fatals[key] = str(fatal)
             transcript.append(f"log: fatal: {fatal}")
             return None, Reply(None, str(fatal), REFUSED_STARTUP, "connect", tuple(transcript))
         except (TimeoutError, ConnectionError, OSError) as error:
-            sock.close()
+            session.close()
             fatal_text = self._fatal_since(offset)
             if fatal_text is not None:
                 self._startup_fatals[key] = fatal_text
                 return None, Reply(None, fatal_text, REFUSED_STARTUP, "connect", tuple(transcript))
             return None, Reply(None, f"no greeting: {error}", UNDETERMINED, "connect", tuple(transcript))
         if code is None or code >= 400:
-            sock.close()
+            session.close()
             return None, Reply(code, text, classify(code, text), "connect", tuple(transcript))
         return session, None
 
@@ -968,24 +1067,22 @@ class LivePostfix:
         """The fatal message when the service's smtpd (or postscreen) dies at start-up, else None.
 
         Connects once and waits for the greeting while watching the log (pitfall 12)."""
-        key = self._key_of(service)
-        if key in self._startup_fatals:
-            return self._startup_fatals[key]
-        session, failure = self._open_session(service, [])
+        listener = self._listener(service)
+        if listener.key in self._startup_fatals:
+            return self._startup_fatals[listener.key]
+        session, failure = self._open_session(listener, [], None)
         if session is not None:
             session.quit()
-            session.sock.close()
+            session.close()
             return None
         assert failure is not None
         return failure.text if failure.outcome == REFUSED_STARTUP else None
 
     def _xclient(self, session: _SmtpSession, client: str, client_name: Optional[str]) -> Optional[Reply]:
         """Pose as `client`; XCLIENT's reply is the new greeting (pitfall 15)."""
-        address = client
-        if ":" in address and not address.upper().startswith("IPV6:"):
-            address = "IPV6:" + address
         name = client_name if client_name is not None else "[UNAVAILABLE]"
-        code, text = session.command(f"XCLIENT ADDR={address} NAME={name}", self.command_timeout)
+        code, text = session.command(f"XCLIENT ADDR={_xclient_address(client)} NAME={name}",
+                                     self.command_timeout)
         if code == 220:
             return None
         if code in (501, 502, 503) or (code == 550 and "insufficient authorization" in text):
@@ -1005,6 +1102,86 @@ class LivePostfix:
                 f"smtpd_delay_reject = no?): {failure.text}")
         return Reply(failure.code, text, UNDETERMINED, "connect", failure.transcript)
 
+    def _probe(
+        self,
+        service: str,
+        client: Optional[str],
+        client_name: Optional[str],
+        helo: str,
+        tls: str,
+        steps: List[Tuple[str, str]],
+        last_outcome,  # type: ignore[no-untyped-def]
+    ) -> Reply:
+        if tls not in ("auto", "always", "never"):
+            raise ValueError(f"tls must be auto, always or never, not {tls!r}")
+        reply, starttls_offered = self._probe_once(service, client, client_name, helo,
+                                                   tls == "always", steps, last_outcome)
+        if (tls == "auto" and starttls_offered and reply.code == 530
+                and "starttls" in reply.text.lower()):
+            # The listener requires TLS (smtpd_tls_security_level = encrypt): any outside
+            # client can do STARTTLS, so judge the session after it.
+            first = reply
+            reply, _ = self._probe_once(service, client, client_name, helo, True, steps, last_outcome)
+            transcript = first.transcript + ("(again, with STARTTLS)",) + reply.transcript
+            reply = Reply(reply.code, reply.text, reply.outcome, reply.stage, transcript)
+        return reply
+
+    def _probe_once(
+        self,
+        service: str,
+        client: Optional[str],
+        client_name: Optional[str],
+        helo: str,
+        use_starttls: bool,
+        steps: List[Tuple[str, str]],
+        last_outcome,  # type: ignore[no-untyped-def]
+    ) -> Tuple[Reply, bool]:
+        listener = self._listener(service)
+        transcript: List[str] = []
+        session, failure = self._open_session(listener, transcript, client)
+        if session is None:
+            assert failure is not None
+            if listener.proxy_protocol:
+                return failure, False  # the PROXY header already posed as the client
+            return self._posing_failed(failure, client), False
+        starttls_offered = False
+        stage = "xclient"
+        try:
+            if client is not None and not listener.proxy_protocol:
+                refused = self._xclient(session, client, client_name)
+                if refused is not None:
+                    return refused, False
+            stage = "ehlo"
+            code, text = session.command(f"EHLO {helo}", self.command_timeout)
+            if classify(code, text) != ACCEPTED:
+                return Reply(code, text, classify(code, text), "ehlo", tuple(transcript)), False
+            starttls_offered = "STARTTLS" in _ehlo_keywords(text)
+            if use_starttls and not session.tls:
+                stage = "starttls"
+                if not starttls_offered:
+                    return Reply(None, "STARTTLS is not offered", UNDETERMINED, stage,
+                                 tuple(transcript)), False
+                code, text = session.command("STARTTLS", self.command_timeout)
+                if code != 220:
+                    return Reply(code, text, UNDETERMINED, stage, tuple(transcript)), True
+                session.start_tls(self.command_timeout)
+                stage = "ehlo"
+                code, text = session.command(f"EHLO {helo}", self.command_timeout)
+                if classify(code, text) != ACCEPTED:
+                    return Reply(code, text, classify(code, text), stage, tuple(transcript)), True
+            for number, (stage, command) in enumerate(steps):
+                code, text = session.command(command, self.command_timeout)
+                is_last = number == len(steps) - 1
+                outcome = last_outcome(code, text) if is_last else classify(code, text)
+                if is_last or outcome != ACCEPTED:
+                    return Reply(code, text, outcome, stage, tuple(transcript)), starttls_offered
+            raise AssertionError("no probe steps")
+        except (TimeoutError, ConnectionError, OSError) as error:
+            return Reply(None, f"{error}", UNDETERMINED, stage, tuple(transcript)), starttls_offered
+        finally:
+            session.quit()
+            session.close()
+
     def rcpt(
         self,
         service: str = "smtp/inet",
@@ -1014,32 +1191,16 @@ class LivePostfix:
         recipient: str = "relaytest@example.org",
         *,
         client_name: Optional[str] = None,
+        tls: str = "auto",
     ) -> Reply:
-        """One relay/recipient probe on a fresh connection: XCLIENT ADDR=client (skipped when
-        client is None: then the client is 127.0.0.1), EHLO helo, MAIL FROM, RCPT TO."""
-        transcript: List[str] = []
-        session, failure = self._open_session(service, transcript)
-        if session is None:
-            assert failure is not None
-            return self._posing_failed(failure, client)
-        try:
-            if client is not None:
-                refused = self._xclient(session, client, client_name)
-                if refused is not None:
-                    return refused
-            steps = (("ehlo", f"EHLO {helo}"), ("mail", f"MAIL FROM:<{sender}>"),
-                     ("rcpt", f"RCPT TO:<{recipient}>"))
-            for stage, command in steps:
-                code, text = session.command(command, self.command_timeout)
-                outcome = classify(code, text)
-                if stage == "rcpt" or outcome != ACCEPTED:
-                    return Reply(code, text, outcome, stage, tuple(transcript))
-            raise AssertionError("unreachable")
-        except (TimeoutError, ConnectionError, OSError) as error:
-            return Reply(None, f"{error}", UNDETERMINED, "rcpt", tuple(transcript))
-        finally:
-            session.quit()
-            session.sock.close()
+        """One relay/recipient probe on a fresh connection: pose as `client` (XCLIENT ADDR=,
+        NAME=[UNAVAILABLE] unless client_name; a PROXY header on haproxy listeners; None =
+        stay 127.0.0.1), EHLO helo, MAIL FROM:<sender>, RCPT TO:<recipient>, sent raw.
+
+        tls: "auto" = STARTTLS only when the listener demands it and offers it; "always";
+        "never"."""
+        steps = [("mail", f"MAIL FROM:<{sender}>"), ("rcpt", f"RCPT TO:<{recipient}>")]
+        return self._probe(service, client, client_name, helo, tls, steps, classify)
 
     def vrfy(
         self,
@@ -1048,29 +1209,31 @@ class LivePostfix:
         *,
         client: Optional[str] = DEFAULT_OUTSIDE_CLIENT,
         helo: str = "probe.example",
+        tls: str = "auto",
     ) -> Reply:
-        """VRFY address after EHLO, as `client` (via XCLIENT). 250/252 = accepted (VRFY is
-        enabled), 502 "VRFY command is disabled" = disabled."""
-        transcript: List[str] = []
-        session, failure = self._open_session(service, transcript)
-        if session is None:
-            assert failure is not None
-            return self._posing_failed(failure, client)
-        try:
-            if client is not None:
-                refused = self._xclient(session, client, None)
-                if refused is not None:
-                    return refused
-            code, text = session.command(f"EHLO {helo}", self.command_timeout)
-            if classify(code, text) != ACCEPTED:
-                return Reply(code, text, classify(code, text), "ehlo", tuple(transcript))
-            code, text = session.command(f"VRFY {address}", self.command_timeout)
-            return Reply(code, text, classify_vrfy(code, text), "vrfy", tuple(transcript))
-        except (TimeoutError, ConnectionError, OSError) as error:
-            return Reply(None, f"{error}", UNDETERMINED, "vrfy", tuple(transcript))
-        finally:
-            session.quit()
-            session.sock.close()
+        """VRFY address after EHLO, as `client`. 250/252 = accepted (VRFY is enabled),
+        502 "VRFY command is disabled" = disabled."""
+        return self._probe(service, client, None, helo, tls, [("vrfy", f"VRFY {address}")],
+                           classify_vrfy)
+
+
+def _xclient_address(client: str) -> str:
+    if ":" in client and not client.upper().startswith("IPV6:"):
+        return "IPV6:" + client
+    return client
+
+
+def _haproxy_header(client: str, source_port: int, port: int) -> bytes:
+    """PROXY protocol v1: the way to pose as a client on an haproxy listener (XCLIENT is
+    only for loopback, which the proxied client no longer is)."""
+    address = client[5:] if client.upper().startswith("IPV6:") else client
+    if ":" in address:
+        return f"PROXY TCP6 {address} ::1 {source_port} {port}\r\n".encode()
+    return f"PROXY TCP4 {address} 127.0.0.1 {source_port} {port}\r\n".encode()
+
+
+def _ehlo_keywords(text: str) -> List[str]:
+    return [line.split()[0].upper() for line in text.splitlines()[1:] if line.split()]
 
 
 _WATCHDOG_SCRIPT = '''
