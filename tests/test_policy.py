@@ -54,7 +54,8 @@ RULES: dict[str, RuleSpec] = {
         RuleSpec("PF302", "relay-unproven", Severity.WARNING),
         RuleSpec("PF303", "relay-guard-fails", Severity.ERROR),
         RuleSpec("PF304", "relay-opened", Severity.ERROR),
-        RuleSpec("PF900", "not-checked", Severity.INFO),
+        RuleSpec("PF001", "config-warning", Severity.WARNING),
+        RuleSpec("PF900", "not-checked", Severity.WARNING),
         RuleSpec(
             "PF999",
             "test-only",
@@ -119,11 +120,7 @@ def test_realistic_policy_round_trip() -> None:
     assert policy.severity("vrfy-enabled") is Severity.WARNING
     assert policy.severity("PF302") is None and not policy.enabled("relay-unproven")
     assert policy.severity("PF301") is Severity.ERROR  # not mentioned: default severity
-    assert policy.options("PF201")["allowed"] == (
-        ipaddress.ip_network("127.0.0.0/8"),
-        ipaddress.ip_network("::1/128"),
-        ipaddress.ip_network("10.20.0.0/16"),
-    )
+    assert policy.options("PF201")["allowed"] == ("127.0.0.0/8", "[::1]/128", "10.20.0.0/16")
     # An options block replaces the inherited one: what it leaves out takes the rule's default.
     assert policy.options("PF201")["allow_single_addresses"] is False
     first, second = policy.waivers
@@ -229,6 +226,10 @@ def test_load_policy_from_file_and_builtin(tmp_path: Path) -> None:
         ("# only a comment\n\n", 'p.yaml:1:1: policy file is empty (a policy needs at least "version: 1")'),
         ("rules: {}\n", 'p.yaml:1:1: missing key "version" (write "version: 1" as the first line)'),
         ("version: 2\n", "p.yaml:1:10: unsupported policy version 2 (this pfcheck understands version 1)"),
+        (
+            "extends: builtin:strict\nversion: 2\n",
+            "p.yaml:2:10: unsupported policy version 2 (this pfcheck understands version 1)",
+        ),
         ("version: '1'\n", "p.yaml:1:10: version must be the number 1, found a string '1'"),
         ("version: 1\nversion: 1\n", 'p.yaml:2:1: duplicate key "version" (first at line 1)'),
         (
@@ -656,9 +657,7 @@ def test_builtin_policy_enables_every_rule_at_its_default_severity() -> None:
 
 def builtin_flags(network: str) -> bool:
     options = default_policy(RULES).options("PF201")
-    return not network_allowed(
-        parse_policy_network(network), options["allowed"], options["allow_single_addresses"]
-    )
+    return not network_allowed(network, options["allowed"], options["allow_single_addresses"])
 
 
 @pytest.mark.parametrize(
@@ -701,7 +700,7 @@ def test_rule_modules_and_tuple_options_are_accepted() -> None:
     policy = default_policy({"PF201": FakeRuleModule})
     assert policy.options("PF201")["allow_single_addresses"] is True
     user = parse_policy("version: 1\nrules: {PF201: {options: {allowed: ['[::1]']}}}\n", {"PF201": FakeRuleModule})
-    assert user.options("PF201") == {"allowed": (ipaddress.ip_network("::1/128"),), "allow_single_addresses": False}
+    assert user.options("PF201") == {"allowed": ("[::1]/128",), "allow_single_addresses": False}
 
 
 def test_real_registry_loads_the_builtin_policy() -> None:
@@ -715,7 +714,7 @@ def test_real_registry_loads_the_builtin_policy() -> None:
     if "PF201" in REAL_RULES:
         options = policy.options("PF201")
         assert options["allow_single_addresses"] is True
-        assert ipaddress.ip_network("127.0.0.0/8") in options["allowed"]
+        assert "127.0.0.0/8" in options["allowed"]
 
 
 # ------------------------------------------------------------------------------------------
@@ -847,3 +846,84 @@ def test_flow_depth_scan_never_undercounts(text: str) -> None:
         return
     if depth:
         assert _flow_depth_over(text, depth - 1) is not None, depth
+
+
+def test_network_options_are_normalised_postfix_strings() -> None:
+    text = "version: 1\nrules:\n  PF201:\n    options:\n      allowed: ['192.0.2.7', '[2001:DB8::1]', '[2001:db8::/32]']\n"
+    assert parse(text).options("PF201")["allowed"] == ("192.0.2.7/32", "[2001:db8::1]/128", "[2001:db8::]/32")
+
+
+# ------------------------------------------------------------------------------------------
+# Agreement with pfcheck.postfix.networks (Postfix's cidr_match_parse model), when present
+
+NETWORK_SAMPLES = [
+    "127.0.0.1", "127.0.0.0/8", "10.0.0.1/8", "10.0.0.0/33", "0.0.0.0/0", "[::]/0", "[::1]", "[::1]/128",
+    "[2001:db8::/32]", "[2001:db8::1]/32", "[2001:db8::]/129", "10.0.0.0/", "10.0.0.0/x", "256.0.0.0",
+    "[192.0.2.1]", "[::1", "[::1]x", "10.0.0", "010.0.0.1", "[fe80::1%eth0]", "1.2.3.4/032",
+    "1.2.3.4/\u0663\u0662", "[::ffff:1.2.3.4]", "[::ffff:01.2.3.4]", "1.2.3.04",
+]
+
+
+def networks_module() -> Any:
+    try:
+        from pfcheck.postfix import networks
+    except ImportError as error:  # written concurrently by another engineer
+        pytest.skip(f"pfcheck.postfix.networks not importable: {error}")
+    return networks
+
+
+@pytest.mark.parametrize("text", NETWORK_SAMPLES)
+def test_policy_networks_parse_like_postfix(text: str) -> None:
+    networks = networks_module()
+    try:
+        expected = networks.allowed_networks([text])
+    except ValueError:
+        expected = None
+    try:
+        ours = parse_policy_network(text)
+    except ValueError:
+        ours = None
+    if expected is None:
+        assert ours is None, f"{text!r}: Postfix refuses it, the policy accepted {ours}"
+        return
+    assert ours is not None, f"{text!r}: Postfix accepts it, the policy refused it"
+    family = networks.IPV4 if ours.version == 4 else networks.IPV6
+    start, end = int(ours.network_address), int(ours.broadcast_address) + 1
+    assert expected[family].ranges == ((start, end),)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(0, 32))
+def test_random_ipv4_networks_parse_like_postfix(value: int, prefix: int) -> None:
+    networks = networks_module()
+    text = f"{ipaddress.IPv4Address(value)}/{prefix}"
+    try:
+        networks.allowed_networks([text])
+        postfix_accepts = True
+    except ValueError:
+        postfix_accepts = False
+    try:
+        parse_policy_network(text)
+        policy_accepts = True
+    except ValueError:
+        policy_accepts = False
+    assert policy_accepts == postfix_accepts
+
+
+@pytest.mark.parametrize(
+    ("mynetworks", "flagged"),
+    [
+        ("0.0.0.0/0", True),
+        ("[::]/0", True),
+        ("127.0.0.0/8 8.8.8.0/24", True),
+        ("127.0.0.0/8, [2001:db8::]/32", True),
+        ("127.0.0.1", False),
+        ("127.0.0.0/8 [::1]/128 10.0.0.0/8 192.168.0.0/16 [fe80::]/10", False),
+    ],
+)
+def test_builtin_allowed_list_through_witness_outside(mynetworks: str, flagged: bool) -> None:
+    networks = networks_module()
+    trusted = networks.parse_address_list(mynetworks, param="mynetworks", resolver=None)
+    allowed = default_policy(RULES).options("PF201")["allowed"]
+    witness = networks.witness_outside(trusted, allowed)
+    assert (witness is not None) is flagged, witness

@@ -59,7 +59,7 @@ MAX_EXPANDED_NODES = 100_000
 MAX_FLOW_DEPTH = 64
 
 #: Kinds of rule option, as named in a rule's `OPTIONS`.
-NETWORKS = "networks"  #: list of Postfix networks: IPv4 `a.b.c.d[/len]`, IPv6 `[addr][/len]`
+NETWORKS = "networks"  #: list of Postfix networks, normalised to `a.b.c.d/len` / `[addr]/len`
 BOOLEAN = "boolean"  #: true/false (yes/no accepted)
 INTEGER = "integer"  #: a YAML integer
 STRING = "string"  #: a Postfix value: YAML booleans become yes/no, numbers must be quoted
@@ -184,7 +184,10 @@ def _default_option_value(spec: RuleSpec, option_name: str) -> Any:
 def _normalise_default(kind: str, value: Any) -> Any:
     """The in-policy form of a default written in Python (the same forms a YAML policy gives)."""
     if kind == NETWORKS:
-        return tuple(_parse_network_or_raise(item) if isinstance(item, str) else _as_network(item) for item in value)
+        return tuple(
+            _network_text(_parse_network_or_raise(item) if isinstance(item, str) else _as_network(item))
+            for item in value
+        )
     if kind == BOOLEAN:
         return bool(value)
     if kind == INTEGER:
@@ -335,12 +338,7 @@ class Policy:
         for code, rule in sorted(self.rules.items()):
             entry: dict[str, Any] = {"name": rule.name, "severity": str(rule.severity) if rule.severity else "off"}
             if rule.options:
-                entry["options"] = {
-                    key: [_network_text(item) if isinstance(item, (ipaddress.IPv4Network, ipaddress.IPv6Network)) else item for item in value]
-                    if isinstance(value, tuple)
-                    else value
-                    for key, value in rule.options.items()
-                }
+                entry["options"] = {key: _option_data(value) for key, value in rule.options.items()}
             rules[code] = entry
         data: dict[str, Any] = {
             "source": self.source_description,
@@ -368,6 +366,10 @@ class Policy:
         return data
 
 
+def _option_data(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
 # --------------------------------------------------------------------------------------------
 # Networks in Postfix syntax
 
@@ -377,6 +379,9 @@ def parse_policy_network(text: str) -> Network:
     `[2001:db8::]/32`, `[2001:db8::1]`, `[2001:db8::/32]`. Raises ValueError with a message
     fit for a user (host bits set, unbracketed IPv6, hostnames, tables, ...)."""
     return _parse_network_or_raise(text)
+
+
+_IPV4_DOTTED = re.compile(r"(?:0|[1-9][0-9]{0,2})(?:\.(?:0|[1-9][0-9]{0,2})){3}")
 
 
 def _parse_network_or_raise(text: str) -> Network:
@@ -411,6 +416,12 @@ def _parse_network_or_raise(text: str) -> Network:
                 f'(write "{suggestion}"; unbracketed, Postfix reads it as a lookup table)'
             )
     try:
+        # ipaddress accepts what inet_pton() (Postfix) refuses: IPv6 scope ids ("%eth0") and,
+        # before Python 3.9.5, IPv4 octets with leading zeros.
+        if "%" in address or not address.isascii() or (
+            "." in address and ":" not in address and not _IPV4_DOTTED.fullmatch(address)
+        ):
+            raise ValueError(address)
         host = ipaddress.ip_address(address)
     except ValueError:
         if not bracketed and re.fullmatch(r"[A-Za-z0-9.-]+", address) and not re.fullmatch(r"[0-9.]+", address):
@@ -420,7 +431,7 @@ def _parse_network_or_raise(text: str) -> Network:
         raise ValueError(f'"{item}": missing prefix length after "/"')
     bits = host.max_prefixlen
     if length:
-        if not length.isdigit():
+        if not (length.isascii() and length.isdigit()):
             raise ValueError(f'"{item}": bad prefix length "{length}"')
         prefix = int(length)
         if prefix > bits:
@@ -437,18 +448,23 @@ def _parse_network_or_raise(text: str) -> Network:
 
 
 def _network_text(network: Network) -> str:
-    """A network in Postfix syntax (IPv6 in brackets)."""
+    """A network in Postfix syntax, prefix always written, IPv6 in brackets: the form option
+    values take (and `pfcheck.postfix.networks` reads)."""
     if network.version == 6:
         return f"[{network.network_address}]/{network.prefixlen}"
     return str(network)
 
 
-def network_allowed(network: Network, allowed: Iterable[Network], allow_single_addresses: bool = False) -> bool:
+def network_allowed(
+    network: Union[str, Network], allowed: Iterable[Union[str, Network]], allow_single_addresses: bool = False
+) -> bool:
     """Whether `network` lies inside the union of `allowed` (PF201's test), or is a single
-    address (/32, /128) while `allow_single_addresses` is on."""
+    address (/32, /128) while `allow_single_addresses` is on. Strings are in Postfix syntax."""
+    network = _parse_network_or_raise(network) if isinstance(network, str) else network
     if allow_single_addresses and network.prefixlen == network.max_prefixlen:
         return True
-    same_family = [candidate for candidate in allowed if candidate.version == network.version]
+    parsed = [_parse_network_or_raise(item) if isinstance(item, str) else item for item in allowed]
+    same_family = [candidate for candidate in parsed if candidate.version == network.version]
     # After collapsing, a CIDR block covered by the union lies inside one collapsed block.
     return any(network.subnet_of(block) for block in ipaddress.collapse_addresses(same_family))  # type: ignore[arg-type]
 
@@ -917,13 +933,15 @@ class _Validator:
             raise PolicyError(self.where, 1, 1, 'policy file is empty (a policy needs at least "version: 1")')
         if _tag(root) != _MAP:
             raise self.fail(root, f"a policy must be a mapping (key: value), found {self.describe(root)}")
-        keys = self.check_keys(
-            self.mapping(root, "a policy"),
-            ("version", "postfix_version", "fail_on", "rules", "suppressions", "waivers"),
-        )
-        if "version" not in keys:
+        items = self.mapping(root, "a policy")
+        # The schema version comes first: a newer policy's new keys are not "unknown keys".
+        version_node = next((value for key, _, value in items if key == "version"), None)
+        if version_node is None:
             raise self.fail(root, 'missing key "version" (write "version: 1" as the first line)')
-        version = self.version(keys["version"][1])
+        version = self.version(version_node)
+        keys = self.check_keys(
+            items, ("version", "postfix_version", "fail_on", "rules", "suppressions", "waivers")
+        )
 
         postfix_version = base.postfix_version if base else DEFAULT_POSTFIX_VERSION
         if "postfix_version" in keys:
@@ -1040,7 +1058,7 @@ class _Validator:
                         raise self.fail(item, f"{what}: quote Postfix values: write '{item.value}' not {item.value}")
                     raise self.fail(item, f"{what}: a network must be a string, found {self.describe(item)}")
                 try:
-                    networks.append(_parse_network_or_raise(item.value))
+                    networks.append(_network_text(_parse_network_or_raise(item.value)))
                 except ValueError as error:
                     raise self.fail(item, f"{what}: {error}") from None
             return tuple(networks)
