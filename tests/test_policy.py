@@ -817,6 +817,8 @@ def test_policy_error_fields() -> None:
 
 
 def ruamel_flow_depth(text: str) -> int:
+    """Bracket nesting as ruamel.yaml's parser sees it (a single-pair mapping inside `[...]`,
+    as in `[a: b]`, is a flow collection without a bracket of its own: not counted)."""
     from ruamel.yaml import YAML
     from ruamel.yaml.events import CollectionEndEvent, CollectionStartEvent
 
@@ -824,7 +826,8 @@ def ruamel_flow_depth(text: str) -> int:
     depth = deepest = 0
     for event in YAML(typ="rt").parse(text):
         if isinstance(event, CollectionStartEvent):
-            styles.append(bool(event.flow_style))
+            bracket = text[event.start_mark.index : event.start_mark.index + 1]
+            styles.append(bool(event.flow_style) and bracket in ("[", "{"))
             depth += styles[-1]
             deepest = max(deepest, depth)
         elif isinstance(event, CollectionEndEvent):

@@ -333,7 +333,7 @@ class Policy:
         return [waiver for waiver in self.waivers if waiver.expired(today)]
 
     def as_data(self) -> dict[str, Any]:
-        """Plain data (YAML/JSON-ready) describing the resolved policy, for `show-policy`."""
+        """Plain data (YAML/JSON-ready) describing the resolved policy (for a `show-policy` command)."""
         rules: dict[str, Any] = {}
         for code, rule in sorted(self.rules.items()):
             entry: dict[str, Any] = {"name": rule.name, "severity": str(rule.severity) if rule.severity else "off"}
@@ -1311,7 +1311,7 @@ class PolicyResolver:
 
 
 def policy_source_chain(policy: Policy) -> list[str]:
-    """Where a policy's values come from, nearest first (for `show-policy`)."""
+    """Where a policy's values come from, nearest first (for a `show-policy` command)."""
     chain = [policy.source_description]
     if policy.path is not None:
         chain.append("built-in default policy")
