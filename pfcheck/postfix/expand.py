@@ -1,0 +1,566 @@
+"""Postfix `$` expansion, exactly as `postconf -x` and the daemons perform it.
+
+Behaviour model (Postfix 3.7.11, `util/mac_parse.c`, `util/mac_expand.c`,
+`global/compat_level.c`, `postconf/postconf_lookup.c`), restated here because the
+details decide results:
+
+* A value is split into literal text and macro references, left to right, and each
+  piece is handled as soon as it is found, so the first problem met in that order is
+  the one Postfix reports. `$$` is a literal `$`. `$name` takes the longest run of
+  ``[A-Za-z0-9_]``; `${...}` / `$(...)` extend to the matching close bracket, counting
+  only brackets of the same kind.
+* `${name?x}` / `${name:x}` test the parameter's RAW value for emptiness: with
+  `a = $b` and `b =` empty, `${a?x}` gives `x`.
+* Every piece (literal or reference) sits at a nesting level; a piece at level 101 or
+  deeper is "unreasonable macro call nesting". Each `$name` value, `?`/`:` result and
+  relational-result text is parsed one level deeper than the reference.
+* The two operands of a relational expression `{a} OP {b}` are expanded in a fresh
+  context whose level starts again at 0. A reference cycle through such an operand
+  therefore never hits the nesting limit: Postfix recurses until its stack overflows
+  and dies with SIGSEGV. pfcheck reports that as an error too.
+* A relational expression evaluates to "true" or "" and then behaves like a
+  parameter with that value.
+* Only the branch that is taken is parsed, so syntax errors in the other branch go
+  unnoticed by the expansion (postconf's separate reference scan still warns).
+
+Everything here is pure: the caller supplies `lookup(name) -> raw value | None`.
+The evaluator runs on an explicit stack (generator trampoline), so nesting depth is
+limited by memory, not by Python's recursion limit.
+"""
+from __future__ import annotations
+
+import re
+from typing import Callable, Dict, Generator, List, Optional, Set, Tuple
+
+__all__ = ["ExpansionError", "expand", "references", "MAX_NESTING"]
+
+Lookup = Callable[[str], Optional[str]]
+
+# mac_expand_callback(): `if (mc->level++ > 100)` -> a piece at level 101 is an error.
+MAX_NESTING = 100
+
+# Protection for pfcheck itself against configurations that would make Postfix run
+# out of memory or time as well (exponential `$a$a` ladders); far above anything a
+# real configuration produces.
+MAX_RESULT_CHARS = 128 * 1024 * 1024
+MAX_STEPS = 20_000_000
+
+# The value of a relational expression (MAC_EXP_BVAL_TRUE / MAC_EXP_BVAL_FALSE).
+_TRUE = "true"
+_FALSE = ""
+
+# Postfix's CHARS_SPACE, used around `{...}` operands and names; not C isspace().
+_WHITESPACE_RUN = re.compile(r"[ \t\r\n]*")
+_NAME_RUN = re.compile(r"[A-Za-z0-9_]*")
+_OPERATOR_RUN = re.compile(r"[<>!=?+\-*/~&|%]*")
+_ALNUM_RUN = re.compile(r"[A-Za-z0-9]+")
+_ALL_DIGITS = re.compile(r"[0-9]+\Z")
+_BRACKETS = {"{": re.compile(r"[{}]"), "(": re.compile(r"[()]")}
+
+_OPERATORS = ("==", "!=", "<", "<=", ">=", ">")
+# The only registered operator suffix (compat_level_relop_register()); case-sensitive.
+_LEVEL_SUFFIX = "level"
+# MAC_EXP_OP_STR_ANY, including its odd doubled quotes, as Postfix prints it.
+_OPERATOR_LIST_TEXT = '"==" or "!="" or "<"" or "<="" or ">="" or ">"'
+
+# 64-bit `long` (Debian amd64 build): strtol() range and compat-level field limits.
+_LONG_MAX = 2**63 - 1
+_COMPAT_MAJOR_MAX = _LONG_MAX >> 20
+_COMPAT_FIELD_MAX = 0x3FF
+_C_ISSPACE = " \t\n\v\f\r"
+
+# Error messages quote whole strings with "%s"; cap that for pfcheck's display.
+_QUOTE_LIMIT = 1000
+
+
+class ExpansionError(Exception):
+    """A value that Postfix refuses to expand (postconf/daemons exit with a fatal error)."""
+
+    def __init__(self, message: str, name: Optional[str], offset: int) -> None:
+        super().__init__(message)
+        self.message = message
+        #: parameter whose raw value contains the problem (None: the top-level value)
+        self.name = name
+        #: 0-based offset in that raw value where the problem is detected
+        self.offset = offset
+
+    def __repr__(self) -> str:
+        return f"ExpansionError({self.message!r}, name={self.name!r}, offset={self.offset})"
+
+
+def expand(value: str, lookup: Lookup, *, name: Optional[str] = None) -> str:
+    """Expand `value` recursively as `postconf -x` does.
+
+    `lookup(name)` returns a parameter's raw value or None when it is undefined
+    (undefined expands to ""). `name` is the parameter `value` belongs to; it is only
+    used to attribute errors. Raises ExpansionError where Postfix would die.
+    """
+    engine = _Engine(lookup, scanning=False)
+    output: List[str] = []
+    engine.run(engine.parse(_Span(value, 0, len(value), name), 0, output))
+    return "".join(output)
+
+
+def references(value: str) -> Set[str]:
+    """Parameter names `value` refers to, as postconf's reference scan sees them.
+
+    Like postconf (MAC_EXP_FLAG_SCAN) this looks into both branches of `?`/`:` and
+    into relational operands, does not follow the referenced values, and stops at the
+    first syntax error (names found before it are kept). The empty name of `${?x}`
+    is not reported.
+    """
+    found: Set[str] = set()
+
+    def record(found_name: str) -> None:
+        if found_name:
+            found.add(found_name)
+        return None
+
+    engine = _Engine(record, scanning=True)
+    try:
+        engine.run(engine.parse(_Span(value, 0, len(value), None), 0, None))
+    except (ExpansionError, _ScanAborted):
+        pass
+    return found
+
+
+class _Span:
+    """A piece of text being parsed: `text[start:end]`, belonging to parameter `owner`.
+
+    Every piece Postfix parses is a slice of some raw value, except the synthetic
+    "true" of a relational expression; `anchor` gives that one an error position.
+    """
+
+    __slots__ = ("text", "start", "end", "owner", "anchor")
+
+    def __init__(self, text: str, start: int, end: int, owner: Optional[str],
+                 anchor: Optional[int] = None) -> None:
+        self.text = text
+        self.start = start
+        self.end = end
+        self.owner = owner
+        self.anchor = anchor
+
+    def slice(self, start: int, end: int) -> "_Span":
+        return _Span(self.text, start, end, self.owner, self.anchor)
+
+    def string(self) -> str:
+        return self.text[self.start:self.end]
+
+
+class _ScanAborted(Exception):
+    """A relational operand context failed during a reference scan."""
+
+
+_Step = Generator[object, object, object]
+
+
+class _Engine:
+    def __init__(self, lookup: Lookup, scanning: bool) -> None:
+        self.lookup = lookup
+        self.scanning = scanning
+        self.steps = 0
+        self.result_chars = 0
+        # (parameter, level) pairs whose value is being expanded right now: meeting
+        # one again means unbounded recursion (only possible through operands).
+        self.active: Set[Tuple[str, int]] = set()
+        self.bracket_cache: Dict[Tuple[str, str], Dict[int, int]] = {}
+
+    # -- driver ---------------------------------------------------------------
+
+    def run(self, root: _Step) -> object:
+        """Run nested generators on an explicit stack: a generator yields a child
+        generator and receives its return value; exceptions travel to the parent."""
+        stack: List[_Step] = [root]
+        to_send: object = None
+        to_throw: Optional[BaseException] = None
+        while True:
+            top = stack[-1]
+            try:
+                if to_throw is not None:
+                    pending, to_throw = to_throw, None
+                    child = top.throw(pending)
+                else:
+                    child = top.send(to_send)
+            except StopIteration as stop:
+                stack.pop()
+                if not stack:
+                    return stop.value
+                to_send = stop.value
+                continue
+            except (ExpansionError, _ScanAborted) as problem:
+                stack.pop()
+                if not stack:
+                    raise
+                to_throw = problem
+                continue
+            self.steps += 1
+            if self.steps > MAX_STEPS:
+                raise ExpansionError(
+                    "expansion needs more than %d steps (Postfix would take very long or run out of memory)"
+                    % MAX_STEPS, None, 0)
+            stack.append(child)  # type: ignore[arg-type]
+            to_send = None
+
+    # -- helpers --------------------------------------------------------------
+
+    def fail(self, message: str, span: _Span, position: int) -> ExpansionError:
+        offset = span.anchor if span.anchor is not None else position
+        return ExpansionError(message, span.owner, offset)
+
+    def emit(self, output: Optional[List[str]], text: str) -> None:
+        if output is None:
+            return
+        output.append(text)
+        self.result_chars += len(text)
+        if self.result_chars > MAX_RESULT_CHARS:
+            raise ExpansionError(
+                "expansion result exceeds %d characters (Postfix would likely run out of memory)"
+                % MAX_RESULT_CHARS, None, 0)
+
+    def matching_close(self, text: str, open_position: int) -> Optional[int]:
+        """Position of the bracket closing the one at `open_position` (forward count of
+        that bracket kind only, as Postfix does), or None. One pass per text and kind
+        keeps deeply nested values linear."""
+        kind = text[open_position]
+        key = (text, kind)
+        table = self.bracket_cache.get(key)
+        if table is None:
+            table = {}
+            pending: List[int] = []
+            for match in _BRACKETS[kind].finditer(text):
+                if match.group() == kind:
+                    pending.append(match.start())
+                elif pending:
+                    table[pending.pop()] = match.start()
+            self.bracket_cache[key] = table
+        return table.get(open_position)
+
+    def check_level(self, level: int, piece: str, span: _Span, position: int) -> None:
+        if level > MAX_NESTING:
+            raise self.fail('unreasonable macro call nesting: "%s"' % piece, span, position)
+
+    # -- mac_parse --------------------------------------------------------------
+
+    def parse(self, span: _Span, level: int, output: Optional[List[str]]) -> _Step:
+        """Split `span` into literals and references, handling each as it is found."""
+        text, position, end = span.text, span.start, span.end
+        literal: List[str] = []
+        literal_start = position
+        while position < end:
+            dollar = text.find("$", position, end)
+            if dollar < 0:
+                literal.append(text[position:end])
+                break
+            if dollar > position:
+                literal.append(text[position:dollar])
+            if dollar + 1 < end and text[dollar + 1] == "$":
+                literal.append("$")
+                position = dollar + 2
+                continue
+            if literal:
+                self.literal_piece("".join(literal), span, literal_start, level, output)
+                literal = []
+            after = dollar + 1
+            if after < end and text[after] in "{(":
+                close = self.matching_close(text, after)
+                if close is None or close >= end:
+                    raise self.fail('truncated macro reference: "%s"' % _quote(span.string()),
+                                    span, dollar)
+                expression_start, expression_end = after + 1, close
+                position = close + 1
+                braced = True
+            else:
+                expression_start = after
+                expression_end = _NAME_RUN.match(text, after, end).end()  # type: ignore[union-attr]
+                position = expression_end
+                braced = False
+            if expression_start == expression_end:
+                raise self.fail('empty macro name: "%s"' % _quote(span.string()), span, dollar)
+            if not braced and not self.scanning:
+                child = self.plain_reference(span, dollar, expression_start, expression_end,
+                                             level, output)
+                if child is not None:
+                    yield child
+            else:
+                yield self.expression(span, dollar, expression_start, expression_end,
+                                      level, output)
+            literal_start = position
+        if literal:
+            self.literal_piece("".join(literal), span, literal_start, level, output)
+        return None
+
+    def literal_piece(self, piece: str, span: _Span, position: int, level: int,
+                      output: Optional[List[str]]) -> None:
+        self.steps += 1
+        self.check_level(level, piece, span, position)
+        self.emit(output, piece)
+
+    def plain_reference(self, span: _Span, dollar: int, start: int, end: int, level: int,
+                        output: Optional[List[str]]) -> Optional[_Step]:
+        """`$name`: the common case, done inline when the value holds no `$`."""
+        name = span.text[start:end]
+        self.check_level(level, name, span, dollar)
+        value = self.lookup(name)
+        if not value:
+            return None
+        if "$" in value:
+            return self.expand_value(name, value, span, dollar, level + 1, output)
+        self.literal_piece(value, _Span(value, 0, len(value), name), 0, level + 1, output)
+        return None
+
+    def expand_value(self, name: str, value: str, span: _Span, dollar: int, level: int,
+                     output: Optional[List[str]]) -> _Step:
+        key = (name, level)
+        if key in self.active:
+            raise self.fail(
+                'unbounded macro recursion through a relational operand: "%s" '
+                "(Postfix exhausts its stack and crashes)" % name, span, dollar)
+        self.active.add(key)
+        yield self.parse(_Span(value, 0, len(value), name), level, output)
+        self.active.discard(key)
+        return None
+
+    # -- mac_expand_callback for a reference -----------------------------------
+
+    def expression(self, span: _Span, dollar: int, start: int, end: int, level: int,
+                   output: Optional[List[str]]) -> _Step:
+        text = span.text
+        self.check_level(level, text[start:end], span, dollar)
+        child_level = level + 1
+        cursor = _WHITESPACE_RUN.match(text, start, end).end()  # type: ignore[union-attr]
+        relational = cursor < end and text[cursor] == "{"
+        operator_char = ""
+        name = ""
+        condition: Optional[str]
+        if relational:
+            condition, cursor = yield from self.relational(span, cursor, end)
+            if cursor < end:
+                operator_char = text[cursor]
+                if operator_char not in "?:":
+                    raise self.fail('"?" or ":" expected at: "...}>>>%s"'
+                                    % _c20(text[cursor:end]), span, cursor)
+                cursor += 1
+        else:
+            name_start = cursor
+            name_end = _NAME_RUN.match(text, cursor, end).end()  # type: ignore[union-attr]
+            after_space = _WHITESPACE_RUN.match(text, name_end, end).end()  # type: ignore[union-attr]
+            if after_space < end and text[after_space] in "?:":
+                operator_char = text[after_space]
+                cursor = after_space + 1
+            elif after_space < end:
+                raise self.fail('attribute name syntax error at: "...%s>>>%s"'
+                                % (text[start:name_end], _c20(text[name_end:end])),
+                                span, name_end)
+            name = text[name_start:name_end]
+            condition = self.lookup(name)
+            if self.scanning:
+                condition = None
+
+        if operator_char == "?":
+            if_true, cursor = self.branch(span, cursor, end)
+            if condition or self.scanning:
+                yield self.parse(if_true, child_level, output)
+            if cursor == end:
+                return None
+            if text[cursor] != ":":
+                raise self.fail('":" expected at: "...%s}>>>%s"'
+                                % (if_true.string(), _c20(text[cursor:end])), span, cursor)
+            cursor += 1
+            operator_char = ":"
+        if operator_char == ":":
+            if_false, cursor = self.branch(span, cursor, end)
+            if not condition or self.scanning:
+                yield self.parse(if_false, child_level, output)
+            if cursor != end:
+                raise self.fail('unexpected input at: "...%s}>>>%s"'
+                                % (if_false.string(), _c20(text[cursor:end])), span, cursor)
+            return None
+
+        # No ?/: operator: substitute the value.
+        if self.scanning or not condition:
+            return None
+        if relational:
+            yield self.parse(_Span(_TRUE, 0, len(_TRUE), span.owner, anchor=dollar),
+                             child_level, output)
+            return None
+        yield self.expand_value(name, condition, span, dollar, child_level, output)
+        return None
+
+    def branch(self, span: _Span, cursor: int, end: int) -> Tuple[_Span, int]:
+        """A `?`/`:` result: `{text}` (surrounding whitespace ignored) or the rest verbatim."""
+        brace = _WHITESPACE_RUN.match(span.text, cursor, end).end()  # type: ignore[union-attr]
+        if brace < end and span.text[brace] == "{":
+            return self.curly_payload(span, brace, end)
+        return span.slice(cursor, end), end
+
+    def curly_payload(self, span: _Span, brace: int, end: int) -> Tuple[_Span, int]:
+        close = self.matching_close(span.text, brace)
+        if close is None or close >= end:
+            raise self.fail('unbalanced {} in attribute expression: "%s"'
+                            % _quote(span.text[brace:end]), span, brace)
+        after = _WHITESPACE_RUN.match(span.text, close + 1, end).end()  # type: ignore[union-attr]
+        return span.slice(brace + 1, close), after
+
+    def relational(self, span: _Span, brace: int, end: int
+                   ) -> Generator[object, object, Tuple[Optional[str], int]]:
+        """`{left} OP {right}` -> ("true" | "" | None when scanning, position after)."""
+        text = span.text
+        left, cursor = self.curly_payload(span, brace, end)
+        operator_start = cursor
+        operator_end = _OPERATOR_RUN.match(text, cursor, end).end()  # type: ignore[union-attr]
+        operator = text[operator_start:operator_end]
+        if operator not in _OPERATORS:
+            raise self.fail('%s expected at: "...%s}>>>%s"'
+                            % (_OPERATOR_LIST_TEXT, left.string(), _c20(text[cursor:end])),
+                            span, cursor)
+        cursor = operator_end
+        compare_levels = False
+        suffix = _ALNUM_RUN.match(text, cursor, end)
+        if suffix is not None:
+            if suffix.group() != _LEVEL_SUFFIX:
+                raise self.fail('bad operator suffix at: "...%s>>>%s"'
+                                % (operator, suffix.group()), span, cursor)
+            compare_levels = True
+            cursor = suffix.end()
+        brace = _WHITESPACE_RUN.match(text, cursor, end).end()  # type: ignore[union-attr]
+        if brace >= end or text[brace] != "{":
+            raise self.fail('"{expression}" expected at: "...{%s} %s>>>%s"'
+                            % (left.string(), operator, _c20(text[cursor:end])), span, cursor)
+        right, cursor = self.curly_payload(span, brace, end)
+
+        left_value = yield self.operand(left)
+        right_value = yield self.operand(right)
+        if self.scanning:
+            if left_value is None or right_value is None:
+                raise _ScanAborted()
+            return None, cursor
+        assert isinstance(left_value, str) and isinstance(right_value, str)
+        if compare_levels:
+            holds = self.compare_levels(left_value, operator, right_value, span, left, right)
+        else:
+            holds = self.compare_plain(left_value, operator, right_value, span, left, right)
+        return (_TRUE if holds else _FALSE), cursor
+
+    def operand(self, span: _Span) -> _Step:
+        """Expand an operand in a fresh context (own result, level 0, own error state)."""
+        output: Optional[List[str]] = None if self.scanning else []
+        try:
+            yield self.parse(span, 0, output)
+        except (ExpansionError, _ScanAborted):
+            if not self.scanning:
+                raise
+            return None  # the scan goes on with the other operand, then stops
+        return "" if output is None else "".join(output)
+
+    def compare_plain(self, left: str, operator: str, right: str, span: _Span,
+                      left_span: _Span, right_span: _Span) -> bool:
+        if _ALL_DIGITS.match(left) and _ALL_DIGITS.match(right):
+            for digits, where in ((left, left_span), (right, right_span)):
+                if _decimal_overflows(digits):
+                    raise self.fail("mac_exp_eval: bad conversion: %s" % _quote(digits),
+                                    span, where.start)
+            delta = _sign(int(left) - int(right))
+        else:
+            left_bytes = left.encode("utf-8", "surrogateescape")
+            right_bytes = right.encode("utf-8", "surrogateescape")
+            delta = (left_bytes > right_bytes) - (left_bytes < right_bytes)
+        return _holds(delta, operator)
+
+    def compare_levels(self, left: str, operator: str, right: str, span: _Span,
+                       left_span: _Span, right_span: _Span) -> bool:
+        left_level = compat_level_value(left)
+        if left_level is None:
+            raise self.fail('malformed compatibility level syntax: "%s"' % _quote(left),
+                            span, left_span.start)
+        right_level = compat_level_value(right)
+        if right_level is None:
+            raise self.fail('malformed compatibility level syntax: "%s"' % _quote(right),
+                            span, right_span.start)
+        return _holds(_sign(left_level - right_level), operator)
+
+
+def compat_level_value(text: str) -> Optional[int]:
+    """compat_level_from_string(): "major[.minor[.patch]]" -> comparable int, or None."""
+    major, end = _strtol(text, 0)
+    if major is None or not (end == len(text) or text[end] == ".") \
+            or not 0 <= major <= _COMPAT_MAJOR_MAX:
+        return None
+    result = major << 20
+    if end == len(text):
+        return result
+    minor, end = _strtol(text, end + 1)
+    if minor is None or not (end == len(text) or text[end] == ".") \
+            or not 0 <= minor <= _COMPAT_FIELD_MAX:
+        return None
+    result |= minor << 10
+    if end == len(text):
+        return result
+    patch, end = _strtol(text, end + 1)
+    if patch is None or end != len(text) or not 0 <= patch <= _COMPAT_FIELD_MAX:
+        return None
+    return result | patch
+
+
+def _strtol(text: str, start: int) -> Tuple[Optional[int], int]:
+    """C strtol(base 10): leading isspace, optional sign, digits. None when nothing
+    converts; out-of-range values come back outside [LONG_MIN, LONG_MAX] (ERANGE)."""
+    position = start
+    while position < len(text) and text[position] in _C_ISSPACE:
+        position += 1
+    negative = False
+    if position < len(text) and text[position] in "+-":
+        negative = text[position] == "-"
+        position += 1
+    digits_start = position
+    while position < len(text) and "0" <= text[position] <= "9":
+        position += 1
+    if position == digits_start:
+        return None, start
+    digits = text[digits_start:position]
+    if _decimal_overflows(digits):
+        # Avoid int() on huge digit strings: any such value is out of range anyway.
+        return (-(_LONG_MAX + 2) if negative else _LONG_MAX + 1), position
+    value = int(digits)
+    return (-value if negative else value), position
+
+
+def _decimal_overflows(digits: str) -> bool:
+    significant = digits.lstrip("0")
+    return len(significant) > 19 or (len(significant) == 19 and int(significant) > _LONG_MAX)
+
+
+def _sign(number: int) -> int:
+    return (number > 0) - (number < 0)
+
+
+def _holds(delta: int, operator: str) -> bool:
+    if operator == "==":
+        return delta == 0
+    if operator == "!=":
+        return delta != 0
+    if operator == "<":
+        return delta < 0
+    if operator == "<=":
+        return delta <= 0
+    if operator == ">=":
+        return delta >= 0
+    return delta > 0
+
+
+def _c20(text: str) -> str:
+    """printf "%.20s": at most 20 bytes (UTF-8), never a partial character."""
+    used = 0
+    for index, char in enumerate(text[:20]):
+        # A surrogate-escaped byte stands for one byte of the original file.
+        used += 1 if ord(char) < 0x80 or 0xDC80 <= ord(char) <= 0xDCFF \
+            else len(char.encode("utf-8", "surrogatepass"))
+        if used > 20:
+            return text[:index]
+    return text[:20]
+
+
+def _quote(text: str) -> str:
+    if len(text) <= _QUOTE_LIMIT:
+        return text
+    return text[:_QUOTE_LIMIT] + "..."
