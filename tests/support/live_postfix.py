@@ -532,6 +532,8 @@ class LivePostfix:
         self._used_ports: set = set()
         self._aliases_file: Optional[Path] = None
         self._watchdog: Optional[subprocess.Popen] = None  # type: ignore[type-arg]
+        self._early_socket: Optional[socket.socket] = None
+        self._early_log: List[str] = []
 
     # ---- context manager -------------------------------------------------------------
 
@@ -815,7 +817,7 @@ class LivePostfix:
         alias_values = " ".join(names.get(n, "") for n in ("alias_maps", "alias_database"))
         done: set = set()
         table = re.compile(rb"\b(" + b"|".join(t.encode() for t in INDEXED_TABLE_TYPES)
-                           + rb"):(/[^\s,{}]+)")
+                           + rb"):((?:/|\$\{?config_directory\}?/)[^\s,{}]+)")
         for match in table.finditer(config_text):
             table_type, path = match.group(1).decode(), match.group(2).decode("utf-8", "surrogateescape")
             path = path.replace("$config_directory", str(conf)).replace("${config_directory}", str(conf))
@@ -844,7 +846,15 @@ class LivePostfix:
         assert self.directory is not None and self.config_directory is not None
         master = master_binary()
         assert master is not None
-        env = dict(_SAFE_ENV, MAIL_CONFIG=str(self.config_directory))
+        # master logs to syslog until it has read main.cf (there is no /dev/log here, pitfall
+        # 8); POSTLOG_SERVICE makes those early messages (e.g. "fatal: /etc/mailname: cannot
+        # open file") come to our own datagram socket instead, in postlog format.
+        early_path = self.directory / "early-log.sock"
+        self._early_socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._early_socket.bind(str(early_path))
+        self._early_socket.setblocking(False)
+        env = dict(_SAFE_ENV, MAIL_CONFIG=str(self.config_directory),
+                   POSTLOG_SERVICE=str(early_path), POSTLOG_HOSTNAME="pfcheck-live")
         master_command = [master, "-c", str(self.config_directory), "-d"]
         if self.isolated:
             # sh stays as the namespace's pid 1 (no exec): when it dies, the kernel kills
@@ -901,18 +911,21 @@ class LivePostfix:
         raise LivePostfixError("master did not report 'daemon started' in time:\n" + self._diagnostics())
 
     def _diagnostics(self) -> str:
-        """What went wrong at start: master's own early fatals go to syslog (pitfall 8), so ask
-        postconf, which reports the same parse errors on stderr."""
-        parts = []
+        """What went wrong at start: the fatal lines first, then the whole log. Without a
+        logged fatal, ask postconf, which reports parse errors on stderr."""
+        log = self.log
+        fatals = [line for line in log.splitlines() if re.search(r": (?:fatal|panic): ", line)]
+        parts = fatals + ["log:", log]
         if self.directory is not None:
             output = self.directory / "master.output"
-            if output.exists():
+            if output.exists() and output.stat().st_size:
                 parts.append("master output:\n" + output.read_text(errors="replace"))
-        parts.append("maillog:\n" + self.log)
-        if POSTCONF is not None and self.config_directory is not None:
+        if not fatals and POSTCONF is not None and self.config_directory is not None:
             proc = subprocess.run([POSTCONF, "-c", str(self.config_directory), "-n"],
                                   capture_output=True, text=True, env=_SAFE_ENV, timeout=60)
-            parts.append("postconf -n stderr:\n" + proc.stderr)
+            # our own appended block makes postconf warn "overriding earlier entry": noise
+            complaints = [line for line in proc.stderr.splitlines() if "overriding earlier entry" not in line]
+            parts.append("postconf -n stderr:\n" + "\n".join(complaints))
         return "\n".join(parts)
 
     def stop(self) -> None:
@@ -933,6 +946,10 @@ class LivePostfix:
         if self._netns_fd is not None:
             os.close(self._netns_fd)
             self._netns_fd = None
+        if self._early_socket is not None:
+            self._drain_early_log()  # keep them readable in pf.log after stop
+            self._early_socket.close()
+            self._early_socket = None
         if self.config_directory is not None:
             _kill_stragglers(str(self.config_directory))
         if self.directory is not None:
@@ -955,13 +972,40 @@ class LivePostfix:
 
     @property
     def log(self) -> str:
-        """The private maillog (empty before postlogd has written anything)."""
+        """master's early messages (before it read main.cf), then the private maillog."""
+        self._drain_early_log()
+        early = "".join(line + "\n" for line in self._early_log)
         if self.maillog_path is None:
-            return ""
+            return early
         try:
-            return self.maillog_path.read_text(errors="replace")
+            return early + self.maillog_path.read_text(errors="replace")
         except FileNotFoundError:
-            return ""
+            return early
+
+    def wait_for_log(self, pattern: str, timeout: float = 5.0) -> Optional[str]:
+        """The first log line matching the regex `pattern`, waiting for it up to `timeout`
+        seconds (smtpd's lines reach the file through postlogd, a little after the reply)."""
+        compiled = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in self.log.splitlines():
+                if compiled.search(line):
+                    return line
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.01)
+
+    def _drain_early_log(self) -> None:
+        if self._early_socket is None:
+            return
+        while True:
+            try:
+                datagram = self._early_socket.recv(65536)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            self._early_log.append(datagram.decode("utf-8", "replace").rstrip("\n"))
 
     def _log_size(self) -> int:
         try:
