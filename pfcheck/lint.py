@@ -1,16 +1,19 @@
 """The path from files to verdict: discover -> parse -> effective config -> rules -> policy."""
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
+from pfcheck.baseline import Baseline, BaselineWriter
 from pfcheck.discovery import Target, discover, find_repo_root
 from pfcheck.findings import Finding, Severity
 from pfcheck.postfix.config import ConfigDir, load_config_dir
 from pfcheck.postfix.source import read_source
 from pfcheck.rules import RULES
 from pfcheck.rules.base import RuleContext
+from pfcheck.suppress import Suppressor
 
 
 def display_path(path: Path, cwd: Optional[Path] = None) -> str:
@@ -27,6 +30,11 @@ class LintOptions:
     policy_path: Optional[Path] = None
     postfix_version: Optional[str] = None
     fail_on: Optional[Severity] = None
+    # --- suppressions, waivers, baseline (pfcheck/suppress.py, pfcheck/baseline.py) ---
+    baseline: Optional[Path] = None  # --baseline FILE: hide findings recorded there
+    write_baseline: Optional[Path] = None  # --write-baseline FILE: record every finding there
+    today: Optional[datetime.date] = None  # the date waivers expire against (tests)
+    tool_version: Optional[str] = None  # "generated_by" of a written baseline
 
 
 @dataclass
@@ -43,6 +51,9 @@ class LintResult:
     findings: list[Finding]
     directories: list[DirectoryResult]
     files_checked: int
+    # Findings hidden by inline directives, waivers or the baseline (pfcheck.suppress.Suppressed).
+    suppressed: list[Any] = field(default_factory=list)
+    baseline_written: Optional[int] = None  # entries written by --write-baseline
 
     @property
     def failed(self) -> bool:
@@ -75,16 +86,31 @@ def lint(paths: Iterable[str], options: LintOptions, policies: Callable[[Path], 
     results: list[DirectoryResult] = []
     findings: list[Finding] = []
     files_checked = 0
+    suppressor = _suppressor(options, cwd)
     for target in targets:
         policy = policies(target.directory)
         version = options.postfix_version or policy.postfix_version
         config = load_target(target, version)
         ctx = RuleContext(config, find_repo_root(target.directory), display=lambda p: display_path(p, cwd))
         named = {ctx.display(p) for p in target.named}
-        dir_findings = [f for f in run_rules(ctx, policy) if f.path in named]
+        dir_findings = suppressor.directory(run_rules(ctx, policy), config, policy, named)
         files_checked += len(target.named)
         fail_on = options.fail_on or policy.fail_on
         results.append(DirectoryResult(target, config, policy, fail_on, dir_findings))
         findings.extend(dir_findings)
+    findings.extend(suppressor.finish())
     findings.sort(key=Finding.sort_key)
-    return LintResult(findings, results, files_checked)
+    written = getattr(suppressor.baseline, "written", None)
+    return LintResult(findings, results, files_checked, suppressor.suppressed, written)
+
+
+def _suppressor(options: LintOptions, cwd: Path) -> Suppressor:
+    """Inline directives -> policy waivers -> baseline, applied to each directory's findings."""
+    display = lambda p: display_path(p, cwd)  # noqa: E731 - the same form rules give paths
+    baseline: Any = None
+    if options.write_baseline is not None:
+        generated_by = f"pfcheck {options.tool_version}" if options.tool_version else None
+        baseline = BaselineWriter(options.write_baseline, cwd, generated_by, display(options.write_baseline))
+    elif options.baseline is not None:
+        baseline = Baseline.load(options.baseline, cwd, display(options.baseline))
+    return Suppressor(display, baseline, options.today)

@@ -9,6 +9,10 @@ from pfcheck.rules import (
     pf001_config_warning,
     pf101_vrfy_enabled,
     pf900_not_checked,
+    pf901_invalid_suppression,
+    pf902_unused_suppression,
+    pf903_stale_baseline_entry,
+    pf904_expired_waiver,
 )
 
 #: Every rule module, keyed by code. Each has ID, NAME, SEVERITY, OPTIONS, check() and a docstring.
@@ -19,6 +23,10 @@ RULES: dict[str, ModuleType] = {
         pf001_config_warning,
         pf101_vrfy_enabled,
         pf900_not_checked,
+        pf901_invalid_suppression,
+        pf902_unused_suppression,
+        pf903_stale_baseline_entry,
+        pf904_expired_waiver,
     )
 }
 
