@@ -44,6 +44,10 @@ def _lint_parser() -> argparse.ArgumentParser:
     parser.add_argument("--format", action="append", choices=FORMATS, help="output format; repeatable, each paired with an --output-file in order")
     parser.add_argument("--output-file", action="append", type=Path, default=[], help="write the matching --format to this file instead of stdout")
     parser.add_argument("--fail-on", choices=("error", "warning", "info"), help="lowest severity that fails the run (default: the policy's fail_on)")
+    # --- baseline (pfcheck/baseline.py) ---
+    baseline = parser.add_mutually_exclusive_group()
+    baseline.add_argument("--baseline", type=Path, metavar="FILE", help="hide the findings recorded in FILE (written by --write-baseline); stale entries are reported as PF903")
+    baseline.add_argument("--write-baseline", type=Path, metavar="FILE", help="record every finding (after inline suppressions and waivers) in FILE and accept them for this run")
     parser.add_argument("--version", action="version", version=f"pfcheck {__version__}")
     return parser
 
@@ -177,8 +181,11 @@ def cmd_lint(argv: Sequence[str]) -> int:
         policy_path=args.policy,
         postfix_version=_check_version(args.postfix_version),
         fail_on=Severity.parse(args.fail_on) if args.fail_on else None,
+        baseline=args.baseline, write_baseline=args.write_baseline, tool_version=__version__,
     )
     result = lint(args.paths or ["."], options, _policy_lookup(args.policy))
+    if result.baseline_written is not None:
+        sys.stderr.write(f"pfcheck: wrote {result.baseline_written} baseline entries to {args.write_baseline}\n")
     rules = {code: RuleInfo.from_module(module) for code, module in _rules_registry().items()}
     fail_on_by_path = {path: d.fail_on for d in result.directories for path in _named(d)}
     report = Report(
