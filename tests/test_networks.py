@@ -8,7 +8,6 @@ for the live end-to-end matrix.
 """
 from __future__ import annotations
 
-import os
 import random
 import socket
 import subprocess
@@ -542,6 +541,7 @@ def test_tables_in_lists(repo: tuple[Path, TableResolver]) -> None:
     assert hashed.match("10.1.2.3", client_name="unknown").matched is False
     assert hashed.match("10.1.2.3", client_name="a.mx.example.net").matched is True
     assert any("needs a cidr: table" in warning for warning in hashed.warnings)
+    assert any("'10.1.2'" in warning and "complete addresses" in warning for warning in hashed.warnings)
     everything = mynetworks("static:anything").trusted_networks()
     assert everything.ipv4 == IntervalSet.everything(IPV4)
     assert everything.ipv6 == IntervalSet.everything(IPV6).difference(IPV4_MAPPED)

@@ -505,15 +505,20 @@ class KeyedTable(Table):
 
     def __init__(self, ref: TableRef, entries: Iterable[KeyedEntry], *, keys_folded: bool,
                  source: Path | None = None, duplicate_error: str | None = None,
-                 duplicate_error_unfolded: str | None = None) -> None:
+                 duplicate_error_unfolded: str | None = None, later_replaces: bool = False) -> None:
         super().__init__(ref, source)
+        # postmap keeps the first of duplicate keys; dict_ht (inline:) lets later ones replace.
+        ordered = list(entries)
         self.entries: dict[str, KeyedEntry] = {}
-        for entry in entries:
-            self.entries.setdefault(entry.key, entry)
-        self.keys_folded = keys_folded
         self._folded: dict[str, KeyedEntry] = {}
-        for entry in self.entries.values():
-            self._folded.setdefault(entry.key.lower(), entry)
+        for entry in ordered:
+            if later_replaces:
+                self.entries[entry.key] = entry
+                self._folded[entry.key.lower()] = entry
+            else:
+                self.entries.setdefault(entry.key, entry)
+                self._folded.setdefault(entry.key.lower(), entry)
+        self.keys_folded = keys_folded
         # texthash: Postfix daemons open it without duplicate handling, so a duplicate key
         # makes the whole table unusable. Whether keys are duplicates depends on folding.
         self._duplicate_error = duplicate_error
@@ -602,6 +607,13 @@ class KeyedTable(Table):
                         f"key {entry.raw_key!r} (line {entry.line}) never matches: clients are "
                         f"looked up as {format_address(ipv6, IPV6)!r}"
                     )
+                continue
+            if _access_key_networks(key, IPV4) and key.count(".") < 3:
+                membership.notes.append(
+                    f"key {entry.raw_key!r} (line {entry.line}) never matches in an address list: "
+                    f"only complete addresses are looked up there (shorter octet keys work in "
+                    f"check_client_access only)"
+                )
                 continue
             if "/" in key and isinstance(parse_cidr_pattern(key), CidrPattern):
                 membership.notes.append(
@@ -891,6 +903,9 @@ class RegexpTable(Table):
         return None
 
     def may_match_hostnames(self, *, parent_style: bool = True) -> bool:
+        # A catch-all first rule answers the hostname lookup exactly as the address lookup.
+        if self.catch_all_rule() is not None:
+            return False
         return any(rule.op == "match" for rule in self.rules)
 
     def client_address_results(self, *, parent_style: bool = True) -> ClientAddressResults:
@@ -1046,11 +1061,9 @@ def _load_inline(ref: TableRef) -> Table:
     if error is not None or not entries:
         reason = error if error is not None else "empty table"
         return FailingTable(ref, f'{reason}: "inline:{name}"; need "inline:{{name=value...}}"')
-    # dict_ht update: a later duplicate replaces the earlier value.
-    latest: dict[str, KeyedEntry] = {}
-    for entry in entries:
-        latest[entry.key] = entry
-    table = KeyedTable(ref, latest.values(), keys_folded=False)
+    # dict_ht update: a later duplicate replaces the earlier value (after folding, when the
+    # caller folds keys).
+    table = KeyedTable(ref, entries, keys_folded=False, later_replaces=True)
     table.kind = "inline"
     return table
 
