@@ -304,8 +304,8 @@ _MAX_BRANCHES = 4000
 _MAX_RECURSION = 100
 
 # The attacker (see module docstring).
-ATTACKER_IPV4 = ("203.0.113.7", "198.51.100.7", "192.0.2.7")
-ATTACKER_IPV6 = ("2001:db8::7", "2001:db8:ffff::7")
+ATTACKER_IPV4 = ("203.0.113.7", "198.51.100.7", "192.0.2.7", "198.18.0.7")
+ATTACKER_IPV6 = ("2001:db8::7", "2001:db8:ffff::7", "3fff::7")
 ATTACKER_DOMAIN = "attacker.example"
 ATTACKER_HOSTNAME = "probe." + ATTACKER_DOMAIN
 RELAY_TARGET_DOMAIN = "relay-target.example"
@@ -546,126 +546,121 @@ class _Entry:
 # except single-label keys). Pattern tables (regexp, pcre, cidr, static ...) can match anything.
 _KEYED_TABLE_TYPES = frozenset({
     "hash", "btree", "lmdb", "cdb", "dbm", "sdbm", "texthash", "ldap", "mysql", "pgsql",
-    "sqlite", "nis", "nisplus", "netinfo", "memcache", "proxy", "internal", "unix",
-    "environ",
+    "sqlite", "nis", "nisplus", "netinfo", "memcache", "internal", "unix", "environ",
 })
+_LOOKUP_FAILURE = "451 4.3.5 Server configuration error"
 
 
 def _table_type(token: str) -> str:
-    return token.split(":", 1)[0].strip("{ ").lower() if ":" in token else ""
+    table_type = token.split(":", 1)[0].strip("{ ").lower() if ":" in token else ""
+    if table_type == "proxy":
+        return _table_type(token.split(":", 1)[1])
+    return table_type
 
 
 class _Tables:
-    """Adapter over pfcheck.postfix.tables; without it only `static:` is understood."""
+    """Adapter over pfcheck.postfix.tables (static:/inline: need no repository)."""
 
     def __init__(self, resolver: Optional[TableResolverLike]) -> None:
+        from pfcheck.postfix import tables as tables_module
+
+        self._module = tables_module
         self._resolver = resolver
         self._cache: Dict[str, Any] = {}
-        try:
-            from pfcheck.postfix import tables as tables_module  # noqa: WPS433 (optional)
-        except ImportError:  # pragma: no cover - the tables module ships with pfcheck
-            tables_module = None
-        self._module = tables_module
 
-    def _load(self, token: str) -> Any:
+    def table(self, token: str) -> Any:
         if token in self._cache:
             return self._cache[token]
+        ref = self._module.parse_table_ref(token)
         table = None
-        if self._module is not None and self._resolver is not None:
-            try:
-                ref = self._module.parse_table_ref(token)
-                table = self._resolver.load(ref)
-            except Exception:  # a malformed reference: Postfix fails to open it -> unknown
-                table = None
+        if ref is not None:
+            table = self._resolver.load(ref) if self._resolver is not None else self._module.load_table(ref, None)
         self._cache[token] = table
         return table
 
-    def lookup(self, token: str, key: str) -> _Lookup:
-        table_type = _table_type(token)
-        if table_type == "static" and (self._resolver is None or self._module is None):
-            value = token.split(":", 1)[1]
-            if value.startswith("{") and value.endswith("}"):
-                value = value[1:-1].strip()
-            return _Lookup(value, True)
-        table = self._load(token)
+    def _where(self, table: Any, line: Optional[int]) -> Optional[Location]:
+        source = getattr(table, "source", None)
+        if source is None or line is None:
+            return None
+        return str(source), int(line)
+
+    def lookup(self, token: str, key: str, partial: bool = False) -> _Lookup:
+        """dict_get() as maps_find() does it: partial keys only for DICT_FLAG_FIXED tables;
+        a lookup error reads as the access action "451 4.3.5 Server configuration error"."""
+        table = self.table(token)
         if table is None:
-            return _Lookup(None, False, detail=f"table {token} cannot be read")
-        if not getattr(table, "known", True):
-            return _Lookup(None, False, detail=getattr(table, "reason", "") or f"contents of {token} are not known")
+            return _Lookup(_LOOKUP_FAILURE, True, None, f"{token} is not a table")
+        if partial and not getattr(table, "fixed", False):
+            return _Lookup(None, True)
         result = table.lookup(key)
-        return _coerce_lookup(result, token)
+        where = self._where(table, getattr(result, "line", None))
+        if getattr(result, "error", None):
+            return _Lookup(_LOOKUP_FAILURE, True, where, str(result.error))
+        if not getattr(result, "known", True):
+            detail = getattr(result, "note", "") or getattr(table, "reason", "") or f"contents of {token} are not known"
+            return _Lookup(None, False, where, detail)
+        return _Lookup(result.value, True, where)
 
     def entries(self, token: str) -> Optional[List[_Entry]]:
-        """All (key, value) pairs of a keyed table, None when not enumerable."""
-        table = self._load(token)
-        if table is None or not getattr(table, "known", True):
+        """The (key, value) pairs of a keyed or cidr table, None when not enumerable."""
+        table = self.table(token)
+        if table is None or not getattr(table, "known", False):
             return None
-        entries = getattr(table, "entries", None)
-        if entries is None:
-            return None
-        items = entries() if callable(entries) else entries
-        result: List[_Entry] = []
-        for item in items:
-            key = getattr(item, "key", None)
-            value = getattr(item, "value", None)
-            if key is None and isinstance(item, tuple):
-                key, value = item[0], item[1]
-            if key is None or value is None:
-                continue
-            result.append(_Entry(str(key), str(value), _location_of(item)))
-        return result
+        keyed = getattr(table, "entries", None)
+        if isinstance(keyed, dict):
+            return [_Entry(entry.key, entry.value, self._where(table, entry.line)) for entry in keyed.values()]
+        rules = getattr(table, "rules", None)
+        if rules is not None and getattr(table, "kind", "") == "cidr":
+            result: List[_Entry] = []
+            for rule in rules:
+                if rule.op == "match" and rule.pattern is not None and rule.match:
+                    result.append(_Entry(rule.pattern.text(), rule.value, self._where(table, rule.line)))
+            return result
+        return None
 
     def is_keyed(self, token: str) -> bool:
         return _table_type(token) in _KEYED_TABLE_TYPES
 
 
-def _location_of(item: Any) -> Optional[Location]:
-    location = getattr(item, "location", None)
-    if isinstance(location, tuple) and len(location) == 2:
-        return str(location[0]), int(location[1])
-    path = getattr(item, "path", None)
-    line = getattr(item, "line", None)
-    if path is not None and line is not None:
-        return str(path), int(line)
-    return None
-
-
-def _coerce_lookup(result: Any, token: str) -> _Lookup:
-    if result is None:
-        return _Lookup(None, True)
-    if isinstance(result, str):
-        return _Lookup(result, True)
-    if isinstance(result, tuple):
-        value = result[0] if result else None
-        known = bool(result[1]) if len(result) > 1 else True
-        location = result[2] if len(result) > 2 and isinstance(result[2], tuple) else None
-        return _Lookup(value, known, location, "" if known else f"contents of {token} are not known")
-    value = getattr(result, "value", None)
-    known = getattr(result, "known", True)
-    return _Lookup(value, bool(known), _location_of(result),
-                   "" if known else (getattr(result, "reason", "") or f"contents of {token} are not known"))
-
-
 class _Trust:
-    """Three-valued `match(address)` over an AddressList-like object."""
+    """Three-valued trusted-set membership over an AddressList (or any `match(address)`)."""
 
-    def __init__(self, address_list: Optional[AddressListLike], detail: str = "") -> None:
+    def __init__(self, address_list: Optional[AddressListLike], ipv4_enabled: bool, note: str = "") -> None:
         self._list = address_list
-        self.detail = detail
+        self.ipv4_enabled = ipv4_enabled
+        self.note = note
 
-    def match(self, address: str) -> Optional[bool]:
+    def match(self, address: str, client_name: Optional[str] = None) -> Tuple[Optional[bool], Optional[str]]:
+        """(matched, Postfix lookup error)."""
         if self._list is None:
-            return None
-        result = self._list.match(address)
+            return (False, None) if self.note else (None, None)
+        try:
+            result = self._list.match(address, client_name=client_name, ipv4_enabled=self.ipv4_enabled)
+        except TypeError:
+            result = self._list.match(address)
         if isinstance(result, bool) or result is None:
-            return result
+            return result, None
         if isinstance(result, tuple):
-            return result[0] if result else None
-        for attribute in ("matched", "match", "result"):
-            if hasattr(result, attribute):
-                value = getattr(result, attribute)
-                return value if isinstance(value, bool) or value is None else bool(value)
-        return bool(result)
+            return (result[0] if result else None), None
+        matched = getattr(result, "matched", None)
+        return matched, getattr(result, "error", None)
+
+    def untrusted_address(self, family: int) -> Optional[str]:
+        """A globally routable address the list certainly does not match, if any."""
+        trusted_networks = getattr(self._list, "trusted_networks", None)
+        if trusted_networks is None:
+            return None
+        from pfcheck.postfix import networks
+
+        spaces = trusted_networks(ipv4_enabled=self.ipv4_enabled)
+        covered = spaces.trusted(family).union(spaces.maybe(family)).union(spaces.errors(family))
+        outside = covered.complement(family)
+        routable = outside.intersection(networks.GLOBAL_ADDRESSES[family])
+        pool = routable or outside
+        first = pool.first()
+        if first is None:
+            return None
+        return networks.format_address(first, family)
 
 
 # ----------------------------------------------------------------------------------------
@@ -683,6 +678,7 @@ class _DomainList:
         self.tables = tables
         self.patterns: List[str] = []
         self.assumptions: List[str] = []
+        self.failures: List[str] = []
         for token in split_restrictions(value):
             if token.startswith("#"):
                 break  # "comment at end of line is not supported": the rest is dropped
@@ -718,15 +714,14 @@ class _DomainList:
         return False, ""
 
     def _match_table(self, token: str, name: str) -> Optional[bool]:
-        keys = [name]
-        if not self.string_list and self.tables.is_keyed(token):
-            current = name
-            while "." in current[1:]:
-                next_dot = current.index(".", 1)
-                current = current[next_dot + 1:] if self.parent_matching else current[next_dot:]
-                keys.append(current)
-        for key in keys:
-            result = self.tables.lookup(token, key)
+        keys = [(name, False)]
+        if not self.string_list:
+            keys = _domain_keys(name, self.parent_matching)
+        for key, partial in keys:
+            result = self.tables.lookup(token, key, partial)
+            if result.value == _LOOKUP_FAILURE and result.detail:
+                self.failures.append(f"{self.parameter}: {token}: {result.detail}")
+                return False
             if not result.known:
                 if self.tables.is_keyed(token):
                     # A keyed table lists specific domains; a domain that no parameter names is
@@ -748,6 +743,7 @@ class _Resolved:
     routed: bool
     error: bool = False
     unknown: Optional[str] = None
+    fail: Optional[str] = None  # a lookup failed: trivial-rewrite answers RESOLVE_FLAG_FAIL
 
     @property
     def final(self) -> bool:
@@ -883,7 +879,10 @@ class _AddressModel:
             return _Resolved(final, domain, "local", routed)
         for cls, domain_list in (("alias", self.virtual_alias), ("virtual", self.virtual_mailbox),
                                  ("relay", self.relay_domains)):
+            failures = len(domain_list.failures)
             matched, detail = domain_list.match(domain)
+            if len(domain_list.failures) > failures:
+                return _Resolved(final, domain, "default", routed, fail=domain_list.failures[-1])
             if matched is None:
                 return _Resolved(final, domain, "default", routed, unknown=detail)
             if matched:
@@ -909,7 +908,7 @@ class _Client:
     name_ok: bool
     reverse_name: str
     reverse_ok: bool
-    trusted: Optional[bool]  # trusted-set membership of the address (None = cannot tell)
+    trusted: Optional[bool]  # True: the whole family is trusted (permit_mynetworks always matches)
 
     @property
     def display_name(self) -> Optional[str]:
@@ -1024,9 +1023,13 @@ class _Evaluator:
         self.relay_first = self._relay_first()
         self.milters = value("smtpd_milters").strip()
         self.proxy_filter = value("smtpd_proxy_filter").strip()
+        protocols = value("inet_protocols").lower()
+        self.ipv4_enabled = not protocols.strip() or "all" in protocols or "ipv4" in protocols
+        self.ipv6_enabled = not protocols.strip() or "all" in protocols or "ipv6" in protocols
+        note = ""
         if trusted is None:
-            trusted = _parse_trusted(params, resolver)
-        self.trust = _Trust(trusted)
+            trusted, note = _parse_trusted(params, resolver)
+        self.trust = _Trust(trusted, self.ipv4_enabled, note)
         self.branch_budget = _MAX_BRANCHES
 
     # ---- configuration facts -----------------------------------------------------------
@@ -1047,11 +1050,11 @@ class _Evaluator:
 
     # ---- lookups -----------------------------------------------------------------------
 
-    def _table_lookup(self, ctx: _Context, path: _Path, token: str, keys: Sequence[str],
+    def _table_lookup(self, path: _Path, token: str, keys: Sequence[Tuple[str, bool]],
                       parameter: str) -> Iterator[Tuple[Optional[_Lookup], _Path]]:
-        """Look keys up in order; yields (found lookup or None, path) per possibility."""
-        for key in keys:
-            result = self.tables.lookup(token, key)
+        """Look (key, partial) up in order; yields (found lookup or None, path) per possibility."""
+        for key, partial in keys:
+            result = self.tables.lookup(token, key, partial)
             if not result.known:
                 unknown = Unknown("table", token, parameter, self.location(parameter),
                                   result.detail or f"contents of {token} are not known")
@@ -1202,10 +1205,15 @@ class _Evaluator:
         elif name == "permit_inet_interfaces":
             yield _DUNNO, state, path, 1, ""
         elif name == "permit_mynetworks":
-            trusted = client.trusted
-            if trusted is None:
-                trusted = self.trust.match(client.address)
-            if trusted:
+            if client.trusted:
+                trusted, error = True, None
+            else:
+                trusted, error = self.trust.match(client.address, client.name)
+            if error:
+                # namadr_list_match() failed: permit_mynetworks returns the error (451 4.3.0).
+                yield _REJECT, state, path.step(f"mynetworks lookup fails: {error}"), 1, \
+                    "451 4.3.0 Temporary lookup failure"
+            elif trusted:
                 yield self._permit(state, path, token, parameter,
                                    where=self.location("mynetworks") or self.location(parameter))
             elif trusted is None:
@@ -1315,7 +1323,9 @@ class _Evaluator:
                 yield _DUNNO, state, path, 1, ""
                 return
             for authorized, branch_path in self._authorized(ctx.recipient, path, parameter):
-                if authorized:
+                if authorized == "fail":
+                    yield _REJECT, state, branch_path, 1, "451 4.3.0 Temporary lookup failure"
+                elif authorized:
                     yield self._permit(state, branch_path, token, parameter)
                 else:
                     yield _DUNNO, state, branch_path, 1, ""
@@ -1325,7 +1335,9 @@ class _Evaluator:
                 return
             code = 554 if name.startswith("reject") else 454
             for authorized, branch_path in self._authorized(ctx.recipient, path, parameter):
-                if authorized:
+                if authorized == "fail":
+                    yield _REJECT, state, branch_path, 1, "451 4.3.0 Temporary lookup failure"
+                elif authorized:
                     yield _DUNNO, state, branch_path.step(f"{parameter}: {token}: authorized destination"), 1, ""
                 else:
                     yield self._reject(state, branch_path, code, "Relay access denied")
@@ -1344,7 +1356,9 @@ class _Evaluator:
                 yield self._permit(state, path, token, parameter)
                 return
             for authorized, branch_path in self._authorized(ctx.recipient, path, parameter):
-                if authorized:
+                if authorized == "fail":
+                    yield _REJECT, state, branch_path, 1, "451 4.3.0 Temporary lookup failure"
+                elif authorized:
                     yield self._permit(state, branch_path, token, parameter)
                 else:
                     yield self._reject(state, branch_path, 554, "Relay access denied")
@@ -1401,7 +1415,7 @@ class _Evaluator:
         resolved = self.address_model.resolve(ctx.sender)
         keys = _mail_keys(resolved.address, self.access_parent_style)
         for token in split_restrictions(self.sender_login_maps):
-            for found, branch_path in self._table_lookup(ctx, path, token, keys, "smtpd_sender_login_maps"):
+            for found, branch_path in self._table_lookup(path, token, keys, "smtpd_sender_login_maps"):
                 if found is not None:
                     yield self._reject(state, branch_path, 553, "5.7.1 Sender address rejected: not logged in")
                 else:
@@ -1427,9 +1441,9 @@ class _Evaluator:
             yield _REJECT, path, "4.1.1 rejected: retry transport"
             return
         if resolved.cls == "relay" and self.relay_recipient_maps:
-            keys = [resolved.address, "@" + resolved.domain]
+            keys = [(resolved.address, False), ("@" + resolved.domain, True)]
             for token in split_restrictions(self.relay_recipient_maps):
-                for found, branch_path in self._table_lookup(None, path, token, keys, "relay_recipient_maps"):  # type: ignore[arg-type]
+                for found, branch_path in self._table_lookup(path, token, keys, "relay_recipient_maps"):
                     if found is not None:
                         yield _DUNNO, branch_path, ""
                     else:
@@ -1437,9 +1451,13 @@ class _Evaluator:
                 return
         yield _DUNNO, path, ""
 
-    def _authorized(self, recipient: str, path: _Path, parameter: str) -> Iterator[Tuple[bool, _Path]]:
-        """permit_auth_destination() for the recipient: final or relay class, not routed."""
+    def _authorized(self, recipient: str, path: _Path, parameter: str) -> Iterator[Tuple[Any, _Path]]:
+        """permit_auth_destination() for the recipient: True (final or relay class, not
+        routed), False, or "fail" (the resolver's table lookup failed: 451)."""
         resolved = self.address_model.resolve(recipient)
+        if resolved.fail is not None:
+            yield "fail", path.step(f"address resolution fails: {resolved.fail}")
+            return
         if resolved.unknown is not None:
             unknown = Unknown("table", resolved.unknown, parameter, self.location(parameter),
                               f"cannot tell whether {resolved.domain} is an authorized destination")
@@ -1471,6 +1489,9 @@ class _Evaluator:
             yield _DUNNO, state, path, 1, ""
             return
         for authorized, branch_path in self._authorized(recipient, path, parameter):
+            if authorized == "fail":
+                yield _REJECT, state, branch_path, 1, "451 4.3.0 Temporary lookup failure"
+                continue
             if authorized:
                 yield self._permit(state, branch_path, token, parameter)
                 continue
@@ -1507,7 +1528,7 @@ class _Evaluator:
         elif kind == "sender":
             if ctx.sender is not None:
                 if ctx.sender == "":
-                    keys = [self.null_key]
+                    keys = [(self.null_key, False)]
                 else:
                     keys = _mail_keys(self.address_model.resolve(ctx.sender).address, self.access_parent_style)
             reply_name = "sender"
@@ -1528,7 +1549,7 @@ class _Evaluator:
             yield _DUNNO, state, path, consumed, ""
             return
         label = f"{name} {table}"
-        for found, branch_path in self._table_lookup(ctx, path, table, keys, parameter):
+        for found, branch_path in self._table_lookup(path, table, keys, parameter):
             if found is None:
                 yield _DUNNO, state, branch_path, consumed, ""
                 continue
@@ -1568,7 +1589,7 @@ class _Evaluator:
             if not _valid_hostaddr(inner):
                 yield _DUNNO, state, path, consumed, ""
                 return
-            for found, branch_path in self._table_lookup(ctx, path, table, _addr_keys(inner), parameter):
+            for found, branch_path in self._table_lookup(path, table, _addr_keys(inner), parameter):
                 if found is None:
                     yield _DUNNO, state, branch_path, consumed, ""
                     continue
@@ -1806,11 +1827,11 @@ def _helo_literal_valid(helo: str) -> bool:
     return helo.endswith("]") and len(helo) > 2 and _valid_mailhost_addr(helo[1:-1])
 
 
-def _domain_keys(name: str, parent_style: bool) -> List[str]:
-    """check_domain_access() lookup keys: the name, then its parent domains."""
-    keys = [name.lower()]
+def _domain_keys(name: str, parent_style: bool) -> List[Tuple[str, bool]]:
+    """check_domain_access() lookups: (the name, FULL), then parent domains (PARTIAL)."""
+    keys = [(name.lower(), False)]
     if _valid_hostaddr(name):
-        return keys
+        return keys  # "Don't apply subdomain magic to numerical hostnames."
     current = name.lower()
     while True:
         position = current.find(".", 1)
@@ -1819,31 +1840,31 @@ def _domain_keys(name: str, parent_style: bool) -> List[str]:
         current = current[position + 1:] if parent_style else current[position:]
         if not current:
             break
-        keys.append(current)
+        keys.append((current, True))
     return keys
 
 
-def _addr_keys(address: str) -> List[str]:
-    """check_addr_access() keys: the address, then shorter prefixes (split at . or :)."""
+def _addr_keys(address: str) -> List[Tuple[str, bool]]:
+    """check_addr_access() lookups: the address (FULL), then prefixes cut at . or : (PARTIAL)."""
     delimiter = ":" if ":" in address else "."
-    keys = [address]
+    keys = [(address, False)]
     current = address
     while delimiter in current:
         current = current[: current.rindex(delimiter)]
         if not current:
             break
-        keys.append(current)
+        keys.append((current, True))
     return keys
 
 
-def _mail_keys(address: str, parent_style: bool) -> List[str]:
-    """mail_addr_find_strategy() keys: user@domain, domain, parents, user@."""
+def _mail_keys(address: str, parent_style: bool) -> List[Tuple[str, bool]]:
+    """mail_addr_find_strategy() lookups: user@domain (FULL), domain, parents, user@ (PARTIAL)."""
     local, at, domain = address.rpartition("@")
     if not at:
-        return [address.lower()]
-    keys = [address.lower()]
+        return [(address.lower(), False)]
+    keys = [(address.lower(), False)]
     current = domain.lower()
-    keys.append(current)
+    keys.append((current, True))
     while True:
         position = current.find(".", 1)
         if position < 0:
@@ -1851,22 +1872,27 @@ def _mail_keys(address: str, parent_style: bool) -> List[str]:
         current = current[position + 1:] if parent_style else current[position:]
         if not current:
             break
-        keys.append(current)
-    keys.append(local.lower() + "@")
+        keys.append((current, True))
+    keys.append((local.lower() + "@", True))
     return keys
 
 
-def _parse_trusted(params: EffectiveParams, resolver: Optional[TableResolverLike]) -> Optional[AddressListLike]:
-    """mynetworks through pfcheck.postfix.networks, None when it cannot be evaluated."""
-    try:
-        from pfcheck.postfix import networks  # noqa: WPS433 (optional until it exists)
-    except ImportError:  # pragma: no cover
-        return None
+def _parse_trusted(params: EffectiveParams,
+                   resolver: Optional[TableResolverLike]) -> Tuple[Optional[AddressListLike], str]:
+    """mynetworks through pfcheck.postfix.networks: (list, note). A computed default (the
+    host's own networks, unknown to a linter) trusts none of the documentation addresses."""
+    from pfcheck.postfix import networks
+
     value = params.value("mynetworks")
+    if value.strip().startswith("<"):
+        return None, "mynetworks is computed from the server's interfaces; the attacker's address is not one of them"
     try:
-        return networks.parse_address_list(value, param="mynetworks", resolver=resolver)
-    except Exception:
-        return None
+        parsed = networks.parse_address_list(
+            value, param="mynetworks", resolver=resolver,  # type: ignore[arg-type]
+            parent_domain_matches_subdomains=params.value("parent_domain_matches_subdomains") or None)
+    except ValueError:
+        return None, ""
+    return parsed, ""
 
 
 # ----------------------------------------------------------------------------------------
@@ -1928,31 +1954,59 @@ class _Scenarios:
     def uses(self, restriction: str) -> bool:
         return any(token.lower() == restriction for _, tokens in self._all_tokens() for token in tokens)
 
-    def clients(self, alternates: bool) -> List[_Client]:
+    def _client_hits(self, address: str) -> List[Tuple[str, Any, str]]:
+        """Entries of client-keyed tables that this address hits: (table, entry id, value)."""
+        hits: List[Tuple[str, Any, str]] = []
+        for token in self.tokens_by_kind.get("client", []):
+            for key, partial in _addr_keys(address):
+                result = self.evaluator.tables.lookup(token, key, partial)
+                if not result.known:
+                    break
+                if result.value is not None:
+                    hits.append((token, result.location or key, result.value))
+                    break
+        return hits
+
+    def clients(self) -> List[_Client]:
+        """One representative untrusted client per enabled address family, without and with a
+        forward-confirmed reverse name.
+
+        The representative is a *fresh* address: not trusted, and not named specifically by a
+        client-address table entry. An entry that matches every probe address (0.0.0.0/0,
+        static:) applies to the representative; an entry that matches only some probes (a
+        partner network, a blocked range) is a specific grant or block: the attacker simply
+        uses another address, and grants are reported by client_grants()."""
         evaluator = self.evaluator
-        protocols = evaluator.params.value("inet_protocols").lower()
-        families: List[Tuple[str, ...]] = []
-        if "ipv4" in protocols or "all" in protocols or not protocols.strip():
-            families.append(ATTACKER_IPV4)
-        if "ipv6" in protocols or "all" in protocols or not protocols.strip():
-            families.append(ATTACKER_IPV6)
+        families: List[Tuple[int, Tuple[str, ...]]] = []
+        if evaluator.ipv4_enabled:
+            families.append((4, ATTACKER_IPV4))
+        if evaluator.ipv6_enabled:
+            families.append((6, ATTACKER_IPV6))
         clients: List[_Client] = []
-        for representatives in families:
-            verdicts = [(address, evaluator.trust.match(address)) for address in representatives]
-            outside = [address for address, trusted in verdicts if trusted is False]
-            undecided = [address for address, trusted in verdicts if trusted is None]
-            chosen: List[Tuple[str, Optional[bool]]]
-            if outside:
-                chosen = [(address, False) for address in (outside if alternates else outside[:1])]
-            elif undecided:
-                chosen = [(undecided[0], None)]
-            else:
-                # The whole documentation range is trusted: the family is (nearly) fully trusted;
-                # everyone relays through permit_mynetworks, which is still an open relay.
-                chosen = [(representatives[0], True)]
-            for address, trusted in chosen:
-                clients.append(_Client(address, "unknown", False, "unknown", False, trusted))
-                clients.append(_Client(address, ATTACKER_HOSTNAME, True, ATTACKER_HOSTNAME, True, trusted))
+        for family, probes in families:
+            trust = {address: evaluator.trust.match(address, "unknown")[0] for address in probes}
+            hits = {address: self._client_hits(address) for address in probes}
+            everywhere = set.intersection(*({(token, entry) for token, entry, _ in found}
+                                            for found in hits.values()))
+            fresh = [address for address in probes
+                     if trust[address] is not True
+                     and not any((token, entry) not in everywhere for token, entry, _ in hits[address])]
+            forced: Optional[bool] = None
+            if not fresh:
+                untrusted = [address for address in probes if trust[address] is not True]
+                other = evaluator.trust.untrusted_address(family) if not untrusted else None
+                if untrusted:
+                    fresh = untrusted[:1]
+                elif other is not None:
+                    fresh = [other]
+                else:
+                    # The whole family is trusted: every client relays through permit_mynetworks,
+                    # which is still an open relay (to everyone).
+                    fresh = [probes[0]]
+                    forced = True
+            address = fresh[0]
+            clients.append(_Client(address, "unknown", False, "unknown", False, forced))
+            clients.append(_Client(address, ATTACKER_HOSTNAME, True, ATTACKER_HOSTNAME, True, forced))
         return clients
 
     def helos(self, client: _Client) -> List[Optional[str]]:
@@ -2102,7 +2156,6 @@ def evaluate_relay(
     evaluator = _Evaluator(params, version=version, resolver=resolver, trusted=trusted,
                            rewrite_params=rewrite_params)
     scenarios = _Scenarios(evaluator)
-    notes = _notes(evaluator, scenarios)
     extra_notes: List[str] = []
     if evaluator.milters:
         extra_notes.append(f"smtpd_milters = {evaluator.milters} may still reject the recipient "
@@ -2115,12 +2168,12 @@ def evaluate_relay(
     count = 0
     fallback: Optional[Tuple[_Attempt, _Path]] = None
 
-    def run(alternates: bool) -> Optional[Tuple[_Attempt, _Path]]:
+    def run() -> Optional[Tuple[_Attempt, _Path]]:
         nonlocal count, fallback
         if client is not None:
-            clients = [_Client(client, "unknown", False, "unknown", False, evaluator.trust.match(client))]
+            clients = [_Client(client, "unknown", False, "unknown", False, None)]
         else:
-            clients = scenarios.clients(alternates)
+            clients = scenarios.clients()
         senders = scenarios.senders()
         for candidate in clients:
             for helo in scenarios.helos(candidate):
@@ -2132,8 +2185,9 @@ def evaluate_relay(
                         try:
                             outcomes = list(evaluator.rcpt(attempt))
                         except _Complexity:
-                            unknowns.append(Unknown("complexity", "", "", None,
-                                                    "too many undecided branches to evaluate"))
+                            unknown = Unknown("complexity", "", "", None, "too many undecided branches to evaluate")
+                            if unknown not in unknowns:
+                                unknowns.append(unknown)
                             continue
                         for accepted, path, _reply in outcomes:
                             if not accepted:
@@ -2149,11 +2203,10 @@ def evaluate_relay(
                                 fallback = (attempt, path)
         return None
 
-    found = run(alternates=False)
-    if found is None and fallback is None and client is None:
-        found = run(alternates=True)
+    found = run()
     if found is None and fallback is not None:
         found = fallback
+    notes = _notes(evaluator, scenarios)
     rewrite = rewrite_params or params
     if found is not None:
         attempt, path = found
@@ -2239,7 +2292,7 @@ def client_grants(
                 continue
             if len(action) == 3 and action[0] in "45" and action.isdigit() and " " in entry.value.strip():
                 continue
-            if evaluator.trust.match(address) is True:
+            if evaluator.trust.match(address, "unknown")[0] is True:
                 continue
             verdict = evaluate_relay(params, version=version, resolver=resolver, trusted=trusted,
                                      rewrite_params=rewrite_params, client=address)
