@@ -113,12 +113,16 @@ class RuleNames:
         return f"{code} ({name})" if name else code
 
     def suggestion(self, text: str) -> str:
-        """` (did you mean "X"?)` or the empty string."""
-        looks_like_code = bool(re.fullmatch(r"[A-Za-z]{2}\d+", text))
-        candidates = list(self.names) if looks_like_code else list(self.names.values())
-        probe = text.upper() if looks_like_code else text
-        close = difflib.get_close_matches(probe, candidates, n=1, cutoff=0.6)
-        return f' (did you mean "{close[0]}"?)' if close else ""
+        """` (did you mean "X"?)` or the empty string; codes compare case-insensitively. The
+        hygiene rules, which no directive may name, are never suggested."""
+        usable = {code: name for code, name in self.names.items() if code not in HYGIENE_RULES}
+        scored = [
+            (difflib.SequenceMatcher(None, probe, candidate).ratio(), candidate)
+            for probe, candidates in ((text.upper(), usable.keys()), (text, usable.values()))
+            for candidate in candidates
+        ]
+        ratio, best = max(scored, default=(0.0, ""))
+        return f' (did you mean "{best}"?)' if ratio >= 0.6 else ""
 
 
 # --------------------------------------------------------------------------------------------
@@ -208,7 +212,7 @@ def _parse_directive_body(body: str, rules: RuleNames) -> _Parsed:
                            problem_offset=item_offset)
         code = rules.resolve(name)
         if code is None:
-            return _Parsed(action, problem=f'unknown rule "{name}"{rules.suggestion(name)}; see pfcheck rules',
+            return _Parsed(action, problem=f'unknown rule "{name}"{rules.suggestion(name)}',
                            problem_offset=item_offset)
         if code in HYGIENE_RULES:
             return _Parsed(action, problem=f"{rules.label(code)} cannot be suppressed inline",
