@@ -36,6 +36,7 @@ from pfcheck.postfix.networks import (
     witness_outside,
 )
 from pfcheck.postfix.tables import TableResolver
+from tests.support.live_postfix import live_postfix_factory  # noqa: F401  (pytest fixture)
 from tests.support.postfix_oracle import cool_down, need_postconf
 
 
@@ -705,6 +706,105 @@ def test_address_list_cases(value: str, address: str, name: str, matched: bool, 
     result = mynetworks(value).match(address, client_name=name)
     assert result.matched is matched
     assert (result.error is not None) is error
+
+
+# ---------------------------------------------------------------------------------------------
+# Differential test against a running Postfix (the live harness of tests/support/live_postfix.py):
+# `smtpd_relay_restrictions = permit_mynetworks, reject` turns the mynetworks verdict into the
+# RCPT reply: trusted -> 250, not trusted -> 554, list lookup error -> 451 "Temporary lookup
+# failure", fatal list -> smtpd refuses to start. XCLIENT sets the client address and the
+# verified name (NAME=[UNAVAILABLE] gives "unknown").
+
+LIVE_MAIN_CF = (
+    "compatibility_level = 3.6\n"
+    "myhostname = mx.example.com\n"
+    "mydomain = example.com\n"
+    "smtpd_relay_restrictions = permit_mynetworks, reject\n"
+)
+LIVE_NAMES = (None, "mx.example.com", "a.b.example.org")
+
+LIVE_FILE_CASES = [
+    ("127.0.0.0/8 # trusted, 10.0.0.0/8", {}),
+    ("/etc/postfix/trusted [2001:db8::]/32", {
+        "trusted": "# office\n192.0.2.0/24 # rest of line\n  198.51.100.0/24\n/etc/postfix/more\n",
+        "more": "!10.9.0.0/16 10.0.0.0/8\n",
+    }),
+    ("!/etc/postfix/blocked 10.0.0.0/8", {"blocked": "!10.1.2.0/24\n10.1.0.0/16\n"}),
+    ("cidr:/etc/postfix/clients.cidr", {"clients.cidr": "10.0.0.0/8 x\n!192.168.0.0/16 y\n[2001:db8::]/32 z\n10.0.0.1/8 hostbits\n"}),
+    ("hash:/etc/postfix/hosts", {"hosts": "192.0.2.7 x\n2001:DB8::7 x\n10.1.2 x\nexample.com x\n198.51.100.0/24 x\n"}),
+    ("texthash:/etc/postfix/dups 192.0.2.0/24", {"dups": "203.0.113.1 x\n203.0.113.1 y\n"}),
+    ("texthash:/etc/postfix/th", {"th": "203.0.113.1 x\nUnknown y\n"}),
+    ("inline:{ 192.0.2.1=x, {2001:db8::1 = y} } static:x", {}),
+    ("2001:db8::/32 10.0.0.0/8", {}),
+    ("192.0.2.0/24 ::1", {}),
+    ("10.0.0.0/8 ! 192.0.2.0/24", {}),
+    ("{ 10.0.0.0/8 } 10.0.0 .example.org *.example.org example.org", {}),
+    ("[::ffff:10.0.0.0]/104 [2001:db8::1]/32 10.0.0.0/8", {}),
+    ("0.0.0.0/0", {}),
+]
+
+
+def _live_expectation(parsed, address: str, name: "str | None") -> str:
+    from tests.support.live_postfix import ACCEPTED, REFUSED_STARTUP, REJECTED, UNDETERMINED
+
+    if parsed.fatal:
+        return REFUSED_STARTUP
+    result = parsed.match(address, client_name=name or "unknown")
+    assert result.matched is not None, (parsed.value, address, name)
+    if result.matched:
+        return ACCEPTED
+    return UNDETERMINED if result.error else REJECTED
+
+
+def _live_probes(parsed, rng: random.Random) -> list[tuple[str, "str | None"]]:
+    addresses = {"10.1.2.3", "192.0.2.7", "203.0.113.1", "2001:db8::7", "2001:db9::1", "::1"}
+    if not parsed.fatal:
+        for segment in parsed.trusted_networks().segments:
+            value = rng.randrange(segment.start, segment.end)
+            if segment.family == IPV4 and value < 1 << 24:
+                continue  # 0.0.0.0/8 is no client source; XCLIENT refuses it ("Bad ADDR syntax")
+            addresses.add(format_address(value, segment.family))
+    return [(address, rng.choice(LIVE_NAMES)) for address in sorted(addresses)][:12]
+
+
+def _check_live(factory: type, value: str, files: dict, tmp_path: Path, rng: random.Random) -> list:
+    config = tmp_path / "postfix"
+    config.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (config / name).write_text(text)
+    parsed = mynetworks(value, TableResolver(tmp_path, config))
+    probes = _live_probes(parsed, rng)
+    mismatches = []
+    with factory(LIVE_MAIN_CF + f"mynetworks = {value}\n",
+                 files={f"/etc/postfix/{name}": text for name, text in files.items()}) as pf:
+        for address, name in probes:
+            reply = pf.rcpt(client=address, client_name=name)
+            expected = _live_expectation(parsed, address, name)
+            if reply.outcome != expected or (expected == "undetermined" and "lookup failure" not in reply.text.lower()):
+                mismatches.append((value, address, name, expected, reply.outcome, reply.text))
+    return mismatches
+
+
+@pytest.mark.live
+def test_address_lists_agree_with_running_postfix(live_postfix_factory: type, tmp_path: Path) -> None:
+    rng = random.Random(4242)
+    mismatches = []
+    for number, (value, files) in enumerate(LIVE_FILE_CASES):
+        mismatches += _check_live(live_postfix_factory, value, files, tmp_path / f"case{number}", rng)
+    assert mismatches == []
+
+
+@pytest.mark.live
+def test_random_address_lists_agree_with_running_postfix(live_postfix_factory: type, tmp_path: Path) -> None:
+    rng = random.Random(1717)
+    mismatches = []
+    for number in range(25):
+        items = []
+        for _ in range(rng.randint(1, 6)):
+            item = _random_item(rng)
+            items.append(item.replace("mysql:/x.cf", "inline:{192.0.2.9=x}"))
+        mismatches += _check_live(live_postfix_factory, " ".join(items), {}, tmp_path / f"r{number}", rng)
+    assert mismatches == []
 
 
 def test_corpus_mynetworks_parse(corpus_dir: Path) -> None:
