@@ -54,11 +54,16 @@ class LintResult:
     # Findings hidden by inline directives, waivers or the baseline (pfcheck.suppress.Suppressed).
     suppressed: list[Any] = field(default_factory=list)
     baseline_written: Optional[int] = None  # entries written by --write-baseline
+    # Findings of the whole run (PF903 stale baseline entries), judged against --fail-on or error.
+    run_findings: list[Finding] = field(default_factory=list)
+    run_fail_on: Severity = Severity.ERROR
 
     @property
     def failed(self) -> bool:
         """Whether some finding reaches the failing severity of the policy governing it."""
-        return any(f.severity >= d.fail_on for d in self.directories for f in d.findings)
+        return any(f.severity >= d.fail_on for d in self.directories for f in d.findings) or any(
+            f.severity >= self.run_fail_on for f in self.run_findings
+        )
 
 
 def load_target(target: Target, version: str) -> ConfigDir:
@@ -98,10 +103,12 @@ def lint(paths: Iterable[str], options: LintOptions, policies: Callable[[Path], 
         fail_on = options.fail_on or policy.fail_on
         results.append(DirectoryResult(target, config, policy, fail_on, dir_findings))
         findings.extend(dir_findings)
-    findings.extend(suppressor.finish())
+    run_findings = suppressor.finish()
+    findings.extend(run_findings)
     findings.sort(key=Finding.sort_key)
     written = getattr(suppressor.baseline, "written", None)
-    return LintResult(findings, results, files_checked, suppressor.suppressed, written)
+    return LintResult(findings, results, files_checked, suppressor.suppressed, written,
+                      run_findings, options.fail_on or Severity.ERROR)
 
 
 def _suppressor(options: LintOptions, cwd: Path) -> Suppressor:
