@@ -32,6 +32,7 @@ from pfcheck.postfix.tables import (
     logical_lines,
     parse_table_ref,
 )
+from tests.support.live_postfix import live_postfix_factory  # noqa: F401  (pytest fixture)
 from tests.support.postfix_oracle import cool_down, need_postconf
 
 
@@ -619,3 +620,72 @@ def test_corpus_tables_agree_with_postmap(corpus_dir: Path, tmp_path: Path) -> N
                 assert answers.get(key) == result.value, (directory.name, ref, key)
         compared += 1
     assert compared >= 3
+
+
+# ---------------------------------------------------------------------------------------------
+# check_client_access against a running Postfix (tests/support/live_postfix.py): every table
+# value is a reject action with a unique text, so the reply names the entry that matched.
+
+ACCESS_LIVE_MAIN_CF = (
+    "compatibility_level = 3.6\n"
+    "myhostname = mx.example.com\n"
+    "mydomain = example.com\n"
+    "mynetworks =\n"
+    "smtpd_relay_restrictions = check_client_access {table}, reject\n"
+)
+ACCESS_KEYS = [
+    "192.0.2.7", "192.0.2", "198.51", "203", "10.1.2", "2001:db8:1", "2001:db8::7", "2001:db8::",
+    "2001:db8:", "2001:db8:0:2", "2001", "fd00::1:2", "example.com", ".example.org", "unknown",
+]
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("table_type", ["hash", "texthash", "cidr"])
+def test_client_access_lookups_agree_with_running_postfix(
+    table_type: str, live_postfix_factory: type, tmp_path: Path
+) -> None:
+    from tests.support.live_postfix import ACCEPTED
+
+    rng = random.Random(table_type)
+    config = tmp_path / "postfix"
+    config.mkdir()
+    if table_type == "cidr":
+        source = (
+            "192.0.2.7 554 5.7.1 hit-0\n"
+            "!192.0.2.0/24 554 5.7.1 hit-1\n"
+            "10.0.0.0/8 554 5.7.1 hit-2\n"
+            "[2001:db8::]/32 554 5.7.1 hit-3\n"
+            "IF 172.16.0.0/12\n"
+            "172.16.5.0/24 554 5.7.1 hit-4\n"
+            "ENDIF\n"
+            "0.0.0.0/1 554 5.7.1 hit-5\n"
+        )
+    else:
+        source = "".join(f"{key} 554 5.7.1 hit-{n}\n" for n, key in enumerate(ACCESS_KEYS))
+    (config / "access").write_text(source)
+    table = TableResolver(tmp_path, config).load(parse_table_ref(f"{table_type}:/etc/postfix/access"))
+    probes = ["192.0.2.7", "192.0.2.8", "198.51.100.1", "203.0.113.1", "10.1.2.3", "10.1.3.3",
+              "2001:db8:1::5", "2001:db8::7", "2001:db8::", "2001:db8::8", "2001:db8:0:2::1",
+              "2001:db8:0:2:1::", "2001:dead::1", "fd00::1:2", "fd00::1:2:3", "172.16.5.1", "172.16.6.1"]
+    probes += [format_address(rng.getrandbits(32), IPV4) for _ in range(6)]
+    names = [None, "mx.example.com", "a.example.org", "example.org"]
+    mismatches = []
+    table_text = f"{table_type}:/etc/postfix/access"
+    with live_postfix_factory(ACCESS_LIVE_MAIN_CF.format(table=table_text),
+                              files={"/etc/postfix/access": source}) as pf:
+        for address in probes:
+            if address.split(".")[0] == "0":
+                continue
+            name = rng.choice(names)
+            ours = table.client_access_lookup(address, name or "unknown")
+            assert ours.known
+            reply = pf.rcpt(client=address, client_name=name)
+            matched = re.search(r"hit-\d+", reply.text)
+            theirs = f"554 5.7.1 {matched.group(0)}" if matched else None
+            if reply.outcome == ACCEPTED or theirs != ours.value:
+                mismatches.append((address, name, ours.value, reply.outcome, reply.text))
+            results = table.client_address_results()
+            entry = results.result_for(address)
+            if entry.known and not results.by_hostname and name is None:
+                assert entry.result == ours.value, (address, entry)
+    assert mismatches == []
