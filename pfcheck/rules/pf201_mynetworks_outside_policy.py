@@ -1,0 +1,115 @@
+"""A listener trusts clients outside the policy's networks (PF201, mynetworks-outside-policy).
+
+## What it does
+For every smtpd listener reachable from other hosts, computes the set of client addresses that
+`permit_mynetworks` trusts: the effective `mynetworks` after `-o` overrides, read as Postfix
+reads it (first match wins with `!` exclusions, `/file/name` and `cidr:`/`hash:` tables
+resolved inside the repo, a `#` token drops the rest of the list, `0.0.0.0/0` does not cover
+IPv6). If some trusted address lies outside the policy's `allowed` networks, it reports a
+**witness**: one such address, and the line that trusts it. Hostnames and tables pfcheck
+cannot read make trust depend on DNS or on data outside the repo; such a witness is reported as
+"may trust".
+
+## Why is this bad?
+Clients in `mynetworks` pass `permit_mynetworks`, which in the default relay restrictions means
+they may relay mail to any destination, skip rate limits and other checks. A typo or a too-wide
+prefix turns a mail server into an open relay for a whole provider's network.
+
+## Example
+    mynetworks = 127.0.0.0/8, 192.0.2.0/24, 198.51.100.0/22
+
+## Use instead
+    mynetworks = 127.0.0.0/8 [::1]/128 192.0.2.10
+
+## Options
+- `allowed` (list of networks in Postfix syntax: `10.20.0.0/16`, `[2001:db8::]/32`): networks
+  that may be trusted.
+- `allow_single_addresses` (boolean): accept any single address (`/32`, `/128`) outside
+  `allowed`, such as a server's own public address.
+
+## References
+- postconf(5): mynetworks, mynetworks_style, permit_mynetworks
+- DISA STIG relay restrictions; BASIC_CONFIGURATION_README "What clients to relay mail from"
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator, Mapping
+
+from pfcheck.findings import Finding, Severity
+from pfcheck.policy.load import NetworkList
+from pfcheck.postfix.networks import IPV4, AddressList, format_address, parse_address_list, witness_outside
+from pfcheck.rules.base import RuleContext, make_finding
+
+ID = "PF201"
+NAME = "mynetworks-outside-policy"
+SEVERITY = Severity.ERROR
+DEFAULT_ALLOWED = ["127.0.0.0/8", "[::1]/128"]
+OPTIONS: Mapping[str, tuple[type, Any]] = {
+    "allowed": (NetworkList, DEFAULT_ALLOWED),
+    "allow_single_addresses": (bool, False),
+}
+
+
+def ipv4_enabled(scope: Any) -> bool:
+    protocols = scope.value("inet_protocols").replace(",", " ").lower().split()
+    return not protocols or "all" in protocols or "ipv4" in protocols
+
+
+def single_addresses(trusted: AddressList) -> list[str]:
+    """Every single address the list names directly, in policy network syntax."""
+    singles = []
+    for item in trusted.items:
+        if item.negated or item.kind not in ("ipv4", "ipv6"):
+            continue
+        family_set = item.ipv4 if item.kind == "ipv4" else item.ipv6
+        for start, end in family_set.ranges:
+            if end - start == 1:
+                family = IPV4 if item.kind == "ipv4" else 6
+                text = format_address(start, family)
+                singles.append(f"{text}/32" if family == IPV4 else f"[{text}]/128")
+    return singles
+
+
+def trusted_list(ctx: RuleContext, scope: Any, value: str) -> AddressList:
+    return parse_address_list(
+        value, param="mynetworks", resolver=ctx.resolver(),
+        parent_domain_matches_subdomains=scope.value("parent_domain_matches_subdomains"),
+    )
+
+
+def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
+    reported: set[tuple[str, int, str]] = set()
+    for listener in ctx.remote_smtpd_listeners():
+        scope = listener.scope
+        value = scope.get("mynetworks")
+        if value.origin.is_default or value.error is not None:
+            continue  # unset: PF202; expansion error: PF000
+        trusted = trusted_list(ctx, scope, value.expanded)
+        if trusted.fatal:
+            continue
+        allowed = list(options["allowed"])
+        if options["allow_single_addresses"]:
+            allowed += single_addresses(trusted)
+        v4 = ipv4_enabled(scope)
+        witness = witness_outside(trusted, allowed, ipv4_enabled=v4)
+        if witness is None:
+            continue
+        item = witness.item
+        if item is not None and item.origin is not None:
+            path, line, column = item.origin.path, item.origin.line, 1
+            via = f"item {item.text!r} of {item.origin.file} (line {item.origin.line})"
+        else:
+            path, line, column = ctx.location_of(value, listener)
+            via = f"mynetworks item {item.text!r}" if item is not None else "mynetworks"
+        key = (str(path), line, witness.address)
+        if key in reported:
+            continue
+        reported.add(key)
+        verb = "trusts" if witness.certain else "may trust (depending on DNS or a table outside the repo)"
+        yield make_finding(
+            ctx, ID, NAME, path, line, column,
+            f"{listener.key} {verb} client {witness.address} through {via} ({value.origin.label()}); "
+            f"{witness.range_text} is outside the policy's allowed networks",
+            service=listener.key, parameter="mynetworks", witness={"address": witness.address},
+            expected="within " + ", ".join(options["allowed"]), actual=value.expanded,
+        )
