@@ -30,8 +30,16 @@ ALWAYS_SHOWN = (
     "smtpd_sender_restrictions",
 )
 
-#: `mynetworks` left unset is computed by Postfix from the host's interfaces at run time.
-COMPUTED_MYNETWORKS = "<computed from the host's interfaces by mynetworks_style>"
+#: Parameters that daemons read without `$` expansion (CONFIG_RAW_TABLE in local, smtpd and
+#: postscreen): their `$name` is expanded later, per message, e.g. `$recipient`.
+RAW_PARAMETERS = frozenset({
+    "command_execution_directory", "forward_path", "mailbox_command", "luser_relay",
+    "smtpd_reject_footer", "postscreen_reject_footer", "smtpd_expansion_filter",
+    "postscreen_expansion_filter", "default_rbl_reply",
+})
+
+#: Postfix's DEF_MYDOMAIN, used when the host name has no dot.
+DEFAULT_DOMAIN = "localdomain"
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,9 @@ class Scope:
         definition = self.config.main.get(name)
         if definition is not None:
             return definition.value, Origin("main.cf", definition.path, definition.value_line, definition.value_column)
+        derived = self._derived_default(name)
+        if derived is not None:
+            return derived, DEFAULT_ORIGIN
         fact = self.config.host_facts.get(name)
         if fact is not None:
             return fact, DEFAULT_ORIGIN
@@ -92,6 +103,24 @@ class Scope:
         if value is None:
             return None
         return value, DEFAULT_ORIGIN
+
+    def _derived_default(self, name: str) -> Optional[str]:
+        """myhostname/mydomain defaults derive from each other (mail_params.c check_my*)."""
+        if name == "myhostname":
+            hostname = self.config.host_facts.get("hostname")
+            if hostname is None:
+                return None
+            if "." in hostname:
+                return hostname
+            explicit = "mydomain" in self._overrides or self.config.main.get("mydomain") is not None
+            return f"{hostname}.{self.value('mydomain') if explicit else DEFAULT_DOMAIN}"
+        if name == "mydomain":
+            hostname = self.raw("myhostname")
+            if hostname is None or (hostname[1].is_default and "hostname" not in self.config.host_facts):
+                return None
+            myhostname = self.value("myhostname")
+            return myhostname.partition(".")[2] if "." in myhostname else DEFAULT_DOMAIN
+        return None
 
     def _lookup(self, name: str) -> Optional[str]:
         found = self.raw(name)
@@ -103,6 +132,10 @@ class Scope:
             return cached
         found = self.raw(name)
         raw, origin = found if found is not None else ("", DEFAULT_ORIGIN)
+        if name in RAW_PARAMETERS:
+            result = Value(name, raw, raw, origin)
+            self._cache[name] = result
+            return result
         try:
             result = Value(name, raw, expand(raw, self._lookup, name=name), origin)
         except ExpansionError as error:
