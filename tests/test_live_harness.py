@@ -18,6 +18,7 @@ from tests.support.live_postfix import (
     REFUSED_STARTUP,
     REJECTED,
     UNDETERMINED,
+    XCLIENT_HOSTS,
     LivePostfix,
     classify,
     classify_vrfy,
@@ -245,7 +246,7 @@ def test_private_copy_keeps_the_users_text(live_postfix_factory: type) -> None:
         listens = (conf / "master.cf").read_text()
         edits = list(pf.edits)
     assert written.startswith(main_cf + "\n")
-    assert effective["smtpd_authorized_xclient_hosts"] == "127.0.0.0/8"
+    assert effective["smtpd_authorized_xclient_hosts"] == XCLIENT_HOSTS
     assert effective["inet_interfaces"] == "loopback-only"
     assert effective["smtpd_banner"] == "$myhostname ESMTP pfcheck-test"
     assert f"127.0.0.1:{pf.ports['smtp/inet']} " in listens
@@ -427,3 +428,46 @@ def test_local_recipient_maps_work(live_postfix_factory: type) -> None:
         unknown = pf.rcpt(client=OUTSIDE, recipient="no-such-user-pfcheck")
     assert known.outcome == ACCEPTED, known
     assert unknown.outcome == REJECTED and "User unknown in local recipient table" in unknown.text, unknown
+
+
+# Like a distribution's stock main.cf: every location and account spelled out, some empty.
+STOCK_LIKE_MAIN_CF = COMPAT_36 + """\
+queue_directory = /var/spool/postfix
+command_directory = /usr/sbin
+daemon_directory = /usr/libexec/postfix
+data_directory = /var/lib/postfix
+mail_owner = postfix
+setgid_group =
+shlib_directory =
+inet_interfaces = all
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtpd_authorized_xclient_hosts =
+    192.0.2.0/24
+    # a comment inside the continuation
+    198.51.100.0/24
+maillog_file = /var/log/postfix.log
+"""
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("isolate", [True, False], ids=["namespace", "host"])
+def test_config_that_sets_what_the_harness_replaces(live_postfix_factory: type, isolate: bool) -> None:
+    # Appending overrides instead would make every daemon warn "overriding earlier entry";
+    # postlogd then wedges on its own full socket queue and master never reports start-up.
+    if isolate and not namespace_isolation_available():
+        pytest.skip("unshare --net --pid is not available here")
+    for _ in range(3):  # the wedge was intermittent
+        with live_postfix_factory(STOCK_LIKE_MAIN_CF, isolate=isolate) as pf:
+            reply = pf.rcpt(client=OUTSIDE)
+            conf = pf.config_directory
+            assert conf is not None
+            written = (conf / "main.cf").read_text()
+            edits = list(pf.edits)
+        assert reply.outcome == REJECTED and reply.code == 454, reply
+    assert "#pfcheck-live# setgid_group =\n" in written
+    assert "#pfcheck-live#     198.51.100.0/24\n" in written
+    assert "\nmynetworks = 127.0.0.0/8\n" in written  # untouched
+    assert any(edit.startswith("main.cf: setgid_group = postdrop") and "line 7" in edit for edit in edits), edits
+    assert any(edit.startswith("main.cf: daemon_directory = ") for edit in edits), edits
+    assert not any("command_directory" in edit for edit in edits), "already the installed value"

@@ -53,8 +53,9 @@ DEFAULT_OUTSIDE_CLIENT = "203.0.113.7"
 HOST_CONFIG_DIRECTORY = "/etc/postfix"
 HOST_MASTER_CF = "/etc/postfix/master.cf"
 HOST_ALIASES = "/etc/aliases"
-# The loopback range from which XCLIENT is honoured; the harness connects from 127.0.0.1.
-XCLIENT_HOSTS = "127.0.0.0/8"
+# Where XCLIENT is honoured: the harness connects from loopback (::1 only when the config
+# sets inet_protocols = ipv6).
+XCLIENT_HOSTS = "127.0.0.0/8, [::1]/128"
 SMTPD_COMMANDS = ("smtpd", "postscreen")
 # Table types whose source file needs `postmap` (those this Postfix build supports are in
 # `postconf -m`; lmdb/cdb need extra Debian packages and then simply fail as undetermined).
@@ -122,8 +123,9 @@ class Listener:
 
     key: str  # "service/inet" as `postconf -M` names it, with the service name as written
     service: str  # the service name as written in master.cf
-    port: int  # the private 127.0.0.1 port
+    port: int  # the private loopback port
     command: str  # basename of the command (smtpd, postscreen, qmqpd, ...)
+    host: str = "127.0.0.1"  # the loopback address: "::1" under inet_protocols = ipv6
     # From -o or main.cf, literal values only ($name expansions are not followed).
     wrappermode: bool = False  # smtpd_tls_wrappermode = yes: TLS before the greeting
     proxy_protocol: str = ""  # "haproxy": a PROXY header before the greeting
@@ -131,6 +133,14 @@ class Listener:
 
 # --------------------------------------------------------------------------------------
 # Availability
+
+
+def _empty_config(directory: Path) -> None:
+    """An empty main.cf/master.cf, back-dated so postconf does not wait for it (pitfall 4)."""
+    past = time.time() - 120
+    for name in ("main.cf", "master.cf"):
+        (directory / name).write_text("")
+        os.utime(directory / name, (past, past))
 
 
 @functools.lru_cache(maxsize=1)
@@ -141,8 +151,7 @@ def installed_defaults() -> Dict[str, str]:
     names = ["daemon_directory", "command_directory", "shlib_directory", "meta_directory",
              "mail_owner", "setgid_group", "default_privs"]
     with tempfile.TemporaryDirectory(prefix="pfcheck-postconf-") as empty:
-        (Path(empty) / "main.cf").write_text("")
-        (Path(empty) / "master.cf").write_text("")
+        _empty_config(Path(empty))
         proc = subprocess.run([POSTCONF, "-c", empty, "-d", *names], capture_output=True,
                               text=True, env=_SAFE_ENV, timeout=60)
     values: Dict[str, str] = {}
@@ -151,6 +160,18 @@ def installed_defaults() -> Dict[str, str]:
         if sep:
             values[name.strip()] = value.strip()
     return values
+
+
+@functools.lru_cache(maxsize=1)
+def supported_map_types() -> Tuple[str, ...]:
+    """`postconf -m`: the lookup table types this Postfix build (plus dynamicmaps) supports."""
+    if POSTCONF is None:
+        return ()
+    with tempfile.TemporaryDirectory(prefix="pfcheck-postconf-") as empty:
+        _empty_config(Path(empty))
+        proc = subprocess.run([POSTCONF, "-c", empty, "-m"], capture_output=True, text=True,
+                              env=_SAFE_ENV, timeout=60)
+    return tuple(proc.stdout.split())
 
 
 def _tool(name: str) -> Optional[str]:
@@ -332,14 +353,41 @@ def _service_overrides(tokens: List[Tuple[int, int, int, str]]) -> Dict[str, str
     return overrides
 
 
+COMMENTED_OUT = b"#pfcheck-live# "
+
+
+def _comment_out_definitions(content: bytes, names: "set[str]") -> Tuple[bytes, Dict[str, List[int]]]:
+    """Turn every definition of `names` (with its continuation lines) into comment lines.
+    Returns the new text and, per name, the 1-based line numbers of the definitions."""
+    lines = content.split(b"\n")
+    replaced: Dict[str, List[int]] = {}
+    inside = False
+    for number, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped or stripped.startswith(b"#"):
+            continue  # does not end a logical line
+        if line[:1].isspace():
+            if inside:
+                lines[number] = COMMENTED_OUT + line
+            continue
+        name = line.partition(b"=")[0].strip().decode("utf-8", "replace")
+        inside = b"=" in line and name in names
+        if inside:
+            replaced.setdefault(name, []).append(number + 1)
+            lines[number] = COMMENTED_OUT + line
+    return b"\n".join(lines), replaced
+
+
 def _replace_token(lines: List[str], token: Tuple[int, int, int, str], new_text: str) -> None:
     number, start, end, _ = token
     lines[number] = lines[number][:start] + new_text + lines[number][end:]
 
 
 def _rewrite_path_bytes(content: bytes, old: str, new: str) -> Tuple[bytes, int]:
-    """Replace the path `old` where it is a whole path or a prefix of one (`old/...`)."""
-    pattern = re.compile(re.escape(old.encode()) + rb"(?![" + _NAME_CHARS + rb"])")
+    """Replace the path `old` where it is a whole path or a prefix of one (`old/...`), not
+    where it ends another path (`/srv/etc/postfix/...` stays)."""
+    pattern = re.compile(rb"(?<![" + _NAME_CHARS + rb"/])" + re.escape(old.encode())
+                         + rb"(?![" + _NAME_CHARS + rb"])")
     replacement = new.encode()
     return pattern.subn(lambda _match: replacement, content)
 
@@ -531,6 +579,7 @@ class LivePostfix:
         self._startup_fatals: Dict[str, str] = {}
         self._used_ports: set = set()
         self._aliases_file: Optional[Path] = None
+        self._loopback = "127.0.0.1"
         self._watchdog: Optional[subprocess.Popen] = None  # type: ignore[type-arg]
         self._early_socket: Optional[socket.socket] = None
         self._early_log: List[str] = []
@@ -578,20 +627,22 @@ class LivePostfix:
 
         user_names = _main_cf_names(self.main_cf_text)
         defaults = installed_defaults()
-        mail_owner = user_names.get("mail_owner") or defaults.get("mail_owner", "postfix")
+        mail_owner = user_names.get("mail_owner", defaults.get("mail_owner", "postfix"))
         appended: List[Tuple[str, str, str]] = []  # (name, value, why)
 
-        if "$" in mail_owner or not _user_exists(mail_owner):
+        if not mail_owner or "$" in mail_owner or not _user_exists(mail_owner):
             mail_owner = defaults.get("mail_owner", "postfix")
             appended.append(("mail_owner", mail_owner,
                              f"the configured mail_owner {user_names.get('mail_owner')!r} "
                              "does not exist on this machine"))
-        setgid_group = user_names.get("setgid_group") or defaults.get("setgid_group", "postdrop")
-        if "$" in setgid_group or not _group_exists(setgid_group):
+        setgid_group = user_names.get("setgid_group", defaults.get("setgid_group", "postdrop"))
+        if not setgid_group or "$" in setgid_group or not _group_exists(setgid_group):
             setgid_group = defaults.get("setgid_group", "postdrop")
             appended.append(("setgid_group", setgid_group,
                              f"the configured setgid_group {user_names.get('setgid_group')!r} "
                              "does not exist on this machine"))
+        protocols = set(re.split(r"[\s,]+", user_names.get("inet_protocols", "all").strip().lower()))
+        self._loopback = "::1" if protocols == {"ipv6"} else "127.0.0.1"
         owner = pwd.getpwnam(mail_owner)
         postdrop_gid = grp.getgrnam(setgid_group).gr_gid
 
@@ -632,10 +683,16 @@ class LivePostfix:
         for path in files:
             path.write_bytes(self._apply_rewrites(path.name, path.read_bytes(), rewrites))
 
+        # Comment out the config's own definitions of what we set: duplicates would make
+        # every process warn "overriding earlier entry", and postlogd, which sends its own
+        # start-up warnings to its own socket, deadlocks once that queue is full.
+        main_bytes, replaced = _comment_out_definitions(main_bytes, {name for name, _, _ in appended})
         block = ["", "# ---- pfcheck live-Postfix harness: private-instance edits ----"]
         for name, value, why in appended:
             block.append(f"{name} = {value}")
-            self.edits.append(f"main.cf: {name} = {value} ({why})")
+            where = replaced.get(name)
+            was = f"; replaces the config's line {', '.join(map(str, where))}" if where else ""
+            self.edits.append(f"main.cf: {name} = {value} ({why}{was})")
         main_bytes += ("\n".join(block) + "\n").encode()
         (conf / "main.cf").write_bytes(main_bytes)
         (conf / "master.cf").write_bytes(master_bytes)
@@ -756,8 +813,9 @@ class LivePostfix:
                 edits.append(f"master.cf: {key} chroot y -> n (no chroot to populate, pitfall 17)")
             if service_type == "inet":
                 port = self._free_port()
-                _replace_token(lines, entry.tokens[0], f"127.0.0.1:{port}")
-                edits.append(f"master.cf: {key} listens on 127.0.0.1:{port}")
+                endpoint = f"[{self._loopback}]:{port}" if ":" in self._loopback else f"{self._loopback}:{port}"
+                _replace_token(lines, entry.tokens[0], endpoint)
+                edits.append(f"master.cf: {key} listens on {endpoint}")
                 overrides = _service_overrides(entry.tokens[8:])
 
                 def effective(name: str) -> str:
@@ -766,7 +824,7 @@ class LivePostfix:
                 proxy_parameter = ("postscreen_upstream_proxy_protocol" if command_name == "postscreen"
                                    else "smtpd_upstream_proxy_protocol")
                 listener = Listener(
-                    key, service, port, command_name,
+                    key, service, port, command_name, host=self._loopback,
                     wrappermode=command_name == "smtpd" and effective("smtpd_tls_wrappermode") == "yes",
                     proxy_protocol=effective(proxy_parameter),
                 )
@@ -802,8 +860,8 @@ class LivePostfix:
             port = 10025 + len(self._used_ports)
         else:
             while True:
-                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-                    probe.bind(("127.0.0.1", 0))
+                with socket.socket(_family(self._loopback), socket.SOCK_STREAM) as probe:
+                    probe.bind((self._loopback, 0))
                     port = probe.getsockname()[1]
                 if port not in self._used_ports:
                     break
@@ -813,7 +871,11 @@ class LivePostfix:
     def _postmap_tables(self, conf: Path, config_text: bytes, files: List[Path]) -> bool:
         """Index the table sources the config names by an indexed type (hash:, btree:, ...)."""
         placed = {str(path) for path in files}
+        # commented-out lines ("#alias_maps = dbm:/etc/aliases") name no table
+        config_text = b"\n".join(line for line in config_text.split(b"\n")
+                                 if not line.lstrip().startswith(b"#"))
         names = _main_cf_names(config_text.decode("utf-8", "surrogateescape"))
+        supported = supported_map_types()
         alias_values = " ".join(names.get(n, "") for n in ("alias_maps", "alias_database"))
         done: set = set()
         table = re.compile(rb"\b(" + b"|".join(t.encode() for t in INDEXED_TABLE_TYPES)
@@ -824,6 +886,9 @@ class LivePostfix:
             if path not in placed or (table_type, path) in done:
                 continue
             done.add((table_type, path))
+            if table_type not in supported:
+                self.edits.append(f"not indexed: {table_type}:{path} (this Postfix lacks {table_type})")
+                continue
             tool = "postalias" if f"{table_type}:{path}" in alias_values else "postmap"
             proc = subprocess.run([_tool(tool) or tool, "-c", str(conf), f"{table_type}:{path}"],
                                   capture_output=True, text=True, env=_SAFE_ENV, timeout=60)
@@ -835,7 +900,8 @@ class LivePostfix:
         """Back-date the config so Postfix does not re-read 'hot' files (pitfall 4); index
         files stay newer than their sources."""
         now = time.time()
-        for path in conf.rglob("*"):
+        assert self.directory is not None
+        for path in [*conf.rglob("*"), *(self.directory / "root").rglob("*")]:
             if path.is_file():
                 stamp = now - 60 if path.suffix in (".db", ".lmdb", ".cdb") else now - 120
                 os.utime(path, (stamp, stamp))
@@ -860,7 +926,10 @@ class LivePostfix:
             # sh stays as the namespace's pid 1 (no exec): when it dies, the kernel kills
             # every process in the namespace. master itself cannot carry --kill-child's
             # parent-death signal: its set_eugid() clears it.
-            script = f'"{_tool("ip")}" link set lo up || exit 1; "$@"; exit $?'
+            # A deeper datagram queue than the default 10 (a per-namespace sysctl) keeps a
+            # config that makes every daemon warn a lot from wedging postlogd (see above).
+            script = (f'"{_tool("ip")}" link set lo up || exit 1; '
+                      'echo 512 > /proc/sys/net/unix/max_dgram_qlen; "$@"; exit $?')
             command = [_tool("unshare") or "unshare", "--net", "--pid", "--fork",
                        "--kill-child", "/bin/sh", "-c", script, "sh", *master_command]
         else:
@@ -1037,9 +1106,9 @@ class LivePostfix:
 
     # ---- probes ----------------------------------------------------------------------
 
-    def _new_socket(self) -> socket.socket:
+    def _new_socket(self, family: int) -> socket.socket:
         if self._netns_fd is None:
-            return socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            return socket.socket(family, socket.SOCK_STREAM)
         setns = _setns_function()
         own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         try:
@@ -1047,7 +1116,7 @@ class LivePostfix:
             # namespace it was created in.
             setns(self._netns_fd, CLONE_NEWNET)
             try:
-                return socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                return socket.socket(family, socket.SOCK_STREAM)
             finally:
                 setns(own, CLONE_NEWNET)
         finally:
@@ -1069,14 +1138,14 @@ class LivePostfix:
         if key in self._startup_fatals:
             return None, Reply(None, self._startup_fatals[key], REFUSED_STARTUP, "connect", tuple(transcript))
         offset = self._log_size()
-        sock = self._new_socket()
+        sock = self._new_socket(_family(listener.host))
         try:
             sock.settimeout(self.greeting_timeout)
-            sock.connect(("127.0.0.1", listener.port))
+            sock.connect((listener.host, listener.port))
             sock.settimeout(None)
         except OSError as error:
             sock.close()
-            return None, Reply(None, f"connect 127.0.0.1:{listener.port}: {error}", UNDETERMINED,
+            return None, Reply(None, f"connect {listener.host} port {listener.port}: {error}", UNDETERMINED,
                                "connect", tuple(transcript))
         session = _SmtpSession(sock, transcript)
 
@@ -1085,7 +1154,7 @@ class LivePostfix:
 
         try:
             if listener.proxy_protocol:
-                session.send(_haproxy_header(proxy_client or "127.0.0.1", sock.getsockname()[1],
+                session.send(_haproxy_header(proxy_client or listener.host, sock.getsockname()[1],
                                              listener.port), "PROXY header")
             if listener.wrappermode:
                 session.start_tls(self.greeting_timeout, poll)
@@ -1139,9 +1208,9 @@ class LivePostfix:
 
     def _posing_failed(self, failure: Reply, client: Optional[str]) -> Reply:
         """A refusal of the harness's own 127.0.0.1 connection says nothing about `client`."""
-        if client is None or client == "127.0.0.1" or failure.stage != "connect" or failure.code is None:
+        if client is None or client in ("127.0.0.1", "::1") or failure.stage != "connect" or failure.code is None:
             return failure
-        text = (f"the harness's own connection from 127.0.0.1 was refused before XCLIENT "
+        text = (f"the harness's own loopback connection was refused before XCLIENT "
                 f"could pose as {client} (connect-time smtpd_client_restrictions with "
                 f"smtpd_delay_reject = no?): {failure.text}")
         return Reply(failure.code, text, UNDETERMINED, "connect", failure.transcript)
@@ -1259,6 +1328,10 @@ class LivePostfix:
         502 "VRFY command is disabled" = disabled."""
         return self._probe(service, client, None, helo, tls, [("vrfy", f"VRFY {address}")],
                            classify_vrfy)
+
+
+def _family(address: str) -> int:
+    return socket.AF_INET6 if ":" in address else socket.AF_INET
 
 
 def _xclient_address(client: str) -> str:
