@@ -97,7 +97,6 @@ HOST_DEPENDENT_CURATED: Dict[str, str] = {
     "mail_owner": "build/installation account",
     "setgid_group": "build/installation group",
     "default_database_type": "build: map types compiled in",
-    "default_cache_db_type": "build: map types compiled in",
     "alias_maps": "build: map types compiled in (Debian adds nis:mail.aliases)",
     "alias_database": "build: map types compiled in",
     "tls_random_source": "build: platform entropy source",
