@@ -98,7 +98,12 @@ def lint(paths: Iterable[str], options: LintOptions, policies: Callable[[Path], 
         config = load_target(target, version)
         ctx = RuleContext(config, find_repo_root(target.directory), display=lambda p: display_path(p, cwd))
         named = {ctx.display(p) for p in target.named}
-        dir_findings = suppressor.directory(run_rules(ctx, policy), config, policy, named)
+        raw_findings = run_rules(ctx, policy)
+        # Findings in side files (tables, /file/name lists) belong to the directory as a unit.
+        config_files = {ctx.display(config.main.path), ctx.display(config.master.path)}
+        if named:
+            named |= {f.path for f in raw_findings if f.path not in config_files}
+        dir_findings = suppressor.directory(raw_findings, config, policy, named)
         files_checked += len(target.named)
         fail_on = options.fail_on or policy.fail_on
         results.append(DirectoryResult(target, config, policy, fail_on, dir_findings))

@@ -45,7 +45,7 @@ OPTIONS: Mapping[str, tuple[type, Any]] = {}
 NOT_BOOLEAN = frozenset({"smtpd_forbid_bare_newline", "smtp_forbid_bare_newline"})
 
 
-def _is_boolean(name: str, version: str) -> bool:
+def is_boolean(name: str, version: str) -> bool:
     return name not in NOT_BOOLEAN and defaults.default_value(name, version) in ("yes", "no")
 
 
@@ -77,7 +77,7 @@ def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
                     f"\"fatal: macro processing error\"",
                     parameter=name, actual=value.raw,
                 )
-            elif _is_boolean(name, config.version) and value.expanded.strip().lower() not in ("yes", "no"):
+            elif is_boolean(name, config.version) and value.expanded.strip().lower() not in ("yes", "no"):
                 reported.add(key)
                 yield make_finding(
                     ctx, ID, NAME, origin.path, origin.line, origin.column,

@@ -5,7 +5,9 @@ For every smtpd listener reachable from other hosts, computes the set of client 
 `permit_mynetworks` trusts: the effective `mynetworks` after `-o` overrides, read as Postfix
 reads it (first match wins with `!` exclusions, `/file/name` and `cidr:`/`hash:` tables
 resolved inside the repo, a `#` token drops the rest of the list, `0.0.0.0/0` does not cover
-IPv6). If some trusted address lies outside the policy's `allowed` networks, it reports a
+IPv6), plus the clients that client-based permits let relay (`check_client_access` with `OK`
+or a permitting restriction class before `reject_unauth_destination`). If some trusted
+address lies outside the policy's `allowed` networks, it reports a
 **witness**: one such address, and the line that trusts it. Hostnames and tables pfcheck
 cannot read make trust depend on DNS or on data outside the repo; such a witness is reported as
 "may trust".
@@ -37,7 +39,17 @@ from typing import Any, Iterator, Mapping
 
 from pfcheck.findings import Finding, Severity
 from pfcheck.policy.load import NetworkList
-from pfcheck.postfix.networks import IPV4, AddressList, format_address, parse_address_list, witness_outside
+from pathlib import Path
+
+from pfcheck.postfix.networks import (
+    IPV4,
+    AddressList,
+    ClientAddress,
+    allowed_networks,
+    format_address,
+    parse_address_list,
+    witness_outside,
+)
 from pfcheck.rules.base import RuleContext, make_finding
 
 ID = "PF201"
@@ -77,9 +89,44 @@ def trusted_list(ctx: RuleContext, scope: Any, value: str) -> AddressList:
     )
 
 
+def _grant_findings(ctx: RuleContext, listener: Any, options: Mapping[str, Any],
+                    reported: set[tuple[str, int, str]]) -> Iterator[Finding]:
+    """Clients outside mynetworks that a client-keyed permit lets relay (issue: trusted set)."""
+    from pfcheck.postfix.relay import client_grants
+
+    allowed = allowed_networks(list(options["allowed"]))
+    grants = client_grants(listener.scope, version=ctx.config.version, resolver=ctx.resolver(),
+                           trusted=None, rewrite_params=ctx.config.global_scope)
+    for grant in grants:
+        if not grant.relays:
+            continue
+        address = ClientAddress.parse(grant.address)
+        if address.value in allowed[address.family]:
+            continue
+        if options["allow_single_addresses"] and grant.entry.strip() == address.text:
+            continue
+        location = grant.entry_location or grant.location
+        if location is not None:
+            path, line, column = Path(location[0]), location[1], 1
+        else:
+            path, line, column = ctx.config.main.path, 1, 1
+        key = (str(path), line, grant.address)
+        if key in reported:
+            continue
+        reported.add(key)
+        yield make_finding(
+            ctx, ID, NAME, path, line, column,
+            f"{listener.key} lets client {grant.address} relay through {grant.parameter}: {grant.token} "
+            f"(entry {grant.entry!r}); it is outside the policy's allowed networks",
+            service=listener.key, parameter=grant.parameter, witness={"address": grant.address},
+            expected="within " + ", ".join(options["allowed"]), actual=grant.entry,
+        )
+
+
 def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
     reported: set[tuple[str, int, str]] = set()
     for listener in ctx.remote_smtpd_listeners():
+        yield from _grant_findings(ctx, listener, options, reported)
         scope = listener.scope
         value = scope.get("mynetworks")
         if value.origin.is_default or value.error is not None:

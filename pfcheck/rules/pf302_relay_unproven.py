@@ -1,0 +1,58 @@
+"""Relay closure depends on what pfcheck cannot see (PF302, relay-unproven).
+
+## What it does
+Reports a listener reachable from other hosts whose relay verdict depends on something outside
+the repository before the decisive reject: an access table whose source file is not in the repo
+(or of a type pfcheck cannot read, such as `mysql:` or `ldap:`), a `check_policy_service`, a
+`mynetworks` that cannot be evaluated, or a restriction list too complex to enumerate. The
+message names each unknown. pfcheck never says "safe" silently, and never says "open" without
+a witness.
+
+## Why is this bad?
+The relay decision is made by data nobody reviewed with this change: a wrong line in a database
+table or a policy daemon that answers `OK` opens the relay. Either move the decisive
+`reject_unauth_destination` before the unknown, or keep the table source in the repo.
+
+## Example
+    smtpd_relay_restrictions = check_client_access mysql:/etc/postfix/clients.cf,
+        reject_unauth_destination
+
+## Use instead
+    smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+    smtpd_client_restrictions = check_client_access mysql:/etc/postfix/clients.cf
+
+## References
+- postconf(5): smtpd_relay_restrictions; access(5); SMTPD_POLICY_README
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator, Mapping
+
+from pfcheck.findings import Finding, Severity
+from pfcheck.rules.base import RuleContext, make_finding
+from pfcheck.rules.relay_common import dies_at_startup, point_at, relay_verdict, smtpd_listeners
+
+ID = "PF302"
+NAME = "relay-unproven"
+SEVERITY = Severity.WARNING
+OPTIONS: Mapping[str, tuple[type, Any]] = {}
+
+
+def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
+    from pfcheck.postfix.relay import Verdict
+
+    for listener in smtpd_listeners(ctx):
+        if not listener.remote or dies_at_startup(listener):
+            continue
+        verdict = relay_verdict(ctx, listener)
+        if verdict.verdict is not Verdict.UNPROVEN:
+            continue
+        first = verdict.unknowns[0]
+        path, line, column = point_at(ctx, first.location, listener)
+        names = "; ".join(str(unknown) for unknown in verdict.unknowns)
+        yield make_finding(
+            ctx, ID, NAME, path, line, column,
+            f"{listener.key}: cannot prove that untrusted clients cannot relay: the verdict depends on {names}",
+            service=listener.key, parameter=first.parameter or None,
+            actual=", ".join(unknown.token for unknown in verdict.unknowns),
+        )

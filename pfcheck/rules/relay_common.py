@@ -1,0 +1,64 @@
+"""Relay evaluation shared by PF301, PF302, PF303 and PF201: computed once per listener."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+from pfcheck.postfix.config import Listener
+from pfcheck.rules.base import RuleContext
+
+
+def relay_verdict(ctx: RuleContext, listener: Listener) -> Any:
+    """The RelayVerdict of one listener (cached in the rule context)."""
+    from pfcheck.postfix.relay import evaluate_relay
+
+    cache: dict[str, Any] = ctx.cache.setdefault("relay", {})
+    if listener.key not in cache:
+        cache[listener.key] = evaluate_relay(
+            listener.scope, version=ctx.config.version, resolver=ctx.resolver(), trusted=None,
+            rewrite_params=ctx.config.global_scope,
+        )
+    return cache[listener.key]
+
+
+def smtpd_listeners(ctx: RuleContext) -> list[Listener]:
+    return [listener for listener in ctx.config.listeners() if listener.service.process_name == "smtpd"]
+
+
+#: Booleans outside the smtpd_ prefix that every smtpd reads at start-up (mail_params.c, smtpd.c).
+SMTPD_GLOBAL_BOOLEANS = frozenset({
+    "disable_vrfy_command", "allow_untrusted_routing", "strict_rfc821_envelopes",
+    "smtputf8_enable", "show_user_unknown_table_name", "soft_bounce", "resolve_dequoted_address",
+    "allow_min_user", "enable_long_queue_ids", "append_dot_mydomain", "swap_bangpath",
+    "allow_percent_hack", "resolve_null_domain", "resolve_numeric_domain",
+})
+
+
+def dies_at_startup(listener: Listener) -> bool:
+    """Whether smtpd exits before it answers anything: a bad boolean or expansion it reads.
+
+    PF000 reports the cause; relay findings for such a listener would describe mail Postfix
+    never accepts.
+    """
+    from pfcheck.rules.pf000_config_error import is_boolean
+
+    scope = listener.scope
+    names = set(scope.config.main.params) | {o.name for o in listener.service.overrides}
+    for name in names:
+        if not (name.startswith("smtpd_") or name in SMTPD_GLOBAL_BOOLEANS):
+            continue
+        value = scope.get(name)
+        if value.error is not None:
+            return True
+        if is_boolean(name, scope.config.version) and value.expanded.strip().lower() not in ("yes", "no"):
+            return True
+    return False
+
+
+def point_at(ctx: RuleContext, location: Optional[tuple[str, int]], listener: Listener) -> tuple[Path, int, int]:
+    """A (path, line) from the evaluator, else the listener's line, else main.cf:1."""
+    if location is not None:
+        return Path(location[0]), max(location[1], 1), 1
+    if not ctx.config.master.assumed_default:
+        return listener.service.path, listener.service.line, 1
+    return ctx.config.main.path, 1, 1
