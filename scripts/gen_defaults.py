@@ -365,6 +365,23 @@ def probe_legacy_names(postconf: str, defaults: Mapping[str, str]) -> Dict[str, 
     return {name: tuple(sorted(set(users))) for name, users in sorted(candidates.items()) if name not in unused}
 
 
+def probe_raw_and_read_only(postconf: str, defaults: Mapping[str, str]) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
+    """(raw, read-only) parameter names: raw ones are not `$`-expanded when the configuration is
+    read (their macros are filled in at use time, e.g. smtpd_reject_footer, mailbox_command);
+    read-only ones cannot be set in main.cf (process_id, ...). Probe: set every parameter to
+    `$probe` and see which ones `postconf -x` leaves alone or refuses."""
+    main_cf = "".join(f"{name} = $pfcheckprobe\n" for name in sorted(defaults) if name != "config_directory")
+    directory = private_dir(main_cf=main_cf + "pfcheckprobe = EXPANDED\n")
+    try:
+        result = run_postconf(postconf, directory, "-x")
+    finally:
+        shutil.rmtree(directory)
+    read_only = set(re.findall(r"read-only parameter assignment: ([A-Za-z0-9_]+)=", result.stderr))
+    raw = {name for name, value in parse_postconf_output(result.stdout).items()
+           if value == "$pfcheckprobe" and name not in read_only}
+    return tuple(sorted(raw)), tuple(sorted(read_only))
+
+
 def postconf_version(postconf: str) -> str:
     directory = private_dir()
     try:
@@ -624,6 +641,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     series_changes: Dict[str, Dict[str, Optional[str]]] = {}
     service_suffixes: Dict[str, Dict[str, Tuple[str, str]]] = {BASE_SERIES: probe_service_suffixes(args.postconf)}
     legacy: Dict[str, Dict[str, Tuple[str, ...]]] = {BASE_SERIES: probe_legacy_names(args.postconf, raw_base)}
+    special: Dict[str, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {
+        BASE_SERIES: probe_raw_and_read_only(args.postconf, raw_base)}
     releases: Dict[str, str] = {BASE_SERIES: base_release}
     complete = True
     for series in SERIES:
@@ -648,6 +667,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     changes[name] = values[name]
             service_suffixes[series] = probe_service_suffixes(binary)
             legacy[series] = probe_legacy_names(binary, values)
+            special[series] = probe_raw_and_read_only(binary, values)
         else:
             complete = False
             releases[series] = SERIES_RELEASES[series] + " (HISTORY only)"
@@ -683,6 +703,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                            for series, changes in series_changes.items()},
         "SERVICE_SUFFIXES": group_by_series(service_suffixes),
         "LEGACY_NAMES": group_by_series(legacy),
+        "RAW_PARAMETERS": group_by_series({series: names[0] for series, names in special.items()}),
+        "READ_ONLY_PARAMETERS": group_by_series({series: names[1] for series, names in special.items()}),
         "HISTORY": history_rows,
     }
     text = render_module(data, header)

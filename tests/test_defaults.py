@@ -330,6 +330,19 @@ def test_generator_reproduces_the_base_table(tmp_path: Path) -> None:
     assert namespace["BASE_DEFAULTS"] == committed.BASE_DEFAULTS
     assert namespace["HOST_DEPENDENT_REASONS"] == committed.HOST_DEPENDENT_REASONS
     assert namespace["BASE_RELEASE"] == committed.BASE_RELEASE
+    for table in ("RAW_PARAMETERS", "READ_ONLY_PARAMETERS", "LEGACY_NAMES", "SERVICE_SUFFIXES"):
+        (fresh,) = namespace[table].values()  # without builds: the installed 3.7 only
+        assert fresh == defaults._grouped(getattr(committed, table), "3.7"), table
+
+
+def test_raw_and_read_only_parameters() -> None:
+    assert {"smtpd_reject_footer", "forward_path", "mailbox_command", "smtpd_expansion_filter"} <= \
+        defaults.raw_parameters("3.7")
+    assert "smtpd_banner" not in defaults.raw_parameters("3.7")
+    assert "postscreen_command_time_limit" in defaults.raw_parameters("3.3")
+    assert "postscreen_command_time_limit" not in defaults.raw_parameters("3.4")
+    assert defaults.read_only_parameters("3.7") == {"process_id", "process_name", "service_name"}
+    assert "service_name" not in defaults.read_only_parameters("3.2")
 
 
 def test_import_is_lean() -> None:

@@ -1902,6 +1902,16 @@ LEGACY_NAMES = {
     },
 }
 
+RAW_PARAMETERS = {
+    "2.10 2.11 3.0 3.1 3.2 3.3": ("command_execution_directory", "default_rbl_reply", "forward_path", "luser_relay", "mailbox_command", "postscreen_command_time_limit", "postscreen_expansion_filter", "postscreen_reject_footer", "smtpd_expansion_filter", "smtpd_reject_footer"),
+    "3.4 3.5 3.6 3.7 3.8 3.9 3.10": ("command_execution_directory", "default_rbl_reply", "forward_path", "luser_relay", "mailbox_command", "postscreen_expansion_filter", "postscreen_reject_footer", "smtpd_expansion_filter", "smtpd_reject_footer"),
+}
+
+READ_ONLY_PARAMETERS = {
+    "2.10 2.11 3.0 3.1 3.2": ("process_id", "process_name"),
+    "3.3 3.4 3.5 3.6 3.7 3.8 3.9 3.10": ("process_id", "process_name", "service_name"),
+}
+
 HISTORY = (
     ("smtpd_relay_restrictions", "2.10", "3.2", "permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination", "v2.10.10..v3.2.22 postfix/src/global/mail_params.h DEF_RELAY_CHECKS; postfix/RELEASE_NOTES-2.10", "unconditional (no compatibility level); 2.10.0 shipped `permit_mynetworks, reject_unauth_destination` (v2.10.0 mail_params.h)"),
     ("smtpd_relay_restrictions", "3.3", "3.5", "${{$compatibility_level} < {1} ? {} : {permit_mynetworks, permit_sasl_authenticated, defer_unauth_destination}}", "v3.3.0, v3.5.27 postfix/src/global/mail_params.h DEF_RELAY_CHECKS; postfix/RELEASE_NOTES-3.3 [20180106]", "empty below compatibility level 1"),

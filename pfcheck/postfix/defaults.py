@@ -186,6 +186,20 @@ def legacy_names(version: str = DEFAULT_VERSION) -> Mapping[str, Tuple[str, ...]
     return names
 
 
+def raw_parameters(version: str = DEFAULT_VERSION) -> FrozenSet[str]:
+    """Parameters Postfix does not `$`-expand when it reads the configuration (their macros,
+    such as `$client` in smtpd_reject_footer or `$home` in forward_path, are filled in when the
+    value is used). `postconf -x` prints them unexpanded; do not expand them as configuration."""
+    names = _grouped(_data.RAW_PARAMETERS, _series(version))
+    return frozenset(names)  # type: ignore[arg-type]
+
+
+def read_only_parameters(version: str = DEFAULT_VERSION) -> FrozenSet[str]:
+    """Parameters main.cf cannot set (postconf warns "read-only parameter assignment")."""
+    names = _grouped(_data.READ_ONLY_PARAMETERS, _series(version))
+    return frozenset(names)  # type: ignore[arg-type]
+
+
 def is_known_parameter(name: str, version: str = DEFAULT_VERSION, *, services: Iterable[Tuple[str, str]] = ()) -> bool:
     """Whether postconf of that version knows `name` (no "unused parameter" warning for it).
 
