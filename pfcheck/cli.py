@@ -48,6 +48,9 @@ def _lint_parser() -> argparse.ArgumentParser:
     baseline = parser.add_mutually_exclusive_group()
     baseline.add_argument("--baseline", type=Path, metavar="FILE", help="hide the findings recorded in FILE (written by --write-baseline); stale entries are reported as PF903")
     baseline.add_argument("--write-baseline", type=Path, metavar="FILE", help="record every finding (after inline suppressions and waivers) in FILE and accept them for this run")
+    # --- comparison with a git revision (pfcheck/base.py) ---
+    parser.add_argument("--base", metavar="REV", help="compare with git revision REV (e.g. the merge base): report PF203/PF304 and mark findings new or existing; '--base HEAD' before the first commit means no base")
+    parser.add_argument("--new-only", action="store_true", help="with --base: only findings that are new since REV fail the run")
     parser.add_argument("--version", action="version", version=f"pfcheck {__version__}")
     return parser
 
@@ -182,7 +185,10 @@ def cmd_lint(argv: Sequence[str]) -> int:
         postfix_version=_check_version(args.postfix_version),
         fail_on=Severity.parse(args.fail_on) if args.fail_on else None,
         baseline=args.baseline, write_baseline=args.write_baseline, tool_version=__version__,
+        base=args.base, new_only=args.new_only,
     )
+    if args.new_only and not args.base:
+        raise CliError("--new-only needs --base REV")
     result = lint(args.paths or ["."], options, _policy_lookup(args.policy))
     if result.baseline_written is not None:
         sys.stderr.write(f"pfcheck: wrote {result.baseline_written} baseline entries to {args.write_baseline}\n")

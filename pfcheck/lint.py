@@ -6,12 +6,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
+from pfcheck.base import BaseRevision
 from pfcheck.baseline import Baseline, BaselineWriter
 from pfcheck.discovery import Target, discover, find_repo_root
 from pfcheck.findings import Finding, Severity
 from pfcheck.postfix.config import ConfigDir, load_config_dir
 from pfcheck.postfix.source import read_source
-from pfcheck.rules import RULES
+from pfcheck.rules import RULES, pf203_mynetworks_widened, pf304_relay_opened
 from pfcheck.rules.base import RuleContext
 from pfcheck.suppress import Suppressor
 
@@ -35,6 +36,9 @@ class LintOptions:
     write_baseline: Optional[Path] = None  # --write-baseline FILE: record every finding there
     today: Optional[datetime.date] = None  # the date waivers expire against (tests)
     tool_version: Optional[str] = None  # "generated_by" of a written baseline
+    # --- comparison with a git revision (pfcheck/base.py) ---
+    base: Optional[str] = None  # --base REV
+    new_only: bool = False  # --new-only: only findings new since REV fail the run
 
 
 @dataclass
@@ -57,11 +61,16 @@ class LintResult:
     # Findings of the whole run (PF903 stale baseline entries), judged against --fail-on or error.
     run_findings: list[Finding] = field(default_factory=list)
     run_fail_on: Severity = Severity.ERROR
+    new_only: bool = False
 
     @property
     def failed(self) -> bool:
-        """Whether some finding reaches the failing severity of the policy governing it."""
-        return any(f.severity >= d.fail_on for d in self.directories for f in d.findings) or any(
+        """Whether some finding reaches the failing severity of the policy governing it
+        (with --new-only, only findings that are new since the base revision count)."""
+        def counts(finding: Finding) -> bool:
+            return not self.new_only or finding.status != "existing"
+
+        return any(f.severity >= d.fail_on and counts(f) for d in self.directories for f in d.findings) or any(
             f.severity >= self.run_fail_on for f in self.run_findings
         )
 
@@ -84,14 +93,47 @@ def run_rules(ctx: RuleContext, policy: Any) -> list[Finding]:
     return findings
 
 
+def _identity(finding: Finding) -> tuple[str, str, str, str]:
+    """What makes two findings the same problem across revisions: not the line."""
+    return (finding.code, finding.service or "", finding.parameter or "", finding.actual or "")
+
+
+def compare_with_base(ctx: RuleContext, base: BaseRevision, policy: Any, findings: list[Finding]) -> list[Finding]:
+    """PF203/PF304 against the base revision, and every finding marked new or existing."""
+    old_directory = base.old_directory(ctx.config.directory)
+    if old_directory is None:  # new in this change: everything is new
+        return [f.with_(status="new") for f in findings]
+    old_config = load_config_dir(old_directory, version=ctx.config.version)
+    old_ctx = RuleContext(old_config, old_directory)
+    old_identities = {_identity(f) for f in run_rules(old_ctx, policy)}
+    marked = [f.with_(status="existing" if _identity(f) in old_identities else "new") for f in findings]
+    for module in (pf203_mynetworks_widened, pf304_relay_opened):
+        severity = policy.severity(module.ID)
+        if severity is None:
+            continue
+        for finding in module.compare(ctx, old_ctx, base.revision):
+            marked.append(finding.with_(severity=severity, status="new"))
+    return marked
+
+
 def lint(paths: Iterable[str], options: LintOptions, policies: Callable[[Path], Any]) -> LintResult:
     """Lint paths. `policies(directory)` returns the Policy governing a directory."""
     targets = discover(paths)
     cwd = Path.cwd()
+    suppressor = _suppressor(options, cwd)
+    base = BaseRevision(options.base, optional=options.base == "HEAD") if options.base else None
+    try:
+        return _lint_targets(targets, options, policies, cwd, suppressor, base)
+    finally:
+        if base is not None:
+            base.close()
+
+
+def _lint_targets(targets: list[Target], options: LintOptions, policies: Callable[[Path], Any], cwd: Path,
+                  suppressor: Suppressor, base: Optional[BaseRevision]) -> LintResult:
     results: list[DirectoryResult] = []
     findings: list[Finding] = []
     files_checked = 0
-    suppressor = _suppressor(options, cwd)
     for target in targets:
         policy = policies(target.directory)
         version = options.postfix_version or policy.postfix_version
@@ -99,6 +141,8 @@ def lint(paths: Iterable[str], options: LintOptions, policies: Callable[[Path], 
         ctx = RuleContext(config, find_repo_root(target.directory), display=lambda p: display_path(p, cwd))
         named = {ctx.display(p) for p in target.named}
         raw_findings = run_rules(ctx, policy)
+        if base is not None:
+            raw_findings = compare_with_base(ctx, base, policy, raw_findings)
         # Findings in side files (tables, /file/name lists) belong to the directory as a unit.
         config_files = {ctx.display(config.main.path), ctx.display(config.master.path)}
         if named:
@@ -113,7 +157,7 @@ def lint(paths: Iterable[str], options: LintOptions, policies: Callable[[Path], 
     findings.sort(key=Finding.sort_key)
     written = getattr(suppressor.baseline, "written", None)
     return LintResult(findings, results, files_checked, suppressor.suppressed, written,
-                      run_findings, options.fail_on or Severity.ERROR)
+                      run_findings, options.fail_on or Severity.ERROR, options.new_only)
 
 
 def _suppressor(options: LintOptions, cwd: Path) -> Suppressor:

@@ -1,0 +1,87 @@
+"""Judging a change against the revision it changes (`--base REV`).
+
+Old versions are read with `git show REV:path` into a private temp directory outside the repo:
+pfcheck never checks anything out and never writes to the repository.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+from pfcheck.discovery import UsageError
+
+GIT_TIMEOUT = 60
+
+
+def _git(directory: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    try:
+        return subprocess.run(
+            ["git", "-C", str(directory), *args], capture_output=True, timeout=GIT_TIMEOUT, check=False,
+        )
+    except FileNotFoundError:
+        raise UsageError("--base needs git, which is not installed") from None
+    except subprocess.TimeoutExpired:
+        raise UsageError(f"git {' '.join(args)} timed out") from None
+
+
+class BaseRevision:
+    """A git revision to compare with; materialises old config directories on demand."""
+
+    def __init__(self, revision: str, *, optional: bool = False) -> None:
+        self.revision = revision
+        self.optional = optional
+        self._verified: dict[Path, bool] = {}
+        self._workdir = Path(tempfile.mkdtemp(prefix="pfcheck-base-"))
+        self._count = 0
+
+    def close(self) -> None:
+        shutil.rmtree(self._workdir, ignore_errors=True)
+
+    def __enter__(self) -> "BaseRevision":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _toplevel(self, directory: Path) -> Path:
+        result = _git(directory, "rev-parse", "--show-toplevel")
+        if result.returncode != 0:
+            raise UsageError(f"--base {self.revision}: {directory} is not inside a git repository")
+        return Path(result.stdout.decode("utf-8", "surrogateescape").strip())
+
+    def available(self, directory: Path) -> bool:
+        """Whether the revision exists in this clone; raises UsageError when it must."""
+        top = self._toplevel(directory)
+        if top not in self._verified:
+            result = _git(top, "rev-parse", "--verify", "--quiet", f"{self.revision}^{{commit}}")
+            present = result.returncode == 0
+            if not present and not self.optional:
+                shallow = _git(top, "rev-parse", "--is-shallow-repository").stdout.strip() == b"true"
+                hint = (" This is a shallow clone: fetch more history (e.g. git fetch --deepen=50, or "
+                        "fetch-depth: 0 in actions/checkout) or fetch the target branch.") if shallow else ""
+                raise UsageError(f"--base {self.revision}: no such revision in this clone.{hint}")
+            self._verified[top] = present
+        return self._verified[top]
+
+    def old_directory(self, directory: Path) -> Optional[Path]:
+        """A temp copy of `directory` as it was at the revision, None when it did not exist."""
+        if not self.available(directory):
+            return None
+        listing = _git(directory, "ls-tree", "--name-only", "-z", self.revision, "--", ".")
+        if listing.returncode != 0:
+            return None
+        # Entries come relative to `directory`; a name with "/" would be below a subdirectory.
+        names = [n for n in listing.stdout.decode("utf-8", "surrogateescape").split("\0") if n and "/" not in n]
+        if "main.cf" not in names and "master.cf" not in names:
+            return None
+        self._count += 1
+        target = self._workdir / str(self._count)
+        target.mkdir()
+        for name in names:
+            blob = _git(directory, "cat-file", "blob", f"{self.revision}:./{name}")
+            if blob.returncode == 0:  # subdirectories are trees: skipped
+                (target / name).write_bytes(blob.stdout)
+        return target
