@@ -471,3 +471,19 @@ def test_config_that_sets_what_the_harness_replaces(live_postfix_factory: type, 
     assert any(edit.startswith("main.cf: setgid_group = postdrop") and "line 7" in edit for edit in edits), edits
     assert any(edit.startswith("main.cf: daemon_directory = ") for edit in edits), edits
     assert not any("command_directory" in edit for edit in edits), "already the installed value"
+
+
+@pytest.mark.live
+def test_debian_mailname_is_supplied(live_postfix_factory: type) -> None:
+    main_cf = COMPAT_36 + "myhostname = mx.example.com\nmyorigin = /etc/mailname\nmynetworks = 127.0.0.0/8\n"
+    with live_postfix_factory(main_cf) as pf:
+        myorigin = pf.postconf("myorigin")["myorigin"]
+        reply = pf.rcpt(client=OUTSIDE, recipient="root")
+        edits = list(pf.edits)
+    assert reply.outcome == ACCEPTED, reply
+    assert myorigin.endswith("/root/etc/mailname") and myorigin.startswith("/tmp/"), myorigin
+    assert any(edit.startswith("supplied /etc/mailname") for edit in edits), edits
+    # a test can bring its own
+    with live_postfix_factory(main_cf, files={"/etc/mailname": "origin.example\n"}) as pf:
+        edits = list(pf.edits)
+    assert not any(edit.startswith("supplied /etc/mailname") for edit in edits), edits

@@ -53,6 +53,7 @@ DEFAULT_OUTSIDE_CLIENT = "203.0.113.7"
 HOST_CONFIG_DIRECTORY = "/etc/postfix"
 HOST_MASTER_CF = "/etc/postfix/master.cf"
 HOST_ALIASES = "/etc/aliases"
+HOST_MAILNAME = "/etc/mailname"
 # Where XCLIENT is honoured: the harness connects from loopback (::1 only when the config
 # sets inet_protocols = ipv6).
 XCLIENT_HOSTS = "127.0.0.0/8, [::1]/128"
@@ -667,6 +668,7 @@ class LivePostfix:
              "listen on loopback only (mynetworks_style now computes from loopback)"),
         ]
 
+        self._supply_mailname(user_names)
         files = self._place_files(conf)
         aliases_appended = self._private_aliases(conf, user_names, files)
         appended += aliases_appended
@@ -722,6 +724,26 @@ class LivePostfix:
         (queue / "pid").mkdir(mode=0o755)
         data.mkdir(mode=0o700)
         os.chown(data, uid, gid)
+
+    def _supply_mailname(self, user_names: Dict[str, str]) -> None:
+        """Debian configs say `myorigin = /etc/mailname`, a host file that master reads at
+        start (fatal when missing). Give the instance one unless the test brought its own."""
+        if HOST_MAILNAME in self.files:
+            return
+        active = "\n".join(line for line in self.main_cf_text.splitlines() if not line.lstrip().startswith("#"))
+        if not re.search(re.escape(HOST_MAILNAME) + r"(?![A-Za-z0-9_.\-])", active):
+            return
+        try:
+            content = Path(HOST_MAILNAME).read_bytes()
+            origin = "copied from this machine"
+        except OSError:
+            hostname = user_names.get("myhostname", "")
+            content = ((hostname if hostname and "$" not in hostname else "localhost.localdomain")
+                       + "\n").encode()
+            origin = "this machine has none: the config's myhostname"
+        self.files[HOST_MAILNAME] = content
+        self.edits.append(f"supplied {HOST_MAILNAME} as a private file ({origin}): "
+                          f"{content.decode(errors='replace').strip()!r}")
 
     def _place_files(self, conf: Path) -> List[Path]:
         """Write the test's table files: /etc/postfix/X and relative X go to the private
