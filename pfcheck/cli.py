@@ -32,6 +32,28 @@ class _Parser(argparse.ArgumentParser):
         raise CliError(f"{self.prog}: {message} (see --help)")
 
 
+class _FormatAction(argparse.Action):
+    """`--format NAME` starts a new output (to stdout until an --output-file follows)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: Optional[str] = None) -> None:
+        outputs = list(getattr(namespace, self.dest) or [])
+        outputs.append([values, None])
+        setattr(namespace, self.dest, outputs)
+
+
+class _OutputFileAction(argparse.Action):
+    """`--output-file FILE` redirects the output of the --format just before it."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: Optional[str] = None) -> None:
+        outputs = list(getattr(namespace, self.dest) or [])
+        if not outputs or outputs[-1][1] is not None:
+            outputs.append(["auto", None])
+        outputs[-1][1] = values
+        setattr(namespace, self.dest, outputs)
+
+
 def _lint_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="pfcheck",
@@ -41,8 +63,10 @@ def _lint_parser() -> argparse.ArgumentParser:
     parser.add_argument("paths", nargs="*", metavar="PATH", help="main.cf/master.cf files or directories (default: .)")
     parser.add_argument("--policy", type=Path, help="policy file, or 'builtin' for the built-in default policy (default: nearest .pfcheck.yaml up to the git root, else the built-in policy)")
     parser.add_argument("--postfix-version", help="target Postfix version for defaults, e.g. 3.7 (default: the policy's)")
-    parser.add_argument("--format", action="append", choices=FORMATS, help="output format; repeatable, each paired with an --output-file in order")
-    parser.add_argument("--output-file", action="append", type=Path, default=[], help="write the matching --format to this file instead of stdout")
+    parser.add_argument("--format", action=_FormatAction, dest="outputs", choices=FORMATS, default=[],
+                        help="output format (default auto: github under GitHub Actions, else text); repeatable")
+    parser.add_argument("--output-file", action=_OutputFileAction, dest="outputs", type=Path, metavar="FILE",
+                        help="write the --format given just before it to FILE instead of stdout")
     parser.add_argument("--fail-on", choices=("error", "warning", "info"), help="lowest severity that fails the run (default: the policy's fail_on)")
     # --- baseline (pfcheck/baseline.py) ---
     baseline = parser.add_mutually_exclusive_group()
@@ -158,13 +182,8 @@ def cmd_explain(argv: Sequence[str]) -> int:
 
 
 def _formats(args: argparse.Namespace) -> list[tuple[str, Optional[Path]]]:
-    formats = list(args.format or ["auto"])
-    outputs: list[Optional[Path]] = list(args.output_file)
-    if len(outputs) > len(formats):
-        raise CliError("more --output-file than --format options; pair each --output-file with a --format")
-    outputs += [None] * (len(formats) - len(outputs))
     resolved = []
-    for name, output in zip(formats, outputs):
+    for name, output in args.outputs or [["auto", None]]:
         if name == "auto":
             name = "github" if os.environ.get("GITHUB_ACTIONS") == "true" and output is None else "text"
         resolved.append((name, output))
