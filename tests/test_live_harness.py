@@ -22,6 +22,7 @@ from tests.support.live_postfix import (
     LivePostfix,
     classify,
     classify_vrfy,
+    live_postfix,  # noqa: F401  (pytest fixture)
     live_postfix_factory,  # noqa: F401  (pytest fixture)
     namespace_isolation_available,
     processes_of,
@@ -53,6 +54,10 @@ def _debian_master_cf() -> str:
         (451, "4.3.5 Server configuration error", UNDETERMINED),
         (450, "4.1.1 <a@b>: Recipient address rejected: unverified address: Host or domain name not found", UNDETERMINED),
         (421, "4.7.0 mail.example Error: too many errors", UNDETERMINED),
+        (451, "4.3.0 mail.example Server local data error", UNDETERMINED),
+        (450, "4.7.1 <unknown[203.0.113.7]>: Client host rejected: greylisted", REJECTED),
+        (530, "5.7.0 Must issue a STARTTLS command first", UNDETERMINED),
+        (553, "5.7.1 <probe@example.net>: Sender address rejected: not logged in", REJECTED),
         (None, "no greeting", UNDETERMINED),
     ],
 )
@@ -487,3 +492,12 @@ def test_debian_mailname_is_supplied(live_postfix_factory: type) -> None:
     with live_postfix_factory(main_cf, files={"/etc/mailname": "origin.example\n"}) as pf:
         edits = list(pf.edits)
     assert not any(edit.startswith("supplied /etc/mailname") for edit in edits), edits
+
+
+@pytest.mark.live
+def test_live_postfix_fixture_starts_and_stops(live_postfix) -> None:  # type: ignore[no-untyped-def]
+    first = live_postfix(COMPAT_36 + "mynetworks = 0.0.0.0/0\n")
+    second = live_postfix(COMPAT_36 + "mynetworks = 127.0.0.0/8\n")
+    assert first.rcpt().outcome == ACCEPTED
+    assert second.rcpt().outcome == REJECTED
+    assert first.config_directory != second.config_directory

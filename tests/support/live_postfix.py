@@ -1,16 +1,36 @@
 """A private, real Postfix for one test case, asked questions over SMTP on loopback.
 
     with LivePostfix(main_cf, master_cf, files={"/etc/postfix/client_access": "..."}) as pf:
-        pf.rcpt(client="203.0.113.7", recipient="relaytest@example.org").outcome
+        pf.ports                    # {"smtp/inet": 10025, "submission/inet": 10026, ...}
+        pf.rcpt("smtp/inet", client="203.0.113.7", recipient="relaytest@example.org")
+        pf.vrfy("smtp/inet", "root")
+        pf.startup_fatal("smtp/inet")   # smtpd's fatal when it refuses to start, else None
+        pf.log, pf.edits
+
+Probes return a `Reply(code, text, outcome, stage, transcript)`; outcome is one of
+accepted (2xx/3xx), rejected (5xx, and 4xx policy refusals such as 454 "Relay access
+denied"), disabled (VRFY: 502 "VRFY command is disabled"), undetermined (4xx from a lookup,
+DNS, milter, policy or TLS problem, 451/421, no greeting: "could not tell", never "closed")
+and refused_startup (smtpd died at start-up, e.g. no compatibility_level and no
+restrictions). Each probe uses a fresh connection and poses as `client` with XCLIENT (a
+PROXY header on haproxy listeners), so one instance answers for many clients.
 
 The config text is the user's config as a repo holds it. It is copied into a private temp
 directory and only the edits needed to run privately are made; every edit is recorded in
-`LivePostfix.edits`. `master -c DIR -d` runs as our child in its own session, by default
-inside `unshare --net --pid` (only `lo` exists, nothing leaves the machine, and every
-Postfix process dies with the namespace). It is killed in `__exit__` in every case.
+`LivePostfix.edits`. Definitions the harness replaces are commented out in the copy, not
+duplicated. `master -c DIR -d` runs as our child in its own session, by default inside
+`unshare --net --pid` (only `lo` exists, DNS fails at once, nothing leaves the machine, and
+every Postfix process dies with the namespace); PFCHECK_LIVE_ISOLATION=none|ns|auto chooses.
+It is killed in `__exit__` in every case, and a watchdog kills it if the test process dies.
 
 Nothing here touches /etc/postfix: the installed /etc/postfix/master.cf is read as a template
-when a test gives no master.cf, and /etc/aliases is read for the private aliases copy.
+when a test gives no master.cf; /etc/aliases and /etc/mailname are read for private copies.
+
+Known limits: the smtpd listeners move to 127.0.0.1:PORT (::1 under inet_protocols = ipv6),
+so `$service_name` in -o values becomes that address; inet_interfaces is forced to
+loopback-only, so a mynetworks computed by mynetworks_style is the loopback one; a config
+that refuses 127.0.0.1 itself at connect time (smtpd_delay_reject = no) leaves XCLIENT no
+chance (undetermined); TLS is plain STARTTLS/wrapper mode without client certificates.
 
 See /work/shared/research/live-postfix-harness.md for the pitfalls the code below avoids
 (referred to as "pitfall N").
@@ -18,7 +38,6 @@ See /work/shared/research/live-postfix-harness.md for the pitfalls the code belo
 from __future__ import annotations
 
 import ctypes
-import errno
 import functools
 import grp
 import os
@@ -32,10 +51,10 @@ import ssl
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Dict, Iterator, List, Mapping, Optional, Tuple, Type, Union
+from typing import Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Type, Union
 
 import pytest
 
@@ -103,8 +122,9 @@ class LivePostfixError(RuntimeError):
 class Reply:
     """The answer that decided a probe.
 
-    `stage` names the command whose reply decided ("connect", "xclient", "ehlo", "mail",
-    "rcpt", "vrfy"); `transcript` is the whole dialogue, for assertion messages.
+    `stage` names the command whose reply decided ("connect", "xclient", "ehlo",
+    "starttls", "mail", "rcpt", "vrfy"); `transcript` is the whole dialogue, for assertion
+    messages.
     """
 
     code: Optional[int]
@@ -270,6 +290,27 @@ def live_postfix_factory() -> Iterator[type]:
     yield LivePostfix
 
 
+@pytest.fixture
+def live_postfix() -> Iterator[Callable[..., "LivePostfix"]]:
+    """Fixture: a function with LivePostfix's arguments that returns a started instance;
+    every instance is stopped at teardown. Skips like `live_postfix_factory`."""
+    need_live_postfix()
+    started: List[LivePostfix] = []
+
+    def start(main_cf: str, master_cf: Optional[str] = None,
+              files: Optional[Mapping[str, FileContent]] = None, **options: object) -> LivePostfix:
+        instance = LivePostfix(main_cf, master_cf, files, **options)  # type: ignore[arg-type]
+        instance.__enter__()
+        started.append(instance)
+        return instance
+
+    try:
+        yield start
+    finally:
+        for instance in started:
+            instance.stop()
+
+
 # --------------------------------------------------------------------------------------
 # Config text helpers
 
@@ -410,8 +451,9 @@ def classify(code: Optional[int], text: str) -> str:
         return REJECTED
     if any(marker in lowered for marker in _UNDETERMINED_MARKERS):
         return UNDETERMINED
-    # 421 is smtpd going away (too many errors, shutdown): nothing learned.
-    if code == 421:
+    # 421 is smtpd going away (too many errors, shutdown) and 451 is "local error in
+    # processing" (a table, milter or policy service that failed): nothing learned.
+    if code in (421, 451):
         return UNDETERMINED
     return REJECTED
 
