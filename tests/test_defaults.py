@@ -117,6 +117,15 @@ def test_history_covers_every_series_once_and_matches_the_tables() -> None:
         assert covered == list(versions), parameter
 
 
+def test_docs_show_every_history_row() -> None:
+    text = (ROOT / "docs" / "defaults.md").read_text()
+    for parameter, first, last, value, _source, _note in defaults.HISTORY:
+        span = first if first == last else f"{first} – {last}"
+        assert f"| `{parameter}` | {span} |" in text, (parameter, span)
+        if value:
+            assert value.replace("|", "\\|") in text, (parameter, value)
+
+
 def test_history_names_the_parameters_the_rules_use() -> None:
     required = {
         "smtpd_relay_restrictions", "smtpd_recipient_restrictions", "smtpd_relay_before_recipient_restrictions",
