@@ -626,6 +626,7 @@ class LivePostfix:
         self._watchdog: Optional[subprocess.Popen] = None  # type: ignore[type-arg]
         self._early_socket: Optional[socket.socket] = None
         self._early_log: List[str] = []
+        self._final_log: Optional[str] = None
 
     # ---- context manager -------------------------------------------------------------
 
@@ -903,7 +904,8 @@ class LivePostfix:
                 extra.append(f"-o smtpd_authorized_xclient_hosts={XCLIENT_HOSTS}")
             if command_name == "postscreen" and service_type == "inet":
                 # Without an allowlist entry postscreen holds every new client for its
-                # pregreet test (postscreen_greet_wait, ~6 s) before smtpd sees it.
+                # pregreet test (postscreen_greet_wait, ~6 s) before smtpd sees it. Its own
+                # tests (DNSBL, pregreet) are thereby skipped: the verdicts are smtpd's.
                 extra.append("-o postscreen_access_list=static:permit")
             if extra and command is not None:
                 last = entry.line_numbers[-1]
@@ -1086,6 +1088,7 @@ class LivePostfix:
         if self.config_directory is not None:
             _kill_stragglers(str(self.config_directory))
         if self.directory is not None:
+            self._final_log = self.log  # still readable after the with block
             shutil.rmtree(self.directory, ignore_errors=True)
             self.directory = None
 
@@ -1106,6 +1109,8 @@ class LivePostfix:
     @property
     def log(self) -> str:
         """master's early messages (before it read main.cf), then the private maillog."""
+        if self._final_log is not None:
+            return self._final_log
         self._drain_early_log()
         early = "".join(line + "\n" for line in self._early_log)
         if self.maillog_path is None:
