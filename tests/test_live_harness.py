@@ -19,7 +19,6 @@ from tests.support.live_postfix import (
     REJECTED,
     UNDETERMINED,
     XCLIENT_HOSTS,
-    LivePostfix,
     classify,
     classify_vrfy,
     live_postfix,  # noqa: F401  (pytest fixture)
