@@ -283,7 +283,7 @@ def parse_directives(text: str, path: Path, kind: str = MAIN_CF, rules: Optional
     directives: list[Directive] = []
     for number, raw in enumerate(physical, start=1):
         match = _DIRECTIVE.match(raw)
-        if match is None or number in owner:
+        if match is None:
             continue
         column = raw.index("#") + 1
         parsed = _parse_directive_body(raw[match.end():], rules)
@@ -312,7 +312,7 @@ def parse_directives(text: str, path: Path, kind: str = MAIN_CF, rules: Optional
 class Suppressed:
     """A finding that was accepted: `kind` is "inline", "waiver" or "baseline"; `reason` is
     the directive's or waiver's reason ("" for the baseline); `source` says where the
-    acceptance is written (`main.cf:12`, `.pfcheck.yaml:20`, `.pfcheck-baseline.json`)."""
+    acceptance is written (`hosts/mx1/main.cf:12`, `.pfcheck.yaml:20`, `.pfcheck-baseline.json`)."""
 
     finding: Finding
     kind: str
@@ -365,7 +365,7 @@ def apply_inline(
             continue
         used.add((finding.path, directive.line, finding.code))
         outcome.suppressed.append(Suppressed(
-            finding, INLINE, directive.reason or "", f"{Path(finding.path).name}:{directive.line}",
+            finding, INLINE, directive.reason or "", f"{finding.path}:{directive.line}",
         ))
     for display, directives in directives_by_path.items():
         for directive in directives:

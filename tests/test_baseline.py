@@ -179,8 +179,15 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
+#: Appended to every main.cf a test writes, so that only the rule under test fires (no
+#: mynetworks from the host's subnets, relay restrictions of compatibility_level >= 1).
+BASE_MAIN = "compatibility_level = 3.6\nmynetworks = 127.0.0.0/8\n"
+
+
 def write(root: Path, files: dict[str, str]) -> None:
     for name, text in files.items():
+        if name.endswith("main.cf"):
+            text += BASE_MAIN
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")

@@ -312,8 +312,15 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+#: Appended to every main.cf a test writes, so that only the rule under test fires (no
+#: mynetworks from the host's subnets, relay restrictions of compatibility_level >= 1).
+BASE_MAIN = "compatibility_level = 3.6\nmynetworks = 127.0.0.0/8\n"
+
+
 def write(root: Path, files: dict[str, str]) -> None:
     for name, text in files.items():
+        if name.endswith("main.cf"):
+            text += BASE_MAIN
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
@@ -508,5 +515,65 @@ def test_inline_suppression_is_recorded_for_reports(repo: Path) -> None:
     result = lint(["h"], LintOptions(), _policy_lookup(None))
     assert result.findings == []
     assert [(s.kind, s.finding.code, s.finding.line, s.reason, s.source) for s in result.suppressed] == [
-        ("inline", "PF101", 2, "lab", "main.cf:1"),
+        ("inline", "PF101", 2, "lab", "h/main.cf:1"),
     ]
+
+
+def test_real_configs_hold_no_directives(corpus_dir: Path) -> None:
+    """Comments in ~100 real main.cf/master.cf files are never mistaken for directives."""
+    files = sorted(p for p in corpus_dir.glob("*/*.cf") if p.name in ("main.cf", "master.cf"))
+    assert len(files) > 50
+    for path in files:
+        text = path.read_bytes().decode("utf-8", "surrogateescape")
+        assert directives(text, path.name) == [], path
+
+
+def _with_directives(text: str) -> tuple[str, list[int]]:
+    """`text` with a directive before every non-comment line (indented before continuation
+    lines, so it sits inside the logical line); the new numbers of those lines."""
+    out: list[str] = []
+    targets: list[int] = []
+    for raw in text.split("\n"):
+        stripped = raw.lstrip(" \t")
+        if stripped and not stripped.startswith("#"):
+            indent = raw[: len(raw) - len(stripped)]
+            out.append(f'{indent}# pfcheck: ignore[PF101] reason="inert for Postfix"')
+            targets.append(len(out) + 1)
+        out.append(raw)
+    return "\n".join(out), targets
+
+
+@pytest.mark.live
+def test_directives_are_inert_for_real_postfix(corpus_dir: Path, tmp_path: Path) -> None:
+    """A directive before any line, even between continuation lines, changes nothing Postfix
+    reads (postconf -n, -Mf), and the directive covers the line that follows it."""
+    from pfcheck.postfix.source import decode
+    from tests.support.postfix_oracle import need_postconf, postconf
+
+    need_postconf()
+    compared = 0
+    for source in sorted(corpus_dir.glob("*/master.cf")):
+        decoded = [decode(source.parent / name, (source.parent / name).read_bytes()) for name in ("main.cf", "master.cf")]
+        if not all(item.checkable for item in decoded):
+            continue  # templates: nothing Postfix could read, and each postconf fatal costs 1 s
+        texts = {item.path.name: item.text for item in decoded}
+        directory = tmp_path / source.parent.name  # one path: postconf -n prints config_directory
+        directory.mkdir()
+        outputs = []
+        for variant in ("plain", "directives"):
+            for name, text in texts.items():
+                if variant == "directives":
+                    text, targets = _with_directives(text)
+                    found = directives(text, name)
+                    assert len(found) == len(targets)
+                    assert all(d.valid and target in d.lines for d, target in zip(found, targets)), (source, name)
+                (directory / name).write_bytes(text.encode("utf-8", "surrogateescape"))
+            results = [postconf(directory, flag) for flag in ("-n", "-Mf")]
+            outputs.append([(r.returncode, r.stdout) for r in results])
+            if variant == "plain" and results[0].returncode != 0:
+                break  # Postfix refuses the config; every further fatal costs 1 s
+        if len(outputs) < 2:
+            continue
+        assert outputs[0] == outputs[1], source.parent.name
+        compared += 1
+    assert compared >= 30
