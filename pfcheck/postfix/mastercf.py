@@ -280,7 +280,8 @@ def _normalise_arguments(path: Path, tokens: list[Token], issues: list[ConfigIss
         if token.text.startswith("{"):
             inner, error = extract_braced(token.text)
             if error is not None:
-                issues.append(ConfigIssue(path, token.line, token.column, error, "bad-brace"))
+                # master_ent.c runs extpar() on every "{" argument and exits on its error.
+                issues.append(ConfigIssue(path, token.line, token.column, f"{error}: master exits with this fatal error", "bad-brace", fatal=True))
             result[position] = Token(inner, token.line, token.column)
     return result
 
