@@ -52,6 +52,8 @@ _FALSE = ""
 # Postfix's CHARS_SPACE, used around `{...}` operands and names; not C isspace().
 _WHITESPACE_RUN = re.compile(r"[ \t\r\n]*")
 _NAME_RUN = re.compile(r"[A-Za-z0-9_]*")
+_NAME_ONLY = re.compile(r"[A-Za-z0-9_]+")
+_DOLLAR_RUN = re.compile(r"\$+")
 _OPERATOR_RUN = re.compile(r"[<>!=?+\-*/~&|%]*")
 _ALNUM_RUN = re.compile(r"[A-Za-z0-9]+")
 _ALL_DIGITS = re.compile(r"[0-9]+\Z")
@@ -83,6 +85,12 @@ class ExpansionError(Exception):
         self.name = name
         #: 0-based offset in that raw value where the problem is detected
         self.offset = offset
+        # Internal: what Postfix still does after this first complaint (see
+        # _Engine.relational): whether the process exits on the spot, and the text a
+        # failed operand context had produced so far.
+        self._terminal = False
+        self._partial = ""
+        self._crash = False
 
     def __repr__(self) -> str:
         return f"ExpansionError({self.message!r}, name={self.name!r}, offset={self.offset})"
@@ -164,6 +172,9 @@ class _Engine:
         # (parameter, level) pairs whose value is being expanded right now: meeting
         # one again means unbounded recursion (only possible through operands).
         self.active: Set[Tuple[str, int]] = set()
+        # Successful expansions of a parameter's value at a nesting level: the result
+        # only depends on those two, and this keeps `$a$a` ladders polynomial.
+        self.memo: Dict[Tuple[str, int], str] = {}
         self.bracket_cache: Dict[Tuple[str, str], Dict[int, int]] = {}
 
     # -- driver ---------------------------------------------------------------
@@ -196,9 +207,11 @@ class _Engine:
                 continue
             self.steps += 1
             if self.steps > MAX_STEPS:
-                raise ExpansionError(
+                problem = ExpansionError(
                     "expansion needs more than %d steps (Postfix would take very long or run out of memory)"
                     % MAX_STEPS, None, 0)
+                problem._terminal = True
+                raise problem
             stack.append(child)  # type: ignore[arg-type]
             to_send = None
 
@@ -214,9 +227,11 @@ class _Engine:
         output.append(text)
         self.result_chars += len(text)
         if self.result_chars > MAX_RESULT_CHARS:
-            raise ExpansionError(
+            problem = ExpansionError(
                 "expansion result exceeds %d characters (Postfix would likely run out of memory)"
                 % MAX_RESULT_CHARS, None, 0)
+            problem._terminal = True
+            raise problem
 
     def matching_close(self, text: str, open_position: int) -> Optional[int]:
         """Position of the bracket closing the one at `open_position` (forward count of
@@ -243,8 +258,13 @@ class _Engine:
     # -- mac_parse --------------------------------------------------------------
 
     def parse(self, span: _Span, level: int, output: Optional[List[str]]) -> _Step:
-        """Split `span` into literals and references, handling each as it is found."""
+        """Split `span` into literals and references, handling each as it is found.
+
+        This is the hot loop for big values: plain references and literals are
+        handled inline; only compound references go through the trampoline.
+        """
         text, position, end = span.text, span.start, span.end
+        too_deep = level > MAX_NESTING
         literal: List[str] = []
         literal_start = position
         while position < end:
@@ -255,12 +275,20 @@ class _Engine:
             if dollar > position:
                 literal.append(text[position:dollar])
             if dollar + 1 < end and text[dollar + 1] == "$":
-                literal.append("$")
-                position = dollar + 2
-                continue
+                # "$$" is a literal "$", paired from the left; an odd run ends in a bare "$".
+                run_end = _DOLLAR_RUN.match(text, dollar, end).end()  # type: ignore[union-attr]
+                pairs = (run_end - dollar) // 2
+                literal.append("$" * pairs)
+                dollar += 2 * pairs
+                if dollar == run_end:
+                    position = run_end
+                    continue
             if literal:
-                self.literal_piece("".join(literal), span, literal_start, level, output)
+                piece = literal[0] if len(literal) == 1 else "".join(literal)
                 literal = []
+                if too_deep:
+                    self.check_level(level, piece, span, literal_start)
+                self.emit(output, piece)
             after = dollar + 1
             if after < end and text[after] in "{(":
                 close = self.matching_close(text, after)
@@ -269,56 +297,67 @@ class _Engine:
                                     span, dollar)
                 expression_start, expression_end = after + 1, close
                 position = close + 1
-                braced = True
+                simple = _NAME_ONLY.fullmatch(text, expression_start, expression_end) is not None
             else:
                 expression_start = after
                 expression_end = _NAME_RUN.match(text, after, end).end()  # type: ignore[union-attr]
                 position = expression_end
-                braced = False
+                simple = True
             if expression_start == expression_end:
                 raise self.fail('empty macro name: "%s"' % _quote(span.string()), span, dollar)
-            if not braced and not self.scanning:
-                child = self.plain_reference(span, dollar, expression_start, expression_end,
-                                             level, output)
-                if child is not None:
-                    yield child
+            if simple:
+                # `$name` / `${name}`: what mac_expand_callback does for them, inline.
+                name = text[expression_start:expression_end]
+                if too_deep:
+                    self.check_level(level, name, span, dollar)
+                value = self.lookup(name)
+                if value and output is not None:
+                    child = self.substitute(name, value, span, dollar, level + 1, output)
+                    if child is not None:
+                        yield child
             else:
                 yield self.expression(span, dollar, expression_start, expression_end,
                                       level, output)
             literal_start = position
         if literal:
-            self.literal_piece("".join(literal), span, literal_start, level, output)
+            piece = literal[0] if len(literal) == 1 else "".join(literal)
+            if too_deep:
+                self.check_level(level, piece, span, literal_start)
+            self.emit(output, piece)
         return None
 
-    def literal_piece(self, piece: str, span: _Span, position: int, level: int,
-                      output: Optional[List[str]]) -> None:
-        self.steps += 1
-        self.check_level(level, piece, span, position)
-        self.emit(output, piece)
-
-    def plain_reference(self, span: _Span, dollar: int, start: int, end: int, level: int,
-                        output: Optional[List[str]]) -> Optional[_Step]:
-        """`$name`: the common case, done inline when the value holds no `$`."""
-        name = span.text[start:end]
-        self.check_level(level, name, span, dollar)
-        value = self.lookup(name)
-        if not value:
+    def substitute(self, name: str, value: str, span: _Span, dollar: int, level: int,
+                   output: Optional[List[str]]) -> Optional[_Step]:
+        """Expand parameter `name` (non-empty raw `value`) at `level`."""
+        if "$" not in value:
+            # The value is a single literal piece.
+            if level > MAX_NESTING:
+                self.check_level(level, value, _Span(value, 0, len(value), name), 0)
+            self.emit(output, value)
             return None
-        if "$" in value:
-            return self.expand_value(name, value, span, dollar, level + 1, output)
-        self.literal_piece(value, _Span(value, 0, len(value), name), 0, level + 1, output)
-        return None
+        known = self.memo.get((name, level))
+        if known is not None:
+            self.emit(output, known)
+            return None
+        return self.expand_value(name, value, span, dollar, level, output)
 
     def expand_value(self, name: str, value: str, span: _Span, dollar: int, level: int,
                      output: Optional[List[str]]) -> _Step:
+        assert output is not None
         key = (name, level)
         if key in self.active:
-            raise self.fail(
+            problem = self.fail(
                 'unbounded macro recursion through a relational operand: "%s" '
                 "(Postfix exhausts its stack and crashes)" % name, span, dollar)
+            problem._crash = problem._terminal = True
+            raise problem
         self.active.add(key)
-        yield self.parse(_Span(value, 0, len(value), name), level, output)
-        self.active.discard(key)
+        first_piece = len(output)
+        try:
+            yield self.parse(_Span(value, 0, len(value), name), level, output)
+        finally:
+            self.active.discard(key)
+        self.memo[key] = "".join(output[first_piece:])
         return None
 
     # -- mac_expand_callback for a reference -----------------------------------
@@ -384,7 +423,9 @@ class _Engine:
             yield self.parse(_Span(_TRUE, 0, len(_TRUE), span.owner, anchor=dollar),
                              child_level, output)
             return None
-        yield self.expand_value(name, condition, span, dollar, child_level, output)
+        child = self.substitute(name, condition, span, dollar, child_level, output)
+        if child is not None:
+            yield child
         return None
 
     def branch(self, span: _Span, cursor: int, end: int) -> Tuple[_Span, int]:
@@ -429,12 +470,32 @@ class _Engine:
                             % (left.string(), operator, _c20(text[cursor:end])), span, cursor)
         right, cursor = self.curly_payload(span, brace, end)
 
-        left_value = yield self.operand(left)
-        right_value = yield self.operand(right)
         if self.scanning:
+            left_value = yield self.operand(left)
+            right_value = yield self.operand(right)
             if left_value is None or right_value is None:
                 raise _ScanAborted()
             return None, cursor
+
+        # A failed operand does not stop Postfix at once: the right operand is still
+        # expanded (fresh context, so it may recurse forever and crash), then the
+        # operator runs on the partial texts (a bad number conversion exits there).
+        try:
+            left_value = yield self.operand(left)
+        except ExpansionError as problem:
+            if not problem._terminal:
+                left_partial = problem._partial
+                right_partial = yield from self.operand_after_error(right, problem)
+                if not compare_levels and _conversion_fails(left_partial, right_partial):
+                    problem._terminal = True
+            raise
+        try:
+            right_value = yield self.operand(right)
+        except ExpansionError as problem:
+            if not problem._terminal and not compare_levels \
+                    and _conversion_fails(str(left_value), problem._partial):
+                problem._terminal = True
+            raise
         assert isinstance(left_value, str) and isinstance(right_value, str)
         if compare_levels:
             holds = self.compare_levels(left_value, operator, right_value, span, left, right)
@@ -447,19 +508,38 @@ class _Engine:
         output: Optional[List[str]] = None if self.scanning else []
         try:
             yield self.parse(span, 0, output)
-        except (ExpansionError, _ScanAborted):
+        except (ExpansionError, _ScanAborted) as problem:
             if not self.scanning:
+                assert isinstance(problem, ExpansionError) and output is not None
+                problem._partial = "".join(output)
                 raise
             return None  # the scan goes on with the other operand, then stops
         return "" if output is None else "".join(output)
+
+    def operand_after_error(self, span: _Span, first: ExpansionError
+                            ) -> Generator[object, object, str]:
+        """Expand the right operand after the left one failed: its own complaints come
+        after the first one and do not matter, but a crash or an exit does."""
+        try:
+            value = yield self.operand(span)
+        except ExpansionError as later:
+            if later._crash:
+                raise later
+            if later._terminal:
+                first._terminal = True
+            return later._partial
+        return str(value)
 
     def compare_plain(self, left: str, operator: str, right: str, span: _Span,
                       left_span: _Span, right_span: _Span) -> bool:
         if _ALL_DIGITS.match(left) and _ALL_DIGITS.match(right):
             for digits, where in ((left, left_span), (right, right_span)):
                 if _decimal_overflows(digits):
-                    raise self.fail("mac_exp_eval: bad conversion: %s" % _quote(digits),
-                                    span, where.start)
+                    # msg_fatal(): no "macro processing error", the process exits here.
+                    problem = self.fail("mac_exp_eval: bad conversion: %s" % _quote(digits),
+                                        span, where.start)
+                    problem._terminal = True
+                    raise problem
             delta = _sign(int(left) - int(right))
         else:
             left_bytes = left.encode("utf-8", "surrogateescape")
@@ -523,6 +603,12 @@ def _strtol(text: str, start: int) -> Tuple[Optional[int], int]:
         return (-(_LONG_MAX + 2) if negative else _LONG_MAX + 1), position
     value = int(digits)
     return (-value if negative else value), position
+
+
+def _conversion_fails(left: str, right: str) -> bool:
+    """mac_exp_eval() would die converting these (partial) operand texts."""
+    return bool(_ALL_DIGITS.match(left) and _ALL_DIGITS.match(right)) \
+        and (_decimal_overflows(left) or _decimal_overflows(right))
 
 
 def _decimal_overflows(digits: str) -> bool:
