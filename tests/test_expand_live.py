@@ -29,7 +29,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from pfcheck.postfix.expand import ExpansionError, expand
+from pfcheck.postfix.expand import ExpansionError, compat_level_value, expand, references
 from tests.support.postfix_oracle import PostconfResult, cool_down, need_postconf
 
 pytestmark = pytest.mark.live
@@ -90,7 +90,9 @@ def _probe_value(name: str) -> str:
 
 
 def _write_config(directory: Path, params: Dict[str, str], names: List[str]) -> None:
-    anchor = " ".join("$" + n for n in names)
+    # Reference every parameter from the anchor: postconf -xh accepts only referenced
+    # user-defined names, and "unused parameter" warnings would come after the output.
+    anchor = " ".join("$" + n for n in sorted(set(names) | set(params)))
     lines = ["%s = %s" % (k, v) for k, v in params.items()]
     lines.append("%s = ${{a} == {b} ? {%s}}" % (ANCHOR, anchor))
     (directory / "main.cf").write_text("\n".join(lines) + "\n", encoding="utf-8",
@@ -331,3 +333,142 @@ def test_generated_configs_agree_with_postconf(params: Dict[str, str]) -> None:
     assert _compare(params, names, outcomes) == []
     for outcome in sorted(set(outcomes)):
         event(outcome)
+
+
+# --- references(): postconf's reference scan -------------------------------------------
+
+def _postfix_references(value: str) -> Tuple[set, set]:
+    """(defined p* names the value refers to, undefined names it refers to), read from
+    postconf's "unused parameter" / "undefined parameter" warnings."""
+    params = {name: "x" for name in DEFINED}
+    params["holder"] = value
+    with tempfile.TemporaryDirectory(prefix="pfcheck-expand-") as tmp:
+        directory = Path(tmp)
+        (directory / "main.cf").write_text(
+            "".join("%s = %s\n" % item for item in params.items()), encoding="utf-8")
+        (directory / "master.cf").write_text("", encoding="utf-8")
+        result = postconf(directory, "-n")
+    assert result.returncode == 0, result.stderr
+    unused = set(re.findall(r"unused parameter: (\w+)=", result.stderr))
+    undefined = set(re.findall(r"undefined parameter: (\w+)$", result.stderr, re.MULTILINE))
+    return set(DEFINED) - unused, undefined
+
+
+@settings(max_examples=max(GENERATED_EXAMPLES // 3, 10), deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(value=st.lists(_value, min_size=1, max_size=3).map("".join).map(lambda v: v.strip(" \t")))
+def test_references_agree_with_postconf(value: str) -> None:
+    need_postconf()
+    found = references(value)
+    referenced, undefined = _postfix_references(value)
+    assert found & set(DEFINED) == referenced
+    assert found - set(DEFINED) - {"myhostname"} == undefined
+
+
+@pytest.mark.parametrize("value", [
+    "$p0 ${p1?{$p2}:{$p3}}",                 # both branches are scanned
+    "${{$p0} == {$p1} ? {x}}",               # relational operands are scanned
+    "$p0 ${p1 $p2",                          # stops at the first error
+    "${{$} == {$p1}} $p2",                   # the right operand is still scanned after the left fails
+    "${{$p0} == {$p1}x} $p2",
+    "$$p0 $u0 ${?x} ${ p3 }",
+])
+def test_references_fixed_cases_agree_with_postconf(value: str) -> None:
+    need_postconf()
+    found = references(value)
+    referenced, undefined = _postfix_references(value)
+    assert found & set(DEFINED) == referenced
+    assert found - set(DEFINED) - {"myhostname"} == undefined
+
+
+# --- the unit tests' expectations, checked against postconf itself ----------------------
+
+from tests.test_expand import ERRORS, EXPANDS, REFERENCES, chain  # noqa: E402
+
+
+def _observe(params: Dict[str, str], name: str) -> Tuple[Verdict, Verdict]:
+    """postconf's verdicts for `name` and for its exact-text probe."""
+    params = dict(params)
+    params[_probe_name(name)] = _probe_value(name)
+    asked = [name, _probe_name(name)]
+    with tempfile.TemporaryDirectory(prefix="pfcheck-expand-") as tmp:
+        directory = Path(tmp)
+        _write_config(directory, params, asked)
+        verdicts = _postfix_verdicts(directory, asked)
+    return verdicts[name], verdicts[_probe_name(name)]
+
+
+def _probe_message(value: str) -> str:
+    # the probe complains about its left operand, or about the empty right one
+    # when the value happens to be a valid compatibility level
+    return 'malformed compatibility level syntax: "%s"' % (
+        _printable(value) if compat_level_value(value) is None else "")
+
+
+@pytest.mark.parametrize("expression,extra,expected", EXPANDS, ids=[e[0] for e in EXPANDS])
+def test_unit_expectation_observed_value(expression: str, extra: Optional[Dict[str, str]],
+                                         expected: str) -> None:
+    need_postconf()
+    params = {"myhostname": HOSTNAME, "expr": expression}
+    params.update(extra or {})
+    direct, probe = _observe(params, "expr")
+    assert direct == ("ok", _normalise_whitespace(expected))
+    assert probe == ("error", _probe_message(expected))
+
+
+@pytest.mark.parametrize("expression,extra,message,name,offset", ERRORS, ids=[e[0] for e in ERRORS])
+def test_unit_expectation_observed_error(expression: str, extra: Optional[Dict[str, str]],
+                                         message: str, name: str, offset: int) -> None:
+    need_postconf()
+    params = {"myhostname": HOSTNAME, "expr": expression}
+    params.update(extra or {})
+    direct, _probe = _observe(params, "expr")
+    assert direct == ("error", _printable(message))
+
+
+@pytest.mark.parametrize("length,form,outcome", [
+    (99, "$p{next}", ("ok", "end")),
+    (100, "$p{next}", ("error", 'unreasonable macro call nesting: "end"')),
+    (101, "$p{next}", ("error", 'unreasonable macro call nesting: "p101"')),
+    (101, "x $p{next}", ("error", 'unreasonable macro call nesting: "x "')),
+    (49, "${{x?{{$p{next}}}}}", ("ok", "end")),
+    (50, "${{x?{{$p{next}}}}}", ("error", 'unreasonable macro call nesting: "end"')),
+    (51, "${{x?{{$p{next}}}}}", ("error", 'unreasonable macro call nesting: "x?{$p51}"')),
+])
+def test_unit_expectation_observed_nesting(length: int, form: str, outcome: Verdict) -> None:
+    need_postconf()
+    # expr = $p0 as in the unit test: the chain starts one level below the value
+    params = dict(chain(length, form), x="1", myhostname=HOSTNAME, expr="$p0")
+    direct, _probe = _observe(params, "expr")
+    assert direct == outcome
+    assert _pfcheck_verdict(params, "expr")[0] == outcome
+
+
+@pytest.mark.parametrize("params", [
+    {"a": "${{$a}=={x}}"},
+    {"a": "${{$b}=={x}}", "b": "$a"},
+    {"a": "${{$a}=={y}:{x}}"},
+    {"p3": "${{$}=={$p3}}"},
+    {"p0": "${{${p0?$}}=={$p0}}"},
+])
+def test_unit_expectation_observed_crash(params: Dict[str, str]) -> None:
+    need_postconf()
+    name = sorted(params)[0]
+    direct, _probe = _observe(dict(params, myhostname=HOSTNAME), name)
+    assert direct == ("crash", "")
+
+
+@pytest.mark.parametrize("value,names", REFERENCES)
+def test_unit_expectation_observed_references(value: str, names: set) -> None:
+    need_postconf()
+    candidates = set(re.findall(r"[A-Za-z0-9_]+", value))
+    params = {name: "x" for name in candidates}
+    params["holder"] = value
+    with tempfile.TemporaryDirectory(prefix="pfcheck-expand-") as tmp:
+        directory = Path(tmp)
+        (directory / "main.cf").write_text(
+            "".join("%s = %s\n" % item for item in params.items()), encoding="utf-8")
+        (directory / "master.cf").write_text("", encoding="utf-8")
+        result = postconf(directory, "-n")
+    unused = set(re.findall(r"unused parameter: (\w+)=", result.stderr))
+    assert candidates - unused == names
