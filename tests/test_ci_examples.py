@@ -267,6 +267,10 @@ def test_github_example_runs_and_its_sarif_validates(tmp_path: Path) -> None:
         assert not uri.startswith(("/", "file:")) and (run.workspace / uri).is_file(), uri
     assert all(r["locations"][0]["physicalLocation"]["region"]["startLine"] >= 1 for r in results)
     assert run.base in next(r["message"]["text"] for r in results if r["ruleId"] == "PF203")
+    # --base marks what the pull request brought (new) and what it inherited (unchanged).
+    states = {(rule, uri): r.get("baselineState") for (rule, uri), r in zip(located, results)}
+    assert states[("PF203", MX1_MAIN_CF)] == "new"
+    assert states[("PF301", "hosts/legacy-gw/main.cf")] == "unchanged"
 
     if not SARIF_SCHEMA.is_file():
         pytest.skip(f"SARIF schema not present at {SARIF_SCHEMA} (the run itself was checked)")
