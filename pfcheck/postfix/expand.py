@@ -22,6 +22,17 @@ details decide results:
   parameter with that value.
 * Only the branch that is taken is parsed, so syntax errors in the other branch go
   unnoticed by the expansion (postconf's separate reference scan still warns).
+* After the first error Postfix keeps going a little: when a relational's left operand
+  fails, the right operand is still expanded (and may recurse forever: crash instead
+  of the fatal), then the operator runs on the partial texts. ExpansionError carries
+  Postfix's first complaint; a crash, when it comes first, wins.
+* `mac_exp_eval: bad conversion` (an all-digit operand beyond 2**63-1) is a direct
+  fatal, not a warning followed by "macro processing error".
+
+Who runs this: `postconf -x` and every daemon (dict_eval(), same code and limits);
+postconf also expands the main.cf value of every BUILT-IN parameter at start-up (legacy
+DBMS scan), so any postconf command dies on such a parameter's expansion error. What
+differs between them is only the lookup (which parameters are defined), i.e. the caller.
 
 Everything here is pure: the caller supplies `lookup(name) -> raw value | None`.
 The evaluator runs on an explicit stack (generator trampoline), so nesting depth is
@@ -32,7 +43,7 @@ from __future__ import annotations
 import re
 from typing import Callable, Dict, Generator, List, Optional, Set, Tuple
 
-__all__ = ["ExpansionError", "expand", "references", "MAX_NESTING"]
+__all__ = ["ExpansionError", "expand", "references", "compat_level_value", "MAX_NESTING"]
 
 Lookup = Callable[[str], Optional[str]]
 
@@ -103,7 +114,7 @@ def expand(value: str, lookup: Lookup, *, name: Optional[str] = None) -> str:
     (undefined expands to ""). `name` is the parameter `value` belongs to; it is only
     used to attribute errors. Raises ExpansionError where Postfix would die.
     """
-    engine = _Engine(lookup, scanning=False)
+    engine = _Engine(lookup, scanning=False, top_name=name)
     output: List[str] = []
     engine.run(engine.parse(_Span(value, 0, len(value), name), 0, output))
     return "".join(output)
@@ -164,9 +175,10 @@ _Step = Generator[object, object, object]
 
 
 class _Engine:
-    def __init__(self, lookup: Lookup, scanning: bool) -> None:
+    def __init__(self, lookup: Lookup, scanning: bool, top_name: Optional[str] = None) -> None:
         self.lookup = lookup
         self.scanning = scanning
+        self.top_name = top_name
         self.steps = 0
         self.result_chars = 0
         # (parameter, level) pairs whose value is being expanded right now: meeting
@@ -207,11 +219,11 @@ class _Engine:
                 continue
             self.steps += 1
             if self.steps > MAX_STEPS:
-                problem = ExpansionError(
+                too_long = ExpansionError(
                     "expansion needs more than %d steps (Postfix would take very long or run out of memory)"
-                    % MAX_STEPS, None, 0)
-                problem._terminal = True
-                raise problem
+                    % MAX_STEPS, self.top_name, 0)
+                too_long._terminal = True
+                raise too_long
             stack.append(child)  # type: ignore[arg-type]
             to_send = None
 
@@ -229,7 +241,7 @@ class _Engine:
         if self.result_chars > MAX_RESULT_CHARS:
             problem = ExpansionError(
                 "expansion result exceeds %d characters (Postfix would likely run out of memory)"
-                % MAX_RESULT_CHARS, None, 0)
+                % MAX_RESULT_CHARS, self.top_name, 0)
             problem._terminal = True
             raise problem
 
