@@ -14,6 +14,8 @@ from typing import Optional
 from pfcheck.discovery import UsageError
 
 GIT_TIMEOUT = 60
+#: Above this many files below a config directory at REV, only its own files are read.
+MAX_OLD_FILES = 500
 
 
 def _git(directory: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
@@ -70,18 +72,26 @@ class BaseRevision:
         """A temp copy of `directory` as it was at the revision, None when it did not exist."""
         if not self.available(directory):
             return None
-        listing = _git(directory, "ls-tree", "--name-only", "-z", self.revision, "--", ".")
+        listing = _git(directory, "ls-tree", "-r", "-z", "--name-only", self.revision, "--", ".")
         if listing.returncode != 0:
             return None
-        # Entries come relative to `directory`; a name with "/" would be below a subdirectory.
-        names = [n for n in listing.stdout.decode("utf-8", "surrogateescape").split("\0") if n and "/" not in n]
+        # Paths come relative to `directory`, tables in subdirectories included.
+        names = [n for n in listing.stdout.decode("utf-8", "surrogateescape").split("\0") if n]
         if "main.cf" not in names and "master.cf" not in names:
             return None
+        if len(names) > MAX_OLD_FILES:
+            # A config directory at the top of a big repo: the config files and what sits
+            # next to them are what the old model can reference without a subdirectory.
+            names = [n for n in names if "/" not in n]
         self._count += 1
         target = self._workdir / str(self._count)
         target.mkdir()
         for name in names:
+            if ".." in Path(name).parts or Path(name).is_absolute():
+                continue
             blob = _git(directory, "cat-file", "blob", f"{self.revision}:./{name}")
-            if blob.returncode == 0:  # subdirectories are trees: skipped
-                (target / name).write_bytes(blob.stdout)
+            if blob.returncode == 0:
+                destination = target / name
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                destination.write_bytes(blob.stdout)
         return target

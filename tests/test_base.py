@@ -610,11 +610,9 @@ def test_pfcheck_never_writes_to_the_repository(repo: ConfigRepo, tmp_path: Path
 
 
 # --------------------------------------------------------------------------------------
-# Known gaps (see the report of the --base work): old side files below a subdirectory
+# Old side files below a subdirectory of the config directory
 
 
-@pytest.mark.xfail(strict=True, reason="pfcheck/base.py copies only the top level of the old directory: "
-                   "a table in a subdirectory is missing at REV, the old relay verdict is 'unproven'")
 def test_an_unchanged_open_relay_with_a_table_in_a_subdirectory_is_not_opened(repo: ConfigRepo) -> None:
     repo.write("hosts/gw/main.cf", GW_MAIN_CF_OPEN.replace("/etc/postfix/sender_access", "/etc/postfix/maps/sender_access"))
     repo.write("hosts/gw/maps/sender_access", SENDER_ACCESS)
@@ -628,8 +626,6 @@ def test_an_unchanged_open_relay_with_a_table_in_a_subdirectory_is_not_opened(re
     assert run.returncode == 0
 
 
-@pytest.mark.xfail(strict=True, reason="pfcheck/base.py copies only the top level of the old directory: "
-                   "a mynetworks file in a subdirectory is missing at REV, so its widening is not compared")
 def test_widening_a_mynetworks_file_in_a_subdirectory_fails_with_pf203(repo: ConfigRepo) -> None:
     repo.write("hosts/mx/main.cf", MX_MAIN_CF.replace(MX_MYNETWORKS, "mynetworks = /etc/postfix/nets/trusted"))
     repo.write("hosts/mx/nets/trusted", "127.0.0.0/8\n[::1]/128\n10.20.0.0/16\n")

@@ -65,6 +65,7 @@ from pfcheck.postfix.networks import (
     format_address,
 )
 from pfcheck.rules.base import RuleContext
+from pfcheck.rules.relay_common import dies_at_startup
 from pfcheck.rules.pf201_mynetworks_outside_policy import ipv4_enabled, trusted_list
 from tests.support.live_postfix import (
     ACCEPTED,
@@ -263,7 +264,10 @@ class PfcheckView:
         raise AssertionError(f"pfcheck has no listener {key}; has {[l.key for l in self.config.listeners()]}")
 
     def vrfy_answer(self, key: str) -> str:
-        """What Postfix must answer on this listener, per pfcheck's effective value."""
+        """What Postfix must answer on this listener, per pfcheck's model: refused when pfcheck
+        says its smtpd exits at start-up, else what the effective value means."""
+        if dies_at_startup(self.listener(key)):
+            return REFUSED
         value = self.listener(key).scope.get("disable_vrfy_command")
         if value.error is not None:
             return REFUSED

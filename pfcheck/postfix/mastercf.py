@@ -65,6 +65,8 @@ class Service:
     line: int
     overrides: list[Override] = field(default_factory=list)
     stray_args: list[Token] = field(default_factory=list)
+    #: Why the daemon exits when it starts (stray argument, malformed -o): empty when it runs.
+    startup_fatal: list[str] = field(default_factory=list)
 
     @property
     def key(self) -> str:
@@ -219,11 +221,9 @@ def _parse_entry(path: Path, logical: LogicalLine, issues: list[ConfigIssue]) ->
                 if error is None:
                     service.overrides.append(Override(name, param_value, path, value.line, value.column))
                 else:
-                    issues.append(ConfigIssue(
-                        path, value.line, value.column,
-                        f'invalid "-o {value.text}" option value: {error}; the daemon exits with this fatal error',
-                        "bad-override", fatal=True,
-                    ))
+                    message = f'invalid "-o {value.text}" option value: {error}; the daemon exits with this fatal error'
+                    service.startup_fatal.append(message)
+                    issues.append(ConfigIssue(path, value.line, value.column, message, "bad-override", fatal=True))
             index += 2
             continue
         index += 1
@@ -231,12 +231,10 @@ def _parse_entry(path: Path, logical: LogicalLine, issues: list[ConfigIssue]) ->
         first = service.stray_args[0]
         lost = [t.text for t in service.stray_args if t.text.startswith("-o")]
         note = f"; the -o options after it are not applied" if lost else ""
-        issues.append(ConfigIssue(
-            path, first.line, first.column,
-            f'{service.process_name} exits with "fatal: unexpected command-line argument: {first.text}"'
-            f" (master.cf has no comments after text{note})",
-            "stray-argument", fatal=True,
-        ))
+        message = (f'{service.process_name} exits with "fatal: unexpected command-line argument: {first.text}"'
+                   f" (master.cf has no comments after text{note})")
+        service.startup_fatal.append(message)
+        issues.append(ConfigIssue(path, first.line, first.column, message, "stray-argument", fatal=True))
     return service
 
 

@@ -29,6 +29,7 @@ from typing import Any, Iterator, Mapping
 
 from pfcheck.findings import Finding, Severity
 from pfcheck.rules.base import RuleContext, make_finding
+from pfcheck.rules.relay_common import dies_at_startup
 
 ID = "PF101"
 NAME = "vrfy-enabled"
@@ -38,6 +39,8 @@ OPTIONS: Mapping[str, tuple[type, Any]] = {}
 
 def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
     for listener in ctx.remote_smtpd_listeners():
+        if dies_at_startup(listener):
+            continue  # PF000: this smtpd exits before it answers anything
         value = listener.scope.get("disable_vrfy_command")
         # Anything but yes/no (and expansion errors) makes smtpd exit: PF000 reports that.
         if value.error is not None or value.expanded.strip().lower() != "no":

@@ -40,6 +40,7 @@ ID = "PF203"
 NAME = "mynetworks-widened"
 SEVERITY = Severity.ERROR
 OPTIONS: Mapping[str, tuple[type, Any]] = {}
+IMPLICIT_BEFORE = "127.0.0.0/8 [::1]/128"
 
 
 def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
@@ -69,9 +70,12 @@ def compare(new: RuleContext, old: RuleContext, revision: str) -> Iterator[Findi
         old_scope = _old_scope(old, listener.key)
         value, old_value = scope.get("mynetworks"), old_scope.get("mynetworks")
         new_list = old_list = None
-        if not (value.origin.is_default or old_value.origin.is_default or value.error or old_value.error):
+        if not (value.origin.is_default or value.error or old_value.error):
             new_list = trusted_list(new, scope, value.expanded)
-            old_list = trusted_list(old, old_scope, old_value.expanded)
+            # An unset mynetworks trusted the host's own addresses (or its subnets, which PF202
+            # reports): what the repo can show of that is loopback, so all else is widening.
+            old_text = IMPLICIT_BEFORE if old_value.origin.is_default else old_value.expanded
+            old_list = trusted_list(old, old_scope, old_text)
         old_grants = _relaying_grants(old, old_scope)
         if new_list is not None and old_list is not None and not new_list.fatal:
             v4 = ipv4_enabled(scope)
@@ -93,7 +97,8 @@ def compare(new: RuleContext, old: RuleContext, revision: str) -> Iterator[Findi
                     yield make_finding(
                         new, ID, NAME, path, line, column,
                         f"{listener.key} now trusts client {witness.address}{via}, which it did not trust at "
-                        f"{revision}: mynetworks was {old_value.expanded!r}, is {value.expanded!r}",
+                        f"{revision}: mynetworks was {old_value.expanded if not old_value.origin.is_default else 'unset'!r}, "
+                        f"is {value.expanded!r}",
                         service=listener.key, parameter="mynetworks", witness={"address": witness.address},
                         expected=old_value.expanded, actual=value.expanded,
                     )

@@ -34,18 +34,30 @@ SMTPD_GLOBAL_BOOLEANS = frozenset({
 })
 
 
-def dies_at_startup(listener: Listener) -> bool:
-    """Whether smtpd exits before it answers anything: a bad boolean or expansion it reads.
+#: main.cf parameters outside the smtpd_ prefix whose expansion every smtpd performs.
+SMTPD_GLOBAL_PARAMETERS = SMTPD_GLOBAL_BOOLEANS | frozenset({
+    "mynetworks", "mynetworks_style", "relay_domains", "mydestination", "myhostname", "mydomain",
+    "myorigin", "inet_interfaces", "proxy_interfaces", "compatibility_level",
+    "parent_domain_matches_subdomains", "virtual_alias_domains", "virtual_mailbox_domains",
+    "relay_recipient_maps", "local_recipient_maps", "permit_mx_backup_networks",
+})
 
-    PF000 reports the cause; relay findings for such a listener would describe mail Postfix
-    never accepts.
+
+def dies_at_startup(listener: Listener) -> bool:
+    """Whether smtpd exits before it answers anything: a master.cf argument it rejects, or a
+    bad boolean or `$` expansion in a parameter it reads.
+
+    PF000 reports the cause; VRFY and relay findings for such a listener would describe
+    answers Postfix never gives.
     """
     from pfcheck.rules.pf000_config_error import is_boolean
 
+    if listener.service.startup_fatal:
+        return True
     scope = listener.scope
-    names = set(scope.config.main.params) | {o.name for o in listener.service.overrides}
-    for name in names:
-        if not (name.startswith("smtpd_") or name in SMTPD_GLOBAL_BOOLEANS):
+    overrides = {o.name for o in listener.service.overrides}
+    for name in set(scope.config.main.params) | overrides:
+        if not (name in overrides or name.startswith("smtpd_") or name in SMTPD_GLOBAL_PARAMETERS):
             continue
         value = scope.get(name)
         if value.error is not None:
