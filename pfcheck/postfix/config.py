@@ -38,6 +38,10 @@ RAW_PARAMETERS = frozenset({
     "postscreen_expansion_filter", "default_rbl_reply",
 })
 
+#: Where the checked files are installed: `$config_directory/x` names a file next to main.cf,
+#: and the table resolver maps this prefix into the repository.
+INSTALLED_CONFIG_DIRECTORY = "/etc/postfix"
+
 #: Postfix's DEF_MYDOMAIN, used when the host name has no dot.
 DEFAULT_DOMAIN = "localdomain"
 
@@ -105,7 +109,10 @@ class Scope:
         return value, DEFAULT_ORIGIN
 
     def _derived_default(self, name: str) -> Optional[str]:
-        """myhostname/mydomain defaults derive from each other (mail_params.c check_my*)."""
+        """myhostname/mydomain defaults derive from each other (mail_params.c check_my*);
+        config_directory is where the files are installed, which table paths are mapped from."""
+        if name == "config_directory" and name not in self.config.host_facts:
+            return INSTALLED_CONFIG_DIRECTORY
         if name == "myhostname":
             hostname = self.config.host_facts.get("hostname")
             if hostname is None:
@@ -244,6 +251,11 @@ class ConfigDir:
     def listeners(self) -> list[Listener]:
         """smtpd services (and postscreen front ends), each with how it is reached."""
         if self._listeners is not None:
+            return self._listeners
+        if not self.main_source.checkable:
+            # A template or unreadable main.cf: the values Postfix will use are unknown (PF900),
+            # so no listener may be judged as if main.cf were empty.
+            self._listeners = []
             return self._listeners
         services = self.master.services
         listeners: list[Listener] = []
