@@ -57,5 +57,6 @@ def resolve(code_or_name: str) -> Optional[ModuleType]:
 
 
 def summary(module: ModuleType) -> str:
-    """First line of the rule's docstring."""
-    return (module.__doc__ or "").strip().splitlines()[0]
+    """First line of the rule's docstring, without the "(CODE, name)" it repeats."""
+    first = (module.__doc__ or "").strip().splitlines()[0]
+    return first.replace(f" ({module.ID}, {module.NAME})", "")
