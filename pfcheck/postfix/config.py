@@ -30,13 +30,6 @@ ALWAYS_SHOWN = (
     "smtpd_sender_restrictions",
 )
 
-#: Parameters that daemons read without `$` expansion (CONFIG_RAW_TABLE in local, smtpd and
-#: postscreen): their `$name` is expanded later, per message, e.g. `$recipient`.
-RAW_PARAMETERS = frozenset({
-    "command_execution_directory", "forward_path", "mailbox_command", "luser_relay",
-    "smtpd_reject_footer", "postscreen_reject_footer", "smtpd_expansion_filter",
-    "postscreen_expansion_filter", "default_rbl_reply",
-})
 
 #: Where the checked files are installed: `$config_directory/x` names a file next to main.cf,
 #: and the table resolver maps this prefix into the repository.
@@ -139,7 +132,8 @@ class Scope:
             return cached
         found = self.raw(name)
         raw, origin = found if found is not None else ("", DEFAULT_ORIGIN)
-        if name in RAW_PARAMETERS:
+        # Daemons read these without `$` expansion: their `$name` is expanded per message.
+        if name in defaults.raw_parameters(self.config.version):
             result = Value(name, raw, raw, origin)
             self._cache[name] = result
             return result
