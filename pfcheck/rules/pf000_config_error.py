@@ -45,6 +45,14 @@ OPTIONS: Mapping[str, tuple[type, Any]] = {}
 NOT_BOOLEAN = frozenset({"smtpd_forbid_bare_newline", "smtp_forbid_bare_newline"})
 
 
+def valid_level(text: str, version: str) -> bool:
+    try:
+        defaults.compat_level_below(text, "0", version)
+    except ValueError:
+        return False
+    return True
+
+
 def is_boolean(name: str, version: str) -> bool:
     return name not in NOT_BOOLEAN and defaults.default_value(name, version) in ("yes", "no")
 
@@ -76,6 +84,14 @@ def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
                     f"{name}: {value.error.message}; every daemon that reads {name} exits with "
                     f"\"fatal: macro processing error\"",
                     parameter=name, actual=value.raw,
+                )
+            elif name == "compatibility_level" and not valid_level(value.expanded, config.version):
+                reported.add(key)
+                yield make_finding(
+                    ctx, ID, NAME, origin.path, origin.line, origin.column,
+                    f"compatibility_level = {value.expanded!r} is malformed: every Postfix program exits with "
+                    f"\"fatal: ... malformed compatibility level syntax\"",
+                    parameter=name, expected="a level such as 2 or 3.6", actual=value.expanded,
                 )
             elif is_boolean(name, config.version) and value.expanded.strip().lower() not in ("yes", "no"):
                 reported.add(key)

@@ -33,7 +33,7 @@ from typing import Any, Iterator, Mapping
 
 from pfcheck.findings import Finding, Severity
 from pfcheck.rules.base import RuleContext, make_finding
-from pfcheck.rules.relay_common import point_at, relay_verdict, smtpd_listeners
+from pfcheck.rules.relay_common import dies_at_startup, point_at, relay_verdict, smtpd_listeners
 
 ID = "PF303"
 NAME = "relay-guard-fails"
@@ -44,6 +44,8 @@ OPTIONS: Mapping[str, tuple[type, Any]] = {}
 def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
     reported: set[tuple[str, int]] = set()
     for listener in smtpd_listeners(ctx):
+        if dies_at_startup(listener):
+            continue  # PF000: an earlier fatal error stops smtpd first
         guard = relay_verdict(ctx, listener).guard
         if guard.passes:
             continue

@@ -50,7 +50,7 @@ def dies_at_startup(listener: Listener) -> bool:
     PF000 reports the cause; VRFY and relay findings for such a listener would describe
     answers Postfix never gives.
     """
-    from pfcheck.rules.pf000_config_error import is_boolean
+    from pfcheck.rules.pf000_config_error import is_boolean, valid_level
 
     if listener.service.startup_fatal:
         return True
@@ -64,6 +64,9 @@ def dies_at_startup(listener: Listener) -> bool:
             return True
         if is_boolean(name, scope.config.version) and value.expanded.strip().lower() not in ("yes", "no"):
             return True
+    level = scope.get("compatibility_level")
+    if not level.origin.is_default and not valid_level(level.expanded, scope.config.version):
+        return True
     return False
 
 
