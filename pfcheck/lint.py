@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import datetime
+import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Generator, Iterable, Iterator, Optional
 
 from pfcheck.base import BaseRevision
 from pfcheck.baseline import Baseline, BaselineWriter
@@ -39,6 +41,8 @@ class LintOptions:
     # --- comparison with a git revision (pfcheck/base.py) ---
     base: Optional[str] = None  # --base REV
     new_only: bool = False  # --new-only: only findings new since REV fail the run
+    # --- parallel rule evaluation (see _rule_findings_in_workers) ---
+    jobs: Optional[int] = None  # processes evaluating rules; None = one per CPU for many directories
 
 
 @dataclass
@@ -96,8 +100,11 @@ def run_rules(ctx: RuleContext, policy: Any) -> list[Finding]:
 
 
 def _identity(finding: Finding) -> tuple[str, str, str, str]:
-    """What makes two findings the same problem across revisions: not the line."""
-    return (finding.code, finding.service or "", finding.parameter or "", finding.actual or "")
+    """What makes two findings the same problem across revisions: rule, listener and parameter,
+    not the line, and not the value (a narrowing that is still too wide stays "existing"; the
+    widening itself is PF203). Findings about no parameter are told apart by their kind."""
+    kind = finding.actual or "" if finding.parameter is None else ""
+    return (finding.code, finding.service or "", finding.parameter or "", kind)
 
 
 def compare_with_base(ctx: RuleContext, base: BaseRevision, policy: Any, findings: list[Finding]) -> list[Finding]:
@@ -124,15 +131,26 @@ def lint(paths: Iterable[str], options: LintOptions, policies: Callable[[Path], 
     cwd = Path.cwd()
     suppressor = _suppressor(options, cwd)
     base = BaseRevision(options.base, optional=options.base == "HEAD") if options.base else None
+    precomputed = None
     try:
-        return _lint_targets(targets, options, policies, cwd, suppressor, base)
+        workers = _worker_count(options, len(targets), base)
+        if workers > 1:
+            # Every policy is resolved here, in target order, before the workers fork: a policy
+            # error is the one a serial run meets first, and the workers inherit the cache.
+            job = _Job(targets, [policies(t.directory) for t in targets], options.postfix_version, cwd)
+            precomputed = _rule_findings_in_workers(job, workers)
+        return _lint_targets(targets, options, policies, cwd, suppressor, base, precomputed)
     finally:
+        if precomputed is not None:
+            precomputed.close()  # stops the workers, also after an error
         if base is not None:
             base.close()
 
 
 def _lint_targets(targets: list[Target], options: LintOptions, policies: Callable[[Path], Any], cwd: Path,
-                  suppressor: Suppressor, base: Optional[BaseRevision]) -> LintResult:
+                  suppressor: Suppressor, base: Optional[BaseRevision],
+                  precomputed: Optional[Iterator[list[Finding]]] = None) -> LintResult:
+    """`precomputed` yields each target's run_rules() findings in target order (from workers)."""
     results: list[DirectoryResult] = []
     findings: list[Finding] = []
     files_checked = 0
@@ -140,9 +158,9 @@ def _lint_targets(targets: list[Target], options: LintOptions, policies: Callabl
         policy = policies(target.directory)
         version = options.postfix_version or policy.postfix_version
         config = load_target(target, version)
-        ctx = RuleContext(config, find_repo_root(target.directory), display=lambda p: display_path(p, cwd))
+        ctx = _rule_context(config, target, cwd)
         named = {ctx.display(p) for p in target.named}
-        raw_findings = run_rules(ctx, policy)
+        raw_findings = next(precomputed) if precomputed is not None else run_rules(ctx, policy)
         if base is not None:
             raw_findings = compare_with_base(ctx, base, policy, raw_findings)
         # Findings in side files (tables, /file/name lists) belong to the directory as a unit.
@@ -160,6 +178,96 @@ def _lint_targets(targets: list[Target], options: LintOptions, policies: Callabl
     written = getattr(suppressor.baseline, "written", None)
     return LintResult(findings, results, files_checked, suppressor.suppressed, written,
                       run_findings, options.fail_on or Severity.ERROR, options.new_only)
+
+
+def _rule_context(config: ConfigDir, target: Target, cwd: Path) -> RuleContext:
+    return RuleContext(config, find_repo_root(target.directory), display=lambda p: display_path(p, cwd))
+
+
+# --- parallel rule evaluation -------------------------------------------------------------
+#
+# Rules are the cost of a run (the relay evaluator above all: ~5-50 ms per directory), and
+# directories are independent, so many directories are spread over forked worker processes.
+# Only run_rules() runs there; everything with state across directories (suppressions, the
+# baseline, --base, the order of findings) stays in the parent, which reads the workers'
+# results in target order. The output is therefore the same as a serial run's.
+
+#: Below this many directories a run stays in one process: forking and sending findings back
+#: would cost more than the rules of so few directories.
+PARALLEL_MIN_DIRECTORIES = 32
+#: More processes than this gain little and multiply the memory (~30 MiB each).
+MAX_WORKERS = 8
+
+
+@dataclass
+class _Job:
+    """What a forked worker needs, inherited from the parent (nothing is pickled to it)."""
+
+    targets: list[Target]
+    policies: list[Any]
+    postfix_version: Optional[str]
+    cwd: Path
+
+
+_FORKED_JOB: Optional[_Job] = None
+
+
+def _available_cpus() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _worker_count(options: LintOptions, directories: int, base: Optional[BaseRevision]) -> int:
+    """How many processes evaluate rules: 1 means here, serially."""
+    import multiprocessing
+
+    if base is not None:  # BaseRevision numbers its temp copies: one process owns it
+        return 1
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 1  # spawned workers would re-import and re-resolve everything
+    if options.jobs is not None:
+        return max(1, min(options.jobs, directories))
+    if directories < PARALLEL_MIN_DIRECTORIES or threading.active_count() > 1:
+        return 1  # forking a process that runs other threads can deadlock the child
+    return max(1, min(_available_cpus(), MAX_WORKERS, directories))
+
+
+def _ignore_interrupts() -> None:
+    import signal
+
+    # Ctrl-C reaches the whole process group; the parent alone handles it (and stops the pool).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _rules_of(index: int) -> list[Finding]:
+    """In a worker: run_rules() on the index-th directory, exactly as the serial path does."""
+    job = _FORKED_JOB
+    assert job is not None, "worker started without a job"
+    target, policy = job.targets[index], job.policies[index]
+    config = load_target(target, job.postfix_version or policy.postfix_version)
+    return run_rules(_rule_context(config, target, job.cwd), policy)
+
+
+def _rule_findings_in_workers(job: _Job, workers: int) -> Generator[list[Finding], None, None]:
+    """Each directory's run_rules() findings, computed by `workers` forked processes, in order."""
+    import multiprocessing
+
+    global _FORKED_JOB
+    # Set while the pool lives: a worker the pool replaces is forked from this state too.
+    _FORKED_JOB = job
+    try:
+        pool = multiprocessing.get_context("fork").Pool(workers, initializer=_ignore_interrupts)
+        try:
+            # Small chunks balance uneven directories and keep few results waiting in the parent.
+            chunksize = max(1, min(16, len(job.targets) // (workers * 8)))
+            yield from pool.imap(_rules_of, range(len(job.targets)), chunksize)
+            pool.close()
+        finally:
+            pool.terminate()
+            pool.join()
+    finally:
+        _FORKED_JOB = None
 
 
 def _suppressor(options: LintOptions, cwd: Path) -> Suppressor:
