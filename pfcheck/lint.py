@@ -6,10 +6,8 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Generator, Iterable, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Callable, Generator, Iterable, Iterator, Optional
 
-from pfcheck.base import BaseRevision
-from pfcheck.baseline import Baseline, BaselineWriter
 from pfcheck.discovery import Target, discover, find_repo_root
 from pfcheck.findings import Finding, Severity
 from pfcheck.postfix.config import ConfigDir, load_config_dir
@@ -17,6 +15,9 @@ from pfcheck.postfix.source import read_source
 from pfcheck.rules import RULES, pf203_mynetworks_widened, pf304_relay_opened
 from pfcheck.rules.base import RuleContext
 from pfcheck.suppress import Suppressor
+
+if TYPE_CHECKING:  # imported where used: a run without --base / --baseline needs neither
+    from pfcheck.base import BaseRevision
 
 
 def display_path(path: Path, cwd: Optional[Path] = None) -> str:
@@ -130,7 +131,11 @@ def lint(paths: Iterable[str], options: LintOptions, policies: Callable[[Path], 
     targets = discover(paths)
     cwd = Path.cwd()
     suppressor = _suppressor(options, cwd)
-    base = BaseRevision(options.base, optional=options.base == "HEAD") if options.base else None
+    base = None
+    if options.base:
+        from pfcheck.base import BaseRevision
+
+        base = BaseRevision(options.base, optional=options.base == "HEAD")
     precomputed = None
     try:
         workers = _worker_count(options, len(targets), base)
@@ -220,16 +225,16 @@ def _available_cpus() -> int:
 
 def _worker_count(options: LintOptions, directories: int, base: Optional[BaseRevision]) -> int:
     """How many processes evaluate rules: 1 means here, serially."""
-    import multiprocessing
-
     if base is not None:  # BaseRevision numbers its temp copies: one process owns it
         return 1
+    if options.jobs is None and (directories < PARALLEL_MIN_DIRECTORIES or threading.active_count() > 1):
+        return 1  # (forking a process that runs other threads can deadlock the child)
+    import multiprocessing  # only now: a small run does not pay for its import
+
     if "fork" not in multiprocessing.get_all_start_methods():
         return 1  # spawned workers would re-import and re-resolve everything
     if options.jobs is not None:
         return max(1, min(options.jobs, directories))
-    if directories < PARALLEL_MIN_DIRECTORIES or threading.active_count() > 1:
-        return 1  # forking a process that runs other threads can deadlock the child
     return max(1, min(_available_cpus(), MAX_WORKERS, directories))
 
 
@@ -274,6 +279,8 @@ def _suppressor(options: LintOptions, cwd: Path) -> Suppressor:
     """Inline directives -> policy waivers -> baseline, applied to each directory's findings."""
     display = lambda p: display_path(p, cwd)  # noqa: E731 - the same form rules give paths
     baseline: Any = None
+    if options.write_baseline is not None or options.baseline is not None:
+        from pfcheck.baseline import Baseline, BaselineWriter
     if options.write_baseline is not None:
         generated_by = f"pfcheck {options.tool_version}" if options.tool_version else None
         baseline = BaselineWriter(options.write_baseline, cwd, generated_by, display(options.write_baseline))
