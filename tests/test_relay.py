@@ -323,11 +323,22 @@ def test_restriction_class_as_access_result() -> None:
     assert verdict.verdict is Verdict.OPEN
 
 
-def test_forbidden_ok_in_mx_access_is_a_server_error() -> None:
-    verdict = verdict_of("compatibility_level = 2\nsmtpd_relay_restrictions = check_recipient_mx_access "
+def test_forbidden_ok_in_reverse_client_access_is_a_server_error() -> None:
+    verdict = verdict_of("compatibility_level = 2\nsmtpd_relay_restrictions = check_reverse_client_hostname_access "
                          "static:OK, check_client_access static:OK, reject_unauth_destination")
-    # OK from a *_mx_access table is refused with 451: not an open relay.
+    # OK from this table is refused with 451 ("not allowed for security reasons"): not open.
     assert verdict.verdict is Verdict.CLOSED
+
+
+def test_dns_server_access_checks_are_bypassed_by_the_attackers_dns() -> None:
+    # check_recipient_mx_access looks up the recipient domain's MX hosts; a lookup that fails
+    # makes Postfix skip it (observed offline: 250), so only the address-literal form is caught.
+    verdict = verdict_of("compatibility_level = 2\nsmtpd_relay_restrictions = check_recipient_mx_access "
+                         "static:REJECT, check_client_access static:OK, reject_unauth_destination")
+    assert verdict.verdict is Verdict.OPEN
+    assert verdict.witness is not None
+    assert verdict.witness.recipient == "relaytest@relay-target.example"
+    assert any("MX lookup" in text for text in verdict.witness.assumptions)
 
 
 def test_bare_table_means_recipient_in_relay_list_and_client_in_client_list() -> None:
@@ -471,6 +482,24 @@ def test_tables_from_the_repository(tmp_path: Path) -> None:
     assert verdict.witness is not None and verdict.witness.sender == "postmaster@example.com"
 
 
+def test_attacker_dodges_specific_blocks_but_not_broad_ones(tmp_path: Path) -> None:
+    (tmp_path / "dodge.cidr").write_text("203.0.113.0/24 REJECT\n0.0.0.0/0 OK\n")
+    (tmp_path / "wall.cidr").write_text("0.0.0.0/0 REJECT\n")
+    resolver = TableResolver(tmp_path, tmp_path)
+    main = ("compatibility_level = 2\ninet_protocols = ipv4\nsmtpd_relay_restrictions = "
+            "check_client_access cidr:/etc/postfix/{}, reject_unauth_destination")
+    verdict = verdict_of(main.format("dodge.cidr"), resolver=resolver)
+    assert verdict.verdict is Verdict.OPEN
+    assert verdict.witness is not None and verdict.witness.client == "198.51.100.7"
+    assert verdict_of(main.format("wall.cidr"), resolver=resolver).verdict is Verdict.CLOSED
+    # 0.0.0.0/0 covers no IPv6 client
+    verdict = verdict_of(main.format("wall.cidr").replace("inet_protocols = ipv4", "inet_protocols = all")
+                         .replace("reject_unauth_destination", "check_client_access static:OK, reject_unauth_destination"),
+                         resolver=resolver)
+    assert verdict.verdict is Verdict.OPEN
+    assert verdict.witness is not None and verdict.witness.client == "2001:db8::7"
+
+
 def test_client_grants(tmp_path: Path) -> None:
     (tmp_path / "clients.cidr").write_text("192.0.2.0/24 OK\n198.51.100.0/24 REJECT\n127.0.0.0/8 OK\n")
     resolver = TableResolver(tmp_path, tmp_path)
@@ -527,7 +556,8 @@ def test_error_transport_rejects_remote_recipients() -> None:
     main = ("compatibility_level = 2\nsmtpd_relay_restrictions = check_client_access static:OK, "
             "reject_unauth_destination\ndefault_transport = error:no relaying\n")
     assert verdict_of(main).verdict is Verdict.CLOSED
-    assert verdict_of(main + "smtpd_reject_unlisted_recipient = no").verdict is Verdict.OPEN
+    # without the check smtpd answers 250, but the mail bounces through the error transport
+    assert verdict_of(main + "smtpd_reject_unlisted_recipient = no").verdict is Verdict.CLOSED
 
 
 def test_discard_is_not_a_relay() -> None:

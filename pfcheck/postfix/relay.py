@@ -184,9 +184,19 @@ class Witness:
             "client": self.client,
             "client_name": self.client_name,
             "helo": self.helo,
-            "sender": self.sender,
-            "recipient": self.recipient,
+            "sender": smtp_address(self.sender),
+            "recipient": smtp_address(self.recipient),
         }
+
+    @property
+    def smtp_sender(self) -> str:
+        """The sender as written in MAIL FROM:<...> ("" for the null sender)."""
+        return smtp_address(self.sender)
+
+    @property
+    def smtp_recipient(self) -> str:
+        """The recipient as written in RCPT TO:<...> (local part quoted when needed)."""
+        return smtp_address(self.recipient)
 
 
 @dataclass(frozen=True)
@@ -305,7 +315,7 @@ _MAX_RECURSION = 100
 
 # The attacker (see module docstring).
 ATTACKER_IPV4 = ("203.0.113.7", "198.51.100.7", "192.0.2.7", "198.18.0.7")
-ATTACKER_IPV6 = ("2001:db8::7", "2001:db8:ffff::7", "3fff::7")
+ATTACKER_IPV6 = ("2001:db8::7", "3fff::7", "2001:2::7")
 ATTACKER_DOMAIN = "attacker.example"
 ATTACKER_HOSTNAME = "probe." + ATTACKER_DOMAIN
 RELAY_TARGET_DOMAIN = "relay-target.example"
@@ -345,6 +355,24 @@ def split_restrictions(value: str) -> List[str]:
 def _split_simple(value: str) -> List[str]:
     """mystrtok(CHARS_COMMA_SP) without brace handling (smtpd_restriction_classes)."""
     return [item for item in re.split(r"[, \t\r\n]+", value) if item]
+
+
+_RFC822_SPECIALS = set('()<>@,;:\\".[] \t')
+
+
+def smtp_address(internal: str) -> str:
+    """External (RFC 5321) form of an internal address, as quote_822_local() writes it: the
+    local part (everything before the last `@`) is quoted when it contains specials."""
+    if not internal:
+        return ""
+    local, at, domain = internal.rpartition("@")
+    if not at:
+        local, domain = internal, ""
+    needs_quotes = any(char in _RFC822_SPECIALS for char in local.replace(".", "")) or \
+        local.startswith(".") or local.endswith(".") or ".." in local
+    if needs_quotes:
+        local = '"' + local.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{local}@{domain}" if at else local
 
 
 def _parse_version(version: str) -> Tuple[int, int]:
@@ -1597,23 +1625,12 @@ class _Evaluator:
                         found, label, ctx, state, branch_path, parameter, True):
                     yield status, new_state, result_path, consumed, reply
             return
-        # A name: its MX/NS/A data are the attacker's own DNS; it avoids the table's keys unless
-        # the table answers every key (static or a pattern table that matches our probe key).
-        probe = self.tables.lookup(table, f"{ATTACKER_HOSTNAME}")
-        if probe.known and probe.value is not None and _table_type(table) == "static":
-            for status, new_state, result_path, reply in self._table_result(
-                    probe, label, ctx, state, path, parameter, True):
-                yield status, new_state, result_path, consumed, reply
-            return
-        if not probe.known and not self.tables.is_keyed(table):
-            unknown = Unknown("table", table, parameter, self.location(parameter),
-                              probe.detail or f"contents of {table} are not known")
-            marked = path.unknown(unknown)
-            yield _DUNNO, state, marked, consumed, ""
-            yield self._reject(state, marked, 554, "5.7.1 Access denied", consumed)
-            return
-        yield _DUNNO, state, path.assume(f"the DNS {name.split('_')[-2].upper()} records of {domain} "
-                                         f"avoid the keys of {table}", replayable=False), consumed, ""
+        # A name: check_server_access() looks up its MX/NS/A records. The attacker controls that
+        # DNS: an answer that fails (or names hosts outside the table) makes Postfix skip the
+        # check ("Unable to look up ...": DUNNO) - which is also what an offline Postfix does.
+        kind = name.split("_")[-2].upper()
+        yield _DUNNO, state, path.assume(
+            f"the {kind} lookup for {domain} fails or names no host listed in {table}"), consumed, ""
 
     def _table_result(self, found: _Lookup, label: str, ctx: _Context, state: _State, path: _Path,
                       parameter: str, forbid_ok: bool) -> Iterator[Tuple[int, _State, _Path, str]]:
@@ -1792,6 +1809,11 @@ class _Evaluator:
             return
         chosen = _choose_permit(permits, self.lists)
         final_path = replace(path, permit_token=chosen)
+        transport = self.address_model.transport_of(self.address_model.resolve(attempt.recipient))
+        if transport in ("error", "retry") and not self.reject_unlisted_recipient:
+            yield False, final_path.step(f"accepted, but the recipient resolves to the {transport} transport: "
+                                         "bounced, not relayed"), "250 (not relayed)"
+            return
         if self.reject_unlisted_recipient and not state.rcpt_maps_checked:
             for status, checked_path, reply in self._recipient_validation(attempt.recipient, final_path,
                                                                           "smtpd_reject_unlisted_recipient"):
@@ -1814,6 +1836,24 @@ def _choose_permit(permits: List[Tuple[str, Optional[Tuple[str, str, Optional[Lo
     if explicit:
         return explicit[0][1]
     return None
+
+
+_NON_PERMITTING_ACTIONS = frozenset({
+    "DUNNO", "REJECT", "DEFER", "DEFER_IF_PERMIT", "DEFER_IF_REJECT", "HANGUP", "DISCARD",
+    "INFO", "WARN", "FILTER", "HOLD", "REDIRECT", "BCC", "PREPEND",
+})
+
+
+def _may_permit(value: str) -> bool:
+    """Whether an access-table action can grant (OK, all-numeric, permit..., a class)."""
+    command = value.strip().split(" ", 1)[0].upper()
+    if command in _NON_PERMITTING_ACTIONS:
+        return False
+    if len(command) == 3 and command[0] in "45" and command.isdigit() and " " in value.strip():
+        return False
+    if command in ("REJECT_UNAUTH_DESTINATION", "DEFER_UNAUTH_DESTINATION", "DEFER"):
+        return False
+    return True
 
 
 def _helo_valid(helo: str) -> bool:
@@ -1986,11 +2026,20 @@ class _Scenarios:
         for family, probes in families:
             trust = {address: evaluator.trust.match(address, "unknown")[0] for address in probes}
             hits = {address: self._client_hits(address) for address in probes}
-            everywhere = set.intersection(*({(token, entry) for token, entry, _ in found}
-                                            for found in hits.values()))
+            counts: Dict[Tuple[str, Any], int] = {}
+            for found in hits.values():
+                for token, entry, _ in found:
+                    counts[(token, entry)] = counts.get((token, entry), 0) + 1
+            # An entry that catches all probes but (at most) one is broad (0.0.0.0/0 after a
+            # blocked range); one that catches fewer names specific networks.
+            broad = {key for key, number in counts.items() if number >= len(probes) - 1}
+
+            def specific(address: str) -> List[str]:
+                return [value for token, entry, value in hits[address] if (token, entry) not in broad]
+
             fresh = [address for address in probes
-                     if trust[address] is not True
-                     and not any((token, entry) not in everywhere for token, entry, _ in hits[address])]
+                     if trust[address] is not True and not any(_may_permit(value) for value in specific(address))]
+            fresh.sort(key=lambda address: bool(specific(address)))
             forced: Optional[bool] = None
             if not fresh:
                 untrusted = [address for address in probes if trust[address] is not True]
@@ -2286,11 +2335,7 @@ def client_grants(
             address = _address_inside(entry.key)
             if address is None:
                 continue
-            action = entry.value.split(" ", 1)[0].upper()
-            if action in ("DUNNO", "REJECT", "DEFER", "DEFER_IF_PERMIT", "DEFER_IF_REJECT", "HANGUP",
-                          "DISCARD", "INFO", "WARN", "FILTER", "HOLD", "REDIRECT", "BCC", "PREPEND"):
-                continue
-            if len(action) == 3 and action[0] in "45" and action.isdigit() and " " in entry.value.strip():
+            if not _may_permit(entry.value):
                 continue
             if evaluator.trust.match(address, "unknown")[0] is True:
                 continue
