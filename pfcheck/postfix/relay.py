@@ -649,6 +649,19 @@ class _Tables:
     def is_keyed(self, token: str) -> bool:
         return _table_type(token) in _KEYED_TABLE_TYPES
 
+    def read_file(self, name: str) -> Optional[str]:
+        """A `/file/name` list file from the repository (None when it is not there)."""
+        source_path = getattr(self._resolver, "source_path", None)
+        if source_path is None:
+            return None
+        path = source_path(name)
+        if path is None:
+            return None
+        try:
+            return path.read_text(errors="surrogateescape")
+        except OSError:
+            return None
+
 
 class _Trust:
     """Three-valued trusted-set membership over an AddressList (or any `match(address)`)."""
@@ -699,18 +712,42 @@ class _DomainList:
     """A Postfix domain/string list (`match_list.c`) three-valued: True/False/None."""
 
     def __init__(self, value: str, parameter: str, tables: _Tables, parent_matching: bool,
-                 string_list: bool) -> None:
+                 string_list: bool, final_class: bool = False) -> None:
         self.parameter = parameter
         self.parent_matching = parent_matching
         self.string_list = string_list
+        # A domain in mydestination or virtual_*_domains is delivered here, never relayed: for
+        # the relay verdict an undecidable membership can be taken as "not listed".
+        self.final_class = final_class
         self.tables = tables
         self.patterns: List[str] = []
         self.assumptions: List[str] = []
         self.failures: List[str] = []
+        self._add(value, 0)
+
+    def _add(self, value: str, depth: int) -> None:
         for token in split_restrictions(value):
             if token.startswith("#"):
                 break  # "comment at end of line is not supported": the rest is dropped
+            bare = token.lstrip("!")
+            if bare.startswith("/") and depth < 10:
+                content = self.tables.read_file(bare)
+                if content is not None and bare == token:
+                    # "/file/name" is replaced by its contents (lines starting with # skipped).
+                    for line in content.splitlines():
+                        if not line.lstrip().startswith("#"):
+                            self._add(line, depth + 1)
+                    continue
             self.patterns.append(token)
+
+    def _undecided(self, name: str, detail: str) -> Tuple[Optional[bool], str]:
+        if self.final_class:
+            note = (f"{detail}: if it listed {name}, mail for it would be delivered here, "
+                    "not relayed")
+            if note not in self.assumptions:
+                self.assumptions.append(note)
+            return False, ""
+        return None, detail
 
     def match(self, name: str) -> Tuple[Optional[bool], str]:
         name = name.lower()
@@ -721,11 +758,18 @@ class _DomainList:
                 polarity = not polarity
                 pattern = pattern[1:]
             if pattern.startswith("/"):
-                return None, f"{self.parameter}: file {pattern} is not evaluated"
+                # A list file that is not in the repository: a list of specific domains.
+                note = f"{self.parameter} file {pattern} (not in the repository) does not list {name}"
+                if note not in self.assumptions:
+                    self.assumptions.append(note)
+                continue
             if ":" in pattern and not pattern.startswith("["):
                 found = self._match_table(pattern, name)
                 if found is None:
-                    return None, f"{self.parameter}: {pattern}"
+                    undecided = self._undecided(name, f"{self.parameter}: {pattern}")
+                    if undecided[0] is None:
+                        return undecided
+                    continue
                 if found:
                     return polarity, pattern
                 continue
@@ -787,9 +831,11 @@ class _AddressModel:
         self.mydomain = value("mydomain").strip() or "localdomain"
         self.myorigin = value("myorigin").strip() or self.myhostname
         parents = {item.strip() for item in re.split(r"[,\s]+", value("parent_domain_matches_subdomains")) if item}
-        self.mydestination = _DomainList(value("mydestination"), "mydestination", tables, False, True)
-        self.virtual_alias = _DomainList(value("virtual_alias_domains"), "virtual_alias_domains", tables, False, True)
-        self.virtual_mailbox = _DomainList(value("virtual_mailbox_domains"), "virtual_mailbox_domains", tables, False, True)
+        self.mydestination = _DomainList(value("mydestination"), "mydestination", tables, False, True, True)
+        self.virtual_alias = _DomainList(value("virtual_alias_domains"), "virtual_alias_domains", tables,
+                                         False, True, True)
+        self.virtual_mailbox = _DomainList(value("virtual_mailbox_domains"), "virtual_mailbox_domains", tables,
+                                           False, True, True)
         self.relay_domains = _DomainList(value("relay_domains"), "relay_domains", tables,
                                          "relay_domains" in parents, False)
         self.percent_hack = _is_yes(value("allow_percent_hack") or "yes")
