@@ -258,3 +258,64 @@ def test_runner_sees_unexpected_findings(tmp_path: Path, monkeypatch: pytest.Mon
     assert not _assign([], findings)
     assert _assign([{"file": "main.cf", "line": 1, "service": "smtp/inet"}], findings)
     assert not _assign([{"file": "main.cf", "line": 2}], findings)
+
+
+# --------------------------------------------------------------------------------------------
+# PF101 against a real smtpd: what pfcheck believes each listener answers to VRFY
+
+
+PF101_CASES = [case for case in ALL_CASES if case.rule == "PF101" and not case.data.get("files")]
+
+
+def vrfy_predictions(directory: Path) -> dict[str, str]:
+    """For each inet smtpd/postscreen listener: refused_startup, disabled or accepted."""
+    from pfcheck.postfix.config import load_config_dir
+    from tests.support.live_postfix import ACCEPTED, DISABLED, REFUSED_STARTUP
+
+    config = load_config_dir(directory)
+    listeners = config.listeners()
+    by_key = {listener.key: listener for listener in listeners}
+    predictions = {}
+    for listener in listeners:
+        service = listener.service
+        if service.type != "inet":
+            continue
+        if service.process_name == "postscreen":
+            backends = [l for l in listeners if service in l.entry_points and l is not listener]
+            if len(backends) != 1:
+                continue
+            listener = by_key[backends[0].key]
+        entry = listener.service
+        last_line = max([entry.line] + [o.line for o in entry.overrides] + [t.line for t in entry.stray_args])
+        dies = any(issue.fatal and entry.line <= issue.line <= last_line for issue in config.master.issues)
+        value = listener.scope.get("disable_vrfy_command")
+        word = value.expanded.strip().lower()
+        if dies or value.error is not None or word not in ("yes", "no"):
+            predictions[service.key] = REFUSED_STARTUP
+        else:
+            predictions[service.key] = DISABLED if word == "yes" else ACCEPTED
+    return predictions
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("case", PF101_CASES, ids=[case.id for case in PF101_CASES])
+def test_pf101_case_agrees_with_live_smtpd(case: RuleCase, tmp_path: Path) -> None:
+    """Reachability cannot be tested live (the harness moves every listener to loopback), but
+    what each listener answers to VRFY can: pfcheck's belief must match smtpd's answer."""
+    from tests.support.live_postfix import LivePostfix, need_live_postfix
+
+    need_live_postfix()
+    materialise(case, tmp_path)
+    predictions = vrfy_predictions(tmp_path)
+    assert predictions, f"{case.id}: no inet smtpd listener"
+    master = case.data.get("master_cf")
+    if master is None:
+        master = (Path(__file__).resolve().parents[2] / "pfcheck" / "postfix" / "default_master.cf").read_text()
+    else:
+        # The case's master.cf has only the listeners; smtpd needs the internal services too.
+        default = (Path(__file__).resolve().parents[2] / "pfcheck" / "postfix" / "default_master.cf").read_text()
+        internal = "\n".join(line for line in default.splitlines() if not line.startswith("smtp      inet"))
+        master = master + internal + "\n"
+    with LivePostfix(case.data["main_cf"], master) as live:
+        observed = {key: live.vrfy(key, "root").outcome for key in predictions}
+    assert observed == predictions
