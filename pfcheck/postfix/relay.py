@@ -5,31 +5,35 @@ What is modelled (Postfix 3.7 `smtpd/smtpd_check.c`, `trivial-rewrite/resolve.c`
 * `startup_guard` is `has_required()`: the check every smtpd runs when it starts, which makes
   it die with "specify at least one working instance of ..." (the listener then accepts no
   mail at all; pfcheck reports that as REFUSED, not as an open relay).
-* `evaluate_relay` decides whether an *untrusted* SMTP client can get a RCPT TO for a remote
-  domain accepted. The attacker model:
+* `evaluate_relay` decides whether an *untrusted* SMTP client can get RCPT TO for a domain
+  that no parameter names accepted (and relayed: not discarded, not bounced through the
+  `error` transport). The attacker model:
 
-  - the client address is outside the trusted set (`trusted`, normally `$mynetworks`); the
-    representative addresses are 203.0.113.7 / 198.51.100.7 / 192.0.2.7 and 2001:db8::7
-    (RFC 5737 / RFC 3849 documentation ranges) minus the trusted ones. When a whole address
-    family is trusted, the representative is used anyway: a relay open to every IPv4 client
-    is an open relay, and `permit_mynetworks` is then the token that lets it through.
-    Client *addresses* that a table names specifically (a partner network with OK) are trust
-    grants, not an open relay; `client_grants()` lists them for the mynetworks-style rules.
-  - the client controls its own DNS: it may have no PTR record ("unknown") or a
-    forward-confirmed name in a domain it owns; it chooses the HELO name (or sends none),
-    the envelope sender (including the null sender and forged local senders, as nmap's
-    smtp-open-relay does), and recipients at domains that no parameter names (the address
-    forms of nmap's relay tests included, resolved as trivial-rewrite resolves them);
-  - it is not SASL-authenticated and has no client certificate, uses no pipelining, and is
-    not listed in DNS block lists (it picks an address/domain that is not listed).
+  - The client address is a *fresh* address: outside the trusted set (`trusted`, normally
+    `$mynetworks`) and not named specifically by a client-address table. Probes are the
+    documentation addresses 203.0.113.7, 198.51.100.7, 192.0.2.7, 198.18.0.7 and 2001:db8::7,
+    3fff::7, 2001:2::7. An entry that matches (nearly) all probes (0.0.0.0/0, static:) applies
+    to the attacker; one that matches only some is a partner grant (reported by
+    `client_grants()`, a trust question for the mynetworks rules) or a block the attacker
+    sidesteps. When the whole family is trusted, a probe is used anyway: a relay open to
+    every IPv4 client is an open relay, and `permit_mynetworks` is the token that lets it in.
+  - The client controls its own DNS: it has no PTR record ("unknown") or a forward-confirmed
+    name in its own domain; its MX/NS/A lookups can fail, which makes Postfix skip the
+    `check_*_{mx,ns,a}_access` checks. It chooses the HELO name (or sends none), the envelope
+    sender (the null sender, forged local senders as nmap's smtp-open-relay does, and keys of
+    the sender tables), and recipients at a domain no parameter names (relay-target.example,
+    the literal [198.51.100.9], nmap's routed forms, resolved as trivial-rewrite does).
+  - It is not SASL-authenticated, has no client certificate, does not pipeline, and is not
+    listed in DNS block lists (RBL lookups that fail are "not listed" in Postfix as well).
 
-  Restrictions whose outcome depends on DNS data the attacker controls (its reverse name,
-  its HELO name's A record, its sender/recipient domain's MX, `permit_mx_backup` with an MX
-  record naming this host) are decided in the attacker's favour and recorded as
-  `Witness.assumptions`; such a witness cannot be replayed offline (`replayable=False`).
-  Outcomes that depend on things nobody in the model controls are UNPROVEN with an
-  `Unknown` naming each: access tables whose contents are not in the repository,
-  `check_policy_service`, a `mynetworks` that cannot be evaluated.
+  Restrictions whose outcome depends on DNS data the attacker controls are decided in its
+  favour and listed in `Witness.assumptions`; when that needs a DNS *answer* (the HELO name's
+  A record, an MX record naming this host for `permit_mx_backup`, address verification) the
+  witness cannot be replayed offline (`replayable=False`). Things nobody in the model
+  controls make the verdict UNPROVEN, with one `Unknown` each: access tables whose contents
+  are not in the repository (or are regexp/pcre beyond what pfcheck evaluates),
+  `check_policy_service`, a `mynetworks` that cannot be evaluated for the attacker, a
+  `relay_domains` pattern table that cannot be read.
 
 * Evaluation order and semantics follow `smtpd_check_rcpt()`: with `smtpd_delay_reject = yes`
   the client, HELO and sender lists are re-run at RCPT TO (with the recipient known, so a
@@ -37,24 +41,26 @@ What is modelled (Postfix 3.7 `smtpd/smtpd_check.c`, `trivial-rewrite/resolve.c`
   of the version (3.6+: `smtpd_relay_before_recipient_restrictions`); a PERMIT ends only its
   own list, the end of a list is a PERMIT; `warn_if_reject`, `defer_if_permit`,
   `defer_if_reject`, restriction classes (also as access-table results), bare `type:table`
-  items, access-table actions (all-numeric = OK, `OK` forbidden in `*_mx/_ns/_a` tables),
-  unknown restrictions (451), `check_relay_domains` (removed in 3.9: 451), and finally
+  items, access-table actions (all-numeric = OK, `OK` forbidden in `*_mx/_ns/_a` and reverse
+  client tables), unknown restrictions (451), `check_relay_domains` and
+  `permit_naked_ip_address` (removed in 3.9: 451), and finally
   `smtpd_reject_unlisted_recipient`.
 
 Address classes (`mydestination`, `relay_domains`, `virtual_*_domains`, `inet_interfaces`
 literals) and the routing operators are decided by trivial-rewrite, which reads main.cf and not
 smtpd's `-o` overrides [observed: `smtpd -o relay_domains=static:all` still answers "Relay access
 denied"]. Pass the main.cf scope (or the `rewrite` service's scope) as `rewrite_params`.
+A domain in mydestination or virtual_*_domains is delivered locally, never relayed, so lists
+of those that pfcheck cannot read are taken not to name the relay target (noted in `notes`).
 """
 from __future__ import annotations
 
 import enum
 import ipaddress
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import (
     Any,
-    Callable,
     Dict,
     FrozenSet,
     Iterable,
@@ -993,10 +999,12 @@ class _Client:
 class _Attempt:
     client: _Client
     helo: Optional[str]
-    sender: str
-    recipient: str
-    target: bool  # True when the recipient is a relay target (not an authorized destination)
+    sender: str  # internal form; "" = the null sender
+    recipient: str  # internal form, as smtpd hands it to the resolver
 
+
+# (parameter, token, location, table entry) of the restriction that permitted.
+_PermitToken = Tuple[str, str, Optional[Location], Optional[Location]]
 
 # Status codes as generic_checks uses them.
 _OK = 1
@@ -1023,7 +1031,7 @@ class _Path:
     assumptions: Tuple[str, ...] = ()
     replayable: bool = True
     steps: Tuple[str, ...] = ()
-    permit_token: Optional[Tuple[str, str, Optional[Location], Optional[Location]]] = None
+    permit_token: Optional[_PermitToken] = None
 
     def unknown(self, item: Unknown) -> "_Path":
         if item in self.unknowns:
@@ -1751,34 +1759,32 @@ class _Evaluator:
     # ---- one RCPT TO -------------------------------------------------------------------
 
     def rcpt(self, attempt: _Attempt) -> Iterator[Tuple[bool, _Path, str]]:
-        """All possible outcomes of RCPT TO for one attempt: (accepted, path, reply)."""
-        start = _Path()
+        """All possible outcomes of RCPT TO for one attempt: (accepted and relayed, path, reply).
+
+        With smtpd_delay_reject = yes the client, HELO and sender lists run again here with all
+        SMTP data known; with `no` they ran at their own stage, each seeing only what existed
+        then (a reject_unauth_destination in them is a no-op)."""
         helo = attempt.helo
-        stages: List[Tuple[str, str, Optional[str], _Context]] = []
+        delay = self.delay_reject
         client_ctx = _Context(attempt, "smtpd_client_restrictions", "check_client_access",
-                              "RCPT" if self.delay_reject else "CONNECT",
-                              helo if self.delay_reject else None,
-                              attempt.sender if self.delay_reject else None,
-                              attempt.recipient if self.delay_reject else None)
+                              "RCPT" if delay else "CONNECT", helo if delay else None,
+                              attempt.sender if delay else None, attempt.recipient if delay else None)
         helo_ctx = replace(client_ctx, parameter="smtpd_helo_restrictions", default_acl="check_helo_access",
-                           stage="RCPT" if self.delay_reject else "HELO", helo=helo)
-        sender_ctx = replace(client_ctx, parameter="smtpd_sender_restrictions", default_acl="check_sender_access",
-                             stage="RCPT" if self.delay_reject else "MAIL", helo=helo, sender=attempt.sender)
+                           stage="RCPT" if delay else "HELO", helo=helo)
+        sender_ctx = replace(helo_ctx, parameter="smtpd_sender_restrictions", default_acl="check_sender_access",
+                             stage="RCPT" if delay else "MAIL", sender=attempt.sender)
         rcpt_ctx = _Context(attempt, _RCPT_LIST, "check_recipient_access", "RCPT", helo, attempt.sender,
                             attempt.recipient)
-        stages.append(("smtpd_client_restrictions", "client", None, client_ctx))
-        if helo is not None:
-            stages.append(("smtpd_helo_restrictions", "helo", None, helo_ctx))
-        stages.append(("smtpd_sender_restrictions", "sender", None, sender_ctx))
-        yield from self._pre_stages(stages, 0, attempt, rcpt_ctx, None, start)
+        stages = [client_ctx] + ([helo_ctx] if helo is not None else []) + [sender_ctx]
+        yield from self._pre_stages(stages, 0, attempt, rcpt_ctx, None, _Path())
 
-    def _pre_stages(self, stages: List[Tuple[str, str, Optional[str], _Context]], index: int,
-                    attempt: _Attempt, rcpt_ctx: _Context, defer_if_permit: Optional[str],
-                    path: _Path) -> Iterator[Tuple[bool, _Path, str]]:
+    def _pre_stages(self, stages: List[_Context], index: int, attempt: _Attempt, rcpt_ctx: _Context,
+                    defer_if_permit: Optional[str], path: _Path) -> Iterator[Tuple[bool, _Path, str]]:
         if index >= len(stages):
             yield from self._rcpt_lists(attempt, rcpt_ctx, defer_if_permit, path)
             return
-        parameter, _, _, ctx = stages[index]
+        ctx = stages[index]
+        parameter = ctx.parameter
         tokens = self.lists[parameter]
         state = _State(defer_if_permit=defer_if_permit)
         branches: Iterable[_Branch]
@@ -1790,25 +1796,19 @@ class _Evaluator:
             if branch.status == _REJECT:
                 yield False, branch.path.step(f"{parameter}: rejected: {branch.reply}"), branch.reply
                 continue
-            branch_path = branch.path
-            state_after = branch.state
-            if parameter == "smtpd_sender_restrictions" and self.reject_unlisted_sender and attempt.sender \
-                    and not state_after.sender_maps_checked:
-                rejected = False
+            # A permit here ends only this list: it grants nothing for relaying.
+            branch_path = replace(branch.path, permit_token=None)
+            carried = branch.state.defer_if_permit
+            if (parameter == "smtpd_sender_restrictions" and self.reject_unlisted_sender and attempt.sender
+                    and not branch.state.sender_maps_checked):
+                # smtpd_reject_unlisted_sender: the sender is validated after the sender list.
                 for status, checked_path, reply in self._recipient_validation(attempt.sender, branch_path, parameter):
                     if status == _REJECT:
                         yield False, checked_path, reply
-                        rejected = True
                     else:
-                        yield from self._pre_stages(stages, index + 1, attempt, rcpt_ctx,
-                                                    state_after.defer_if_permit, checked_path)
-                if rejected:
-                    continue
+                        yield from self._pre_stages(stages, index + 1, attempt, rcpt_ctx, carried, checked_path)
                 continue
-            if branch.status == _OK:
-                branch_path = replace(branch_path, permit_token=None)
-            yield from self._pre_stages(stages, index + 1, attempt, rcpt_ctx, state_after.defer_if_permit,
-                                        branch_path)
+            yield from self._pre_stages(stages, index + 1, attempt, rcpt_ctx, carried, branch_path)
 
     def _rcpt_lists(self, attempt: _Attempt, rcpt_ctx: _Context, defer_if_permit: Optional[str],
                     path: _Path) -> Iterator[Tuple[bool, _Path, str]]:
@@ -1817,7 +1817,7 @@ class _Evaluator:
         yield from self._rcpt_list(order, 0, attempt, rcpt_ctx, state, path, [])
 
     def _rcpt_list(self, order: List[str], index: int, attempt: _Attempt, rcpt_ctx: _Context, state: _State,
-                   path: _Path, permits: List[Tuple[str, Optional[Tuple[str, str, Optional[Location], Optional[Location]]]]]
+                   path: _Path, permits: List[Tuple[str, Optional[_PermitToken]]]
                    ) -> Iterator[Tuple[bool, _Path, str]]:
         if index >= len(order):
             yield from self._after_lists(attempt, state, path, permits)
@@ -1845,7 +1845,7 @@ class _Evaluator:
                                        permits + [(parameter, how)])
 
     def _after_lists(self, attempt: _Attempt, state: _State, path: _Path,
-                     permits: List[Tuple[str, Optional[Tuple[str, str, Optional[Location], Optional[Location]]]]]
+                     permits: List[Tuple[str, Optional[_PermitToken]]]
                      ) -> Iterator[Tuple[bool, _Path, str]]:
         if state.defer_if_permit is not None:
             yield False, path.step(f"deferred: {state.defer_if_permit}"), state.defer_if_permit
@@ -1871,8 +1871,8 @@ class _Evaluator:
         yield True, final_path, "250 2.1.5 Ok"
 
 
-def _choose_permit(permits: List[Tuple[str, Optional[Tuple[str, str, Optional[Location], Optional[Location]]]]],
-                   lists: Mapping[str, List[str]]) -> Optional[Tuple[str, str, Optional[Location], Optional[Location]]]:
+def _choose_permit(permits: List[Tuple[str, Optional[_PermitToken]]],
+                   lists: Mapping[str, List[str]]) -> Optional[_PermitToken]:
     """The token that lets the mail through: an explicit permit in a list that would otherwise
     close relaying first, then any explicit permit; else None (the lists simply ended)."""
     explicit = [(parameter, how) for parameter, how in permits if how is not None]
@@ -2274,7 +2274,7 @@ def evaluate_relay(
             for helo in scenarios.helos(candidate):
                 for sender in senders:
                     for recipient, _domain in recipients:
-                        attempt = _Attempt(candidate, helo, sender, recipient, True)
+                        attempt = _Attempt(candidate, helo, sender, recipient)
                         count += 1
                         evaluator.branch_budget = _MAX_BRANCHES
                         try:
