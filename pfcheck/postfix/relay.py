@@ -676,9 +676,20 @@ class _Trust:
         self._list = address_list
         self.ipv4_enabled = ipv4_enabled
         self.note = note
+        # A match is a linear scan of the list (as in Postfix); lists can be huge.
+        self._cache: Dict[Tuple[str, Optional[str]], Tuple[Optional[bool], Optional[str]]] = {}
+        items = getattr(address_list, "items", None)
+        # Without items that can match a hostname the client's name makes no difference.
+        self._names_matter = items is None or any(getattr(item, "dns", None) is not None for item in items)
 
     def match(self, address: str, client_name: Optional[str] = None) -> Tuple[Optional[bool], Optional[str]]:
         """(matched, Postfix lookup error)."""
+        key = (address, client_name if self._names_matter else None)
+        if key not in self._cache:
+            self._cache[key] = self._match(address, client_name)
+        return self._cache[key]
+
+    def _match(self, address: str, client_name: Optional[str]) -> Tuple[Optional[bool], Optional[str]]:
         if self._list is None:
             return (False, None) if self.note else (None, None)
         try:
@@ -1963,22 +1974,32 @@ def _mail_keys(address: str, parent_style: bool) -> List[Tuple[str, bool]]:
     return keys
 
 
+_TRUSTED_CACHE: Dict[Tuple[str, str, Any], Optional[AddressListLike]] = {}
+
+
 def _parse_trusted(params: EffectiveParams,
                    resolver: Optional[TableResolverLike]) -> Tuple[Optional[AddressListLike], str]:
     """mynetworks through pfcheck.postfix.networks: (list, note). A computed default (the
-    host's own networks, unknown to a linter) trusts none of the documentation addresses."""
+    host's own networks, unknown to a linter) trusts none of the documentation addresses.
+    Parsed lists are cached: every listener of a directory usually shares one mynetworks."""
     from pfcheck.postfix import networks
 
     value = params.value("mynetworks")
     if value.strip().startswith("<"):
         return None, "mynetworks is computed from the server's interfaces; the attacker's address is not one of them"
-    try:
-        parsed = networks.parse_address_list(
-            value, param="mynetworks", resolver=resolver,  # type: ignore[arg-type]
-            parent_domain_matches_subdomains=params.value("parent_domain_matches_subdomains") or None)
-    except ValueError:
-        return None, ""
-    return parsed, ""
+    parents = params.value("parent_domain_matches_subdomains")
+    key = (value, parents, resolver)  # the resolver itself: its files decide /file/name items
+    if key not in _TRUSTED_CACHE:
+        try:
+            parsed: Optional[AddressListLike] = networks.parse_address_list(
+                value, param="mynetworks", resolver=resolver,  # type: ignore[arg-type]
+                parent_domain_matches_subdomains=parents or None)
+        except ValueError:
+            parsed = None
+        if len(_TRUSTED_CACHE) >= 8:
+            _TRUSTED_CACHE.clear()
+        _TRUSTED_CACHE[key] = parsed
+    return _TRUSTED_CACHE[key], ""
 
 
 # ----------------------------------------------------------------------------------------
@@ -2070,6 +2091,16 @@ class _Scenarios:
             families.append((6, ATTACKER_IPV6))
         clients: List[_Client] = []
         for family, probes in families:
+            # The common case first: a probe that is neither trusted nor in any client table.
+            untouched = None
+            for address in probes:
+                if evaluator.trust.match(address, "unknown")[0] is False and not self._client_hits(address):
+                    untouched = address
+                    break
+            if untouched is not None:
+                clients.append(_Client(untouched, "unknown", False, "unknown", False, None))
+                clients.append(_Client(untouched, ATTACKER_HOSTNAME, True, ATTACKER_HOSTNAME, True, None))
+                continue
             trust = {address: evaluator.trust.match(address, "unknown")[0] for address in probes}
             hits = {address: self._client_hits(address) for address in probes}
             counts: Dict[Tuple[str, Any], int] = {}
