@@ -293,11 +293,11 @@ def load_config_dir(
     main_path = directory / "main.cf"
     master_path = directory / "master.cf"
     if main_source is None:
-        main_source = read_source(main_path) if main_path.exists() else SourceText(main_path)
+        main_source = read_source(main_path) if main_path.exists() or main_path.is_symlink() else SourceText(main_path)
     main = parse_main_cf(main_source) if main_source.checkable else MainCf(main_path)
     main.present = main_path.exists() or main_source.text != ""
     assumed_default = False
-    if master_source is None and master_path.exists():
+    if master_source is None and (master_path.exists() or master_path.is_symlink()):
         master_source = read_source(master_path)
     if master_source is None:
         assumed_default = True
