@@ -42,7 +42,7 @@ def find_repo_root(start: Path) -> Path:
 def _walk_config_dirs(root: Path) -> Iterable[Path]:
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_DIRS)
-        if any(name in filenames for name in CONFIG_NAMES):
+        if any(name in filenames or name in dirnames for name in CONFIG_NAMES):
             yield Path(dirpath)
 
 
@@ -60,7 +60,7 @@ def discover(paths: Iterable[str]) -> list[Target]:
         for directory in _walk_config_dirs(root):
             target = target_for(directory)
             for name in CONFIG_NAMES:
-                if (directory / name).exists():
+                if os.path.lexists(directory / name):
                     target.named.add((directory / name).resolve())
 
     for raw in paths:
