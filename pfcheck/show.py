@@ -59,7 +59,8 @@ def show_model(config: ConfigDir) -> dict[str, Any]:
             "private": service.private, "unpriv": service.unpriv, "chroot": service.chroot,
             "wakeup": service.wakeup, "maxproc": service.maxproc,
             "command": service.command, "args": service.args,
-            "overrides": {o.name: {"value": o.value, "line": o.line} for o in service.overrides},
+            # As postconf -P shows them; the effective view below uses what the daemon applies.
+            "overrides": {o.name: {"value": o.value, "line": o.line} for o in service.postconf_overrides},
         })
     effective: dict[str, Any] = {}
     listeners: dict[str, Any] = {}

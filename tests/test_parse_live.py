@@ -99,7 +99,7 @@ def compare_master(directory: Path) -> Optional[str]:
     namespaces: dict[str, dict[str, str]] = {}
     for service in master.entries:
         space = namespaces.setdefault(service.key, {})
-        for override in service.overrides:
+        for override in service.postconf_overrides:
             space[override.name] = collapse_space(override.value)
     mine_params = {f"{key}/{name}": value for key, space in namespaces.items() for name, value in space.items()}
     if expected_params != mine_params:

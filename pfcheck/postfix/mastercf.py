@@ -63,7 +63,10 @@ class Service:
     args: list[str]
     path: Path
     line: int
+    #: The `-o` settings the daemon applies, in order (the last one for a name wins).
     overrides: list[Override] = field(default_factory=list)
+    #: The `-o` settings as `postconf -P` shows them; differs only for attached forms.
+    postconf_overrides: list[Override] = field(default_factory=list)
     stray_args: list[Token] = field(default_factory=list)
     #: Why the daemon exits when it starts (stray argument, malformed -o): empty when it runs.
     startup_fatal: list[str] = field(default_factory=list)
@@ -201,45 +204,118 @@ def _parse_entry(path: Path, logical: LogicalLine, issues: list[ConfigIssue]) ->
     name, kind, private, unpriv, chroot, wakeup, maxproc, command = (t.text for t in tokens[:8])
     service = Service(name, kind, private, unpriv, chroot, wakeup, maxproc, command,
                       args=[], path=path, line=logical.line)
-    arguments = _normalise_arguments(path, tokens[8:], issues)
-    in_options = True
-    index = 0
-    while index < len(arguments):
-        token = arguments[index]
-        service.args.append(token.text)
-        if in_options and (not token.text.startswith("-") or token.text == "--"):
-            in_options = False
-        if not in_options:
-            service.stray_args.append(token)
-            index += 1
-            continue
-        if token.text[1:2] == "o" and index + 1 < len(arguments):
-            value = arguments[index + 1]
-            service.args.append(value.text)
-            if token.text == "-o":
-                error, _, name, param_value = split_nameval(value.text)
-                if error is None:
-                    service.overrides.append(Override(name, param_value, path, value.line, value.column))
-                else:
-                    message = f'invalid "-o {value.text}" option value: {error}; the daemon exits with this fatal error'
-                    service.startup_fatal.append(message)
-                    issues.append(ConfigIssue(path, value.line, value.column, message, "bad-override", fatal=True))
-            index += 2
-            continue
-        index += 1
-    if service.stray_args and service.process_name in NO_ARGUMENT_DAEMONS:
-        first = service.stray_args[0]
-        lost = [t.text for t in service.stray_args if t.text.startswith("-o")]
-        note = f"; the -o options after it are not applied" if lost else ""
-        message = (f'{service.process_name} exits with "fatal: unexpected command-line argument: {first.text}"'
-                   f" (master.cf has no comments after text{note})")
-        service.startup_fatal.append(message)
-        issues.append(ConfigIssue(path, first.line, first.column, message, "stray-argument", fatal=True))
+    arguments = _normalise_arguments(tokens[8:])
+    service.args = [token.text for token in arguments]
+    service.postconf_overrides = _postconf_overrides(path, arguments)
+    _apply_daemon_options(service, tokens[8:], issues)
+    applied = [(o.name, o.value) for o in service.overrides]
+    shown = [(o.name, o.value) for o in service.postconf_overrides]
+    if applied != shown and not service.startup_fatal:
+        issues.append(ConfigIssue(
+            path, service.line, 1,
+            f"postconf -P shows the -o options of {service.key} as {_pairs(shown)}, but the daemon applies "
+            f"{_pairs(applied)}: write each as '-o name=value' or '-o {{ name = value }}'",
+            "override-mismatch",
+        ))
     return service
 
 
-def _normalise_arguments(path: Path, tokens: list[Token], issues: list[ConfigIssue]) -> list[Token]:
-    """pcf_normalize_daemon_args(): split `-oname=value`, extract `{...}` groups."""
+def _pairs(pairs: list[tuple[str, str]]) -> str:
+    return ", ".join(f"{name}={value}" for name, value in pairs) or "nothing"
+
+
+def _postconf_overrides(path: Path, arguments: list[Token]) -> list[Override]:
+    """The `-o` settings `postconf -P` shows (after pcf_normalize_daemon_args)."""
+    overrides: list[Override] = []
+    index = 0
+    while index < len(arguments):
+        text = arguments[index].text
+        if not text.startswith("-") or text == "--":
+            break
+        if text[1:2] == "o" and index + 1 < len(arguments):
+            value = arguments[index + 1]
+            if text == "-o":
+                error, _, name, param_value = split_nameval(value.text)
+                if error is None:
+                    overrides.append(Override(name, param_value, path, value.line, value.column))
+            index += 2
+            continue
+        index += 1
+    return overrides
+
+
+#: Options of the daemons' getopt() ("+cdDi:lm:n:o:r:s:St:uvVz" in multi_server.c and friends).
+DAEMON_OPTIONS_WITH_VALUE = "imnorst"
+DAEMON_FLAGS = "cdDlSuvVz"
+
+
+def _apply_daemon_options(service: Service, tokens: list[Token], issues: list[ConfigIssue]) -> None:
+    """What master passes and the daemon's getopt() applies (master_ent.c, multi_server.c).
+
+    master strips `{...}` from every argument (exiting on an unbalanced one); the daemon's
+    getopt takes `-o value` or `-ovalue`, groups flags (`-vo x=y`), and stops at the first word
+    that is not an option. postconf's display differs for the attached forms: `-o{x=y}` is no
+    override at all for the daemon (name "{x"), and `-ox=y` is one.
+    """
+    path = service.path
+
+    def fatal(token: Token, message: str, kind: str) -> None:
+        service.startup_fatal.append(message)
+        issues.append(ConfigIssue(path, token.line, token.column, message, kind, fatal=True))
+
+    words: list[Token] = []
+    for token in tokens:
+        text = token.text
+        if text.startswith("{"):
+            inner, error = extract_braced(text)
+            if error is not None:
+                fatal(token, f"{error}: master exits with this fatal error", "bad-brace")
+                return
+            text = inner
+        words.append(Token(text, token.line, token.column))
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if word.text == "--":
+            index += 1
+            break
+        if not word.text.startswith("-") or word.text == "-":
+            break
+        consumed_next = False
+        for position in range(1, len(word.text)):
+            letter = word.text[position]
+            if letter in DAEMON_OPTIONS_WITH_VALUE:
+                if position + 1 < len(word.text):
+                    argument = Token(word.text[position + 1:], word.line, word.column + position + 1)
+                elif index + 1 < len(words):
+                    argument, consumed_next = words[index + 1], True
+                else:
+                    fatal(word, f"{service.process_name} exits: option requires an argument -- {letter}", "bad-option")
+                    return
+                if letter == "o":
+                    error, _, name, value = split_nameval(argument.text)
+                    if error is None:
+                        service.overrides.append(Override(name, value, path, argument.line, argument.column))
+                    else:
+                        fatal(argument, f'invalid "-o {argument.text}" option value: {error}; '
+                                        "the daemon exits with this fatal error", "bad-override")
+                break
+            if letter not in DAEMON_FLAGS:
+                fatal(word, f"{service.process_name} exits: invalid option -- {letter}", "bad-option")
+                return
+        index += 2 if consumed_next else 1
+    service.stray_args = words[index:]
+    if service.stray_args and service.process_name in NO_ARGUMENT_DAEMONS:
+        first = service.stray_args[0]
+        lost = [t.text for t in service.stray_args if t.text.startswith("-o")]
+        note = "; the -o options after it are not applied" if lost else ""
+        fatal(first, f'{service.process_name} exits with "fatal: unexpected command-line argument: {first.text}"'
+                     f" (master.cf has no comments after text{note})", "stray-argument")
+
+
+def _normalise_arguments(tokens: list[Token]) -> list[Token]:
+    """pcf_normalize_daemon_args(): how postconf -M shows the arguments (`-oname=value` split
+    after the first "o", `{...}` groups extracted). Problems are the daemon view's to report."""
     result = list(tokens)
     index = 0
     while index < len(result):
@@ -265,9 +341,7 @@ def _normalise_arguments(path: Path, tokens: list[Token], issues: list[ConfigIss
         index += 1
         value = result[index]
         if value.text.startswith("{"):
-            inner, error = extract_braced(value.text)
-            if error is not None:
-                issues.append(ConfigIssue(path, value.line, value.column, f"{error}: the -o value is mangled", "bad-brace", fatal=True))
+            inner, _ = extract_braced(value.text)
             split_error, _, name, param_value = split_nameval(inner)
             if split_error is None:
                 inner = f"{name}={param_value}"
@@ -276,10 +350,7 @@ def _normalise_arguments(path: Path, tokens: list[Token], issues: list[ConfigIss
     for position in range(index, len(result)):
         token = result[position]
         if token.text.startswith("{"):
-            inner, error = extract_braced(token.text)
-            if error is not None:
-                # master_ent.c runs extpar() on every "{" argument and exits on its error.
-                issues.append(ConfigIssue(path, token.line, token.column, f"{error}: master exits with this fatal error", "bad-brace", fatal=True))
+            inner, _ = extract_braced(token.text)
             result[position] = Token(inner, token.line, token.column)
     return result
 
