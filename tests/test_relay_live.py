@@ -20,6 +20,8 @@ session can carry many refused probes; they play no part in relay decisions.
 """
 from __future__ import annotations
 
+import os
+import random
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -471,3 +473,79 @@ def test_relay_case_live(case: RelayCase, tmp_path: Path, live_postfix_factory: 
                     assert not accepted, f"{described}; Postfix accepted: {accepted[:5]}"
                 else:
                     assert accepted, f"{described}; Postfix refused every probe"
+
+
+# ------------------------------------------------------------------------------------------
+# Randomised differential: generated restriction lists, evaluator versus the live instance
+
+RANDOM_ATOMS = [
+    "permit", "reject", "defer_if_permit", "defer_if_reject", "warn_if_reject", "permit_mynetworks",
+    "permit_auth_destination", "permit_sasl_authenticated", "reject_unauth_destination",
+    "defer_unauth_destination", "reject_unknown_client_hostname", "reject_unknown_helo_hostname",
+    "reject_unknown_sender_domain", "reject_non_fqdn_sender", "reject_non_fqdn_helo_hostname",
+    "reject_invalid_helo_hostname", "check_client_access static:OK", "check_client_access static:REJECT",
+    "check_client_access inline:{unknown=OK}", "check_client_access static:cls",
+    "check_sender_access inline:{<>=OK}", "check_sender_access inline:{<>=REJECT}",
+    "check_sender_access inline:{example.com=OK}", "check_helo_access static:OK",
+    "check_helo_access static:REJECT", "check_helo_access inline:{mx.example.com=OK}",
+    "check_recipient_access static:OK", "check_recipient_access inline:{example=OK}",
+    "static:DUNNO", "static:OK", "cls",
+]
+
+
+def random_case(rng: random.Random, number: int) -> RelayCase:
+    def pick(limit: int) -> str:
+        return ", ".join(rng.choice(RANDOM_ATOMS) for _ in range(rng.randint(0, limit)))
+
+    lines = [
+        f"compatibility_level = {rng.choice(['0', '0', '2', '3.6'])}",
+        f"smtpd_client_restrictions = {pick(2)}",
+        f"smtpd_helo_restrictions = {pick(2)}",
+        f"smtpd_sender_restrictions = {pick(2)}",
+        f"smtpd_recipient_restrictions = {pick(4)}"
+        f"{rng.choice(['', ', reject_unauth_destination', ', defer_if_permit'])}",
+        "smtpd_restriction_classes = cls",
+        f"cls = {pick(3).replace('cls', 'permit') or 'permit_auth_destination'}",
+        f"smtpd_delay_reject = {rng.choice(['yes', 'no'])}",
+        f"smtpd_helo_required = {rng.choice(['yes', 'no', 'no'])}",
+    ]
+    if rng.random() < 0.5:
+        lines.append(f"smtpd_relay_restrictions = {pick(4)}")
+    return RelayCase(f"random-{number}", "random", "\n".join(lines) + "\n", None, {},
+                     {"smtp/inet": Verdict.CLOSED})
+
+
+@pytest.mark.live
+@pytest.mark.slow
+def test_random_worlds_agree_with_postfix(tmp_path: Path, live_postfix_factory: type) -> None:
+    """PFCHECK_RELAY_RANDOM worlds (default 25, seed PFCHECK_RELAY_SEED): the verdict must be
+    what the private Postfix does (same checks as test_relay_case_live)."""
+    rng = random.Random(int(os.environ.get("PFCHECK_RELAY_SEED", "20240229")))
+    disagreements: List[str] = []
+    for number in range(int(os.environ.get("PFCHECK_RELAY_RANDOM", "25"))):
+        case = random_case(rng, number)
+        config, verdicts = evaluate_case(case, tmp_path / case.name)
+        verdict = verdicts["smtp/inet"]
+        with live_postfix_factory(case.full_main_cf(), None, {}) as pf:
+            fatal = pf.startup_fatal("smtp/inet")
+            if verdict.verdict is Verdict.REFUSED or fatal is not None:
+                agrees = (verdict.verdict is Verdict.REFUSED) == (fatal is not None)
+                live = f"fatal: {fatal}"
+            elif verdict.verdict is Verdict.OPEN:
+                witness = verdict.witness
+                assert witness is not None
+                [(_, code, text, outcome)] = smtp_session(
+                    pf, "smtp/inet", witness.client, witness.client_name, witness.helo,
+                    [Probe(witness.smtp_sender, witness.smtp_recipient)])
+                agrees = outcome == "accepted" if witness.replayable else (code is None or code < 500)
+                live = f"{code} {text}"
+            else:
+                accepted = [f"{client} {name} {helo} <{probe.sender}> <{probe.recipient}>"
+                            for client, name, helo, probes in closed_probe_plan(config.listeners["smtp/inet"])
+                            for probe, _, _, outcome in smtp_session(pf, "smtp/inet", client, name, helo, probes)
+                            if outcome == "accepted"]
+                agrees = not accepted
+                live = f"accepted {accepted[:2]}"
+        if not agrees:
+            disagreements.append(f"{case.main_cf}\n  pfcheck: {_describe(verdict)}\n  Postfix: {live}")
+    assert not disagreements, "\n".join(disagreements[:3])
