@@ -64,6 +64,8 @@ _CIDR_PATTERN_CHARS = _V6_CHARS | frozenset("[]/")
 # Nesting limit for /file/name inside /file/name. Postfix has none (it recurses until open()
 # fails and then inserts a failing pseudo-table); pfcheck stops earlier with the same outcome.
 MAX_FILE_NESTING = 16
+# Patterns after this many are one unknown item: a 10 MB mynetworks stays a bounded cost.
+MAX_LIST_ITEMS = 20_000
 # TrustSegment.undecided keeps at most this many items.
 MAX_UNDECIDED_SHOWN = 16
 
@@ -989,10 +991,23 @@ def parse_address_list(
     `/file/name` and table files to files inside the repository; without it they are unknown.
     `match_hostnames=False` for address-only lists (postscreen's addr_match_list).
     """
+    key = (value, param, id(resolver), parent_domain_matches_subdomains, match_hostnames)
+    cached = _PARSED.get(key)
+    if cached is not None and cached[0] is resolver:
+        return cached[1]
     parent_style = parent_style_for(param, parent_domain_matches_subdomains)
     result = AddressList(param, value, parent_style=parent_style, match_hostnames=match_hostnames)
     _Parser(result, resolver).parse(value)
+    if len(_PARSED) >= _PARSED_LIMIT:
+        _PARSED.clear()
+    _PARSED[key] = (resolver, result)
     return result
+
+
+# The same mynetworks is read by several rules and listeners of one directory: parse it once.
+# AddressList is not modified after parsing; the resolver is part of the key (by identity).
+_PARSED: dict[tuple[object, ...], tuple[object, AddressList]] = {}
+_PARSED_LIMIT = 64
 
 
 class _Parser:
@@ -1031,6 +1046,12 @@ class _Parser:
         """Parse one list text (the value, or one line of a file). False after a fatal error."""
         for token, token_offset in split_list(text):
             item_offset = token_offset if offset is None else offset
+            if len(self.result.items) >= MAX_LIST_ITEMS:
+                # Postfix would go on; pfcheck says it cannot judge the rest instead of hanging.
+                item = self._new_item("file", token, token, negated, item_offset, origin)
+                item.unknown = (f"{self.result.param} has more than {MAX_LIST_ITEMS} patterns; "
+                                "pfcheck does not evaluate the rest")
+                return True
             if token.startswith("#"):
                 rest = text[token_offset:].strip()
                 if origin is None:

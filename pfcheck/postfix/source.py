@@ -44,10 +44,11 @@ class SourceText:
 
 
 # Ordered: the first match names the template language. `${{` is Postfix's own relational
-# expansion syntax, so a Jinja/Go `{{` counts only when not preceded by `$`.
+# expansion syntax and `inline:{{key = value}}` a Postfix table, so a Jinja/Go `{{` counts only
+# when not preceded by `$` or `:`.
 _TEMPLATE_PATTERNS: tuple[tuple[str, "re.Pattern[str]"], ...] = (
-    ("Go text/template", re.compile(r"(?<!\$)\{\{-?\s*(?:\.[A-Za-z_]|if |range |end\b|else\b|with )[^{}\n]*\}\}")),
-    ("Jinja2", re.compile(r"(?<!\$)\{\{[^{}\n]*\}\}|\{%-?\s*(?:if|for|set|else|elif|endif|endfor|macro|include|raw)\b|\{#")),
+    ("Go text/template", re.compile(r"(?<![$:])\{\{-?\s*(?:\.[A-Za-z_]|if |range |end\b|else\b|with )[^{}\n]*\}\}")),
+    ("Jinja2", re.compile(r"(?<![$:])\{\{[^{}\n]*\}\}|\{%-?\s*(?:if|for|set|else|elif|endif|endfor|macro|include|raw)\b|\{#")),
     ("ERB", re.compile(r"<%[=#-]?")),
     ("sed placeholders (@@NAME@@)", re.compile(r"@@[A-Z][A-Z0-9_]*@@")),
     ("sed placeholders (PH_NAME)", re.compile(r"\bPH_[A-Z][A-Z0-9_]{2,}")),

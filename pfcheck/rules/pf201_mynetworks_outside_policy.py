@@ -123,6 +123,16 @@ def _grant_findings(ctx: RuleContext, listener: Any, options: Mapping[str, Any],
         )
 
 
+def _why_uncertain(trusted: AddressList) -> str:
+    """What pfcheck cannot see: the first pattern whose matches it cannot know."""
+    for item in trusted.items:
+        if item.unknown:
+            return f"cannot evaluate {item.unknown}"
+        if item.dns:
+            return f"{item.text!r} matches by the client's DNS name"
+    return "depending on DNS or a table outside the repo"
+
+
 def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
     reported: set[tuple[str, int, str]] = set()
     for listener in ctx.remote_smtpd_listeners():
@@ -152,7 +162,7 @@ def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
         if key in reported:
             continue
         reported.add(key)
-        verb = "trusts" if witness.certain else "may trust (depending on DNS or a table outside the repo)"
+        verb = "trusts" if witness.certain else f"may trust ({_why_uncertain(trusted)})"
         yield make_finding(
             ctx, ID, NAME, path, line, column,
             f"{listener.key} {verb} client {witness.address} through {via} ({value.origin.label()}); "
