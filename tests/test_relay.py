@@ -500,6 +500,28 @@ def test_attacker_dodges_specific_blocks_but_not_broad_ones(tmp_path: Path) -> N
     assert verdict.witness is not None and verdict.witness.client == "2001:db8::7"
 
 
+def test_regexp_tables_keyed_by_attacker_data(tmp_path: Path) -> None:
+    (tmp_path / "senders.regexp").write_text("/^[0-9]+@spam\\.example$/ REJECT\n/@partner\\.example$/ OK\n")
+    (tmp_path / "helos.regexp").write_text("/.*\\.trusted\\.example$/ OK\n")
+    (tmp_path / "fancy.regexp").write_text("/^[a-z]+[0-9]{2}@partner\\.example$/ OK\n")
+    resolver = TableResolver(tmp_path, tmp_path)
+    base = "compatibility_level = 2\nsmtpd_relay_restrictions = permit_mynetworks, "
+    verdict = verdict_of(base + "check_sender_access regexp:/etc/postfix/senders.regexp, reject_unauth_destination",
+                         resolver=resolver)
+    assert verdict.verdict is Verdict.OPEN
+    assert verdict.witness is not None and verdict.witness.sender == "probe@partner.example"
+    assert verdict.witness.table_entry == (str((tmp_path / "senders.regexp").resolve()), 2)
+    verdict = verdict_of(base + "check_helo_access regexp:/etc/postfix/helos.regexp, reject_unauth_destination",
+                         resolver=resolver)
+    assert verdict.verdict is Verdict.OPEN
+    assert verdict.witness is not None and verdict.witness.helo == "probe.trusted.example"
+    # a pattern pfcheck cannot write an example for: the attacker may still find one
+    verdict = verdict_of(base + "check_sender_access regexp:/etc/postfix/fancy.regexp, reject_unauth_destination",
+                         resolver=resolver)
+    assert verdict.verdict is Verdict.UNPROVEN
+    assert [unknown.kind for unknown in verdict.unknowns] == ["attacker_key"]
+
+
 def test_client_grants(tmp_path: Path) -> None:
     (tmp_path / "clients.cidr").write_text("192.0.2.0/24 OK\n198.51.100.0/24 REJECT\n127.0.0.0/8 OK\n")
     resolver = TableResolver(tmp_path, tmp_path)

@@ -148,8 +148,9 @@ class Unknown:
     """Something the verdict depends on that pfcheck cannot evaluate.
 
     kind: "table" (contents not in the repository or of an unsupported type),
-    "policy_service" (check_policy_service), "address_list" (mynetworks & co. not
-    evaluable), "complexity" (too many undecided branches).
+    "policy_service" (check_policy_service), "address_list" (mynetworks not evaluable for
+    the attacker), "attacker_key" (a regexp rule for HELO/sender data that would permit, for
+    which pfcheck cannot write a matching value), "complexity" (too many undecided branches).
     """
 
     kind: str
@@ -585,6 +586,32 @@ _KEYED_TABLE_TYPES = frozenset({
 _LOOKUP_FAILURE = "451 4.3.5 Server configuration error"
 
 
+_REGEX_META = set("[]{}()*+?|\\^$")
+
+
+def _regex_example(pattern: str) -> Optional[str]:
+    """A string that a simple regular expression matches: anchors, `.*`/`.+` at the ends,
+    one-level `(a|b)` groups (first branch) and escaped punctuation; None otherwise. An
+    unescaped `.` matches itself, so it is kept."""
+    text = pattern
+    if text.startswith("^"):
+        text = text[1:]
+    if text.endswith("$") and not text.endswith("\\$"):
+        text = text[:-1]
+    for affix in (".*", ".+"):
+        if text.startswith(affix):
+            text = text[len(affix):]
+        if text.endswith(affix) and not text.endswith("\\" + affix):
+            text = text[: -len(affix)]
+    text = re.sub(r"\(([^()|\\]*)(?:\|[^()\\]*)*\)", r"\1", text)
+    example = re.sub(r"\\([^A-Za-z0-9])", r"\1", text)
+    # What is left must be literal: no metacharacters outside the unescaped ones.
+    bare = re.sub(r"\\[^A-Za-z0-9]", "", text)
+    if any(char in _REGEX_META for char in bare) or not example:
+        return None
+    return example
+
+
 def _table_type(token: str) -> str:
     table_type = token.split(":", 1)[0].strip("{ ").lower() if ":" in token else ""
     if table_type == "proxy":
@@ -650,7 +677,33 @@ class _Tables:
                 if rule.op == "match" and rule.pattern is not None and rule.match:
                     result.append(_Entry(rule.pattern.text(), rule.value, self._where(table, rule.line)))
             return result
+        if rules is not None and getattr(table, "kind", "") == "regexp":
+            # Not enumerable: a literal example of each simple pattern stands in for its keys
+            # (the evaluation looks it up for real, so a wrong example costs nothing).
+            examples: List[_Entry] = []
+            for rule in rules:
+                if rule.op == "match" and rule.first is not None and rule.first.match:
+                    example = _regex_example(rule.first.text)
+                    if example is not None:
+                        examples.append(_Entry(example, rule.value or "", self._where(table, rule.line)))
+            return examples
         return None
+
+    def unconstructible(self, token: str) -> List[Tuple[Optional[Location], str, str]]:
+        """Permitting regexp/pcre rules for which pfcheck cannot write a matching key:
+        (location, pattern, value)."""
+        table = self.table(token)
+        rules = getattr(table, "rules", None)
+        if rules is None or getattr(table, "kind", "") != "regexp":
+            return []
+        result: List[Tuple[Optional[Location], str, str]] = []
+        for rule in rules:
+            if rule.op != "match" or rule.first is None or not rule.first.match:
+                continue
+            value = rule.value if rule.value is not None else "OK"
+            if _regex_example(rule.first.text) is None and _may_permit(value):
+                result.append((self._where(table, rule.line), rule.first.text, value))
+        return result
 
     def is_keyed(self, token: str) -> bool:
         return _table_type(token) in _KEYED_TABLE_TYPES
@@ -1645,6 +1698,16 @@ class _Evaluator:
         for found, branch_path in self._table_lookup(path, table, keys, parameter):
             if found is None:
                 yield _DUNNO, state, branch_path, consumed, ""
+                if kind in ("helo", "sender") and found is None:
+                    # The attacker picks HELO and sender: it could pick one that a pattern
+                    # pfcheck cannot write an example for accepts.
+                    for where, pattern, value in self.tables.unconstructible(table):
+                        unknown = Unknown("attacker_key", label, parameter, where or self.location(parameter),
+                                          f"a {kind} matching /{pattern}/ gets {value}; pfcheck cannot construct one")
+                        guess = _Lookup(value, True, where)
+                        for status, new_state, result_path, reply in self._table_result(
+                                guess, label, ctx, state, branch_path.unknown(unknown), parameter, forbid_ok):
+                            yield status, new_state, result_path, consumed, reply
                 continue
             for status, new_state, result_path, reply in self._table_result(
                     found, label, ctx, state, branch_path, parameter, forbid_ok):
@@ -2144,7 +2207,7 @@ class _Scenarios:
             helos.append(client.address)
         for key, _ in self._keys("helo"):
             if key and not key.startswith("/") and " " not in key:
-                helos.append(key.lstrip("."))
+                helos.append("probe" + key if key.startswith(".") else key)
         return _unique(helos)
 
     def senders(self) -> List[str]:
@@ -2161,7 +2224,7 @@ class _Scenarios:
             elif "@" in key:
                 senders.append(key if not key.startswith("@") else "probe" + key)
             else:
-                senders.append("probe@" + key.lstrip("."))
+                senders.append("probe@" + ("probe" + key if key.startswith(".") else key))
         return _unique(senders)
 
     def recipients(self) -> List[Tuple[str, str]]:
