@@ -63,9 +63,27 @@ def _postconf_services(directory: Path) -> list[list[str]]:
     assert result.returncode == 0, result.stderr
     # postconf -M prints a value with whitespace as `{name=value}`: one field, braces removed here.
     return [
-        [token[1:-1] if token.startswith("{") else token for token in re.findall(r"\{[^}]*\}|\S+", line)]
+        [token[1:-1] if token.startswith("{") else token for token in _balanced_fields(line)]
         for line in result.stdout.splitlines() if line.strip()
     ]
+
+
+def _balanced_fields(line: str) -> list[str]:
+    """Whitespace-separated fields, a `{...}` group (nested braces included) being one field."""
+    fields: list[str] = []
+    current = ""
+    depth = 0
+    for char in line:
+        if char.isspace() and depth == 0:
+            if current:
+                fields.append(current)
+            current = ""
+            continue
+        depth += (char == "{") - (char == "}" and depth > 0)
+        current += char
+    if current:
+        fields.append(current)
+    return fields
 
 
 def _postconf_params(directory: Path) -> dict[str, str]:
