@@ -83,3 +83,27 @@ def strip_postfix_space(text: str) -> str:
 def collapse_space(text: str) -> str:
     """How postconf displays a value: whitespace runs collapsed to one space."""
     return _SPACE_RUN.sub(" ", text).strip(" ")
+
+
+def split_braced(value: str, separators: str) -> Iterator[tuple[str, int]]:
+    """Postfix's mystrtokq(value, separators, "{}"): (token, offset) pairs, where a `{...}`
+    group (even unbalanced, to the end) keeps separators inside one token."""
+    position = 0
+    length = len(value)
+    while position < length:
+        while position < length and value[position] in separators:
+            position += 1
+        if position >= length:
+            return
+        start = position
+        level = 0
+        while position < length:
+            char = value[position]
+            if char == "{":
+                level += 1
+            elif level > 0 and char == "}":
+                level -= 1
+            elif level == 0 and char in separators:
+                break
+            position += 1
+        yield value[start:position], start

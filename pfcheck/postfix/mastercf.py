@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Optional
 
 from pfcheck.postfix.issues import ConfigIssue
-from pfcheck.postfix.lines import LogicalLine, logical_lines
+from pfcheck.postfix.lines import LogicalLine, logical_lines, split_braced
 from pfcheck.postfix.maincf import split_nameval
 from pfcheck.postfix.source import SourceText
 
@@ -114,28 +114,10 @@ class MasterCf:
 
 def split_fields(logical: LogicalLine) -> list[Token]:
     """mystrtokq(): split on blanks, keeping `{...}` groups (possibly unbalanced) together."""
-    text = logical.text
-    tokens: list[Token] = []
-    index = 0
-    length = len(text)
-    while index < length:
-        while index < length and text[index] in MASTER_BLANKS:
-            index += 1
-        if index >= length:
-            break
-        start = index
-        level = 0
-        while index < length:
-            char = text[index]
-            if char == "{":
-                level += 1
-            elif level > 0 and char == "}":
-                level -= 1
-            elif level == 0 and char in MASTER_BLANKS:
-                break
-            index += 1
-        line, column = logical.position(start)
-        tokens.append(Token(text[start:index], line, column))
+    tokens = []
+    for text, offset in split_braced(logical.text, MASTER_BLANKS):
+        line, column = logical.position(offset)
+        tokens.append(Token(text, line, column))
     return tokens
 
 

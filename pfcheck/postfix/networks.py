@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
+from pfcheck.postfix.lines import split_braced
+
 if TYPE_CHECKING:  # pragma: no cover - import cycle is broken at run time by lazy imports
     from pfcheck.postfix.tables import Table, TableResolver
 
@@ -544,25 +546,8 @@ GLOBAL_ADDRESSES = {
 
 def split_list(value: str, start_offset: int = 0) -> Iterator[tuple[str, int]]:
     """mystrtokq(value, ", \\t\\r\\n", "{}"): (token, offset) pairs; braces keep separators."""
-    position = 0
-    length = len(value)
-    while position < length:
-        while position < length and value[position] in _LIST_SEPARATORS:
-            position += 1
-        if position >= length:
-            return
-        start = position
-        level = 0
-        while position < length:
-            char = value[position]
-            if char == "{":
-                level += 1
-            elif level > 0 and char == "}":
-                level -= 1
-            elif level == 0 and char in _LIST_SEPARATORS:
-                break
-            position += 1
-        yield value[start:position], start_offset + start
+    for token, offset in split_braced(value, _LIST_SEPARATORS):
+        yield token, start_offset + offset
 
 
 def is_table_pattern(pattern: str) -> bool:

@@ -74,6 +74,8 @@ from typing import (
     Tuple,
 )
 
+from pfcheck.postfix.lines import split_braced
+
 Location = Tuple[str, int]
 
 # ----------------------------------------------------------------------------------------
@@ -336,27 +338,7 @@ RELAY_TARGET_LOCALPART = "relaytest"
 
 def split_restrictions(value: str) -> List[str]:
     """Split a restriction list like smtpd_check_parse(): commas/whitespace, `{...}` kept whole."""
-    tokens: List[str] = []
-    position = 0
-    length = len(value)
-    while position < length:
-        while position < length and value[position] in _LIST_SEPARATORS:
-            position += 1
-        if position >= length:
-            break
-        start = position
-        level = 0
-        while position < length:
-            char = value[position]
-            if char == "{":
-                level += 1
-            elif level > 0 and char == "}":
-                level -= 1
-            elif level == 0 and char in _LIST_SEPARATORS:
-                break
-            position += 1
-        tokens.append(value[start:position])
-    return tokens
+    return [token for token, _ in split_braced(value, _LIST_SEPARATORS)]
 
 
 def _split_simple(value: str) -> List[str]:
