@@ -175,7 +175,7 @@ def cmd_explain(argv: Sequence[str]) -> int:
     sys.stdout.write(f"# {module.ID} {module.NAME} (default severity: {module.SEVERITY})\n\n{doc}\n")
     options = getattr(module, "OPTIONS", {})
     if options:
-        sys.stdout.write("\n## Option defaults (without a policy)\n")
+        sys.stdout.write("\n## Option defaults of the rule (the built-in policy sets its own: pfcheck docs/policy.md)\n")
         for name, (_kind, default) in options.items():
             shown = ", ".join(default) if isinstance(default, (list, tuple)) else str(default).lower()
             sys.stdout.write(f"- `{name}`: {shown}\n")
