@@ -174,3 +174,40 @@ def test_benchmark_script_runs(tmp_path: Path) -> None:
     data = json.loads(figures.read_text())
     assert data["pfcheck_3"]["returncode"] in (0, 1)
     assert data["pfcheck_3"]["wall_seconds"] > 0
+
+
+def test_relay_fast_replace_builds_what_dataclasses_replace_builds(bench_repo: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """pfcheck.postfix.relay.replace (a cheaper dataclasses.replace) changes no verdict."""
+    import dataclasses
+
+    import pfcheck.postfix.relay as relay
+
+    @dataclasses.dataclass(frozen=True)
+    class Plain:
+        name: str
+        items: tuple[str, ...] = ()
+        count: int = 0
+
+    @dataclasses.dataclass(frozen=True)
+    class Checked:
+        count: int
+
+        def __post_init__(self) -> None:
+            if self.count < 0:
+                raise ValueError("negative")
+
+    original = Plain("a", ("x",), 1)
+    copied = relay.replace(original, count=2)
+    assert copied == dataclasses.replace(original, count=2) and copied is not original
+    assert original.count == 1 and copied.items is original.items
+    with pytest.raises(TypeError):
+        relay.replace(original, nonsense=1)
+    with pytest.raises(ValueError):  # __post_init__ still runs: the slow path
+        relay.replace(Checked(1), count=-1)
+
+    fast = _lint(bench_repo, jobs=1)
+    monkeypatch.setattr(relay, "replace", dataclasses.replace)
+    slow = _lint(bench_repo, jobs=1)
+    assert _comparable(fast) == _comparable(slow)
+    assert any(f.code.startswith("PF30") for f in slow.findings)
