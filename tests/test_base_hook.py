@@ -29,38 +29,15 @@ from typing import Sequence
 import pytest
 
 from tests.conftest import ROOT
+from tests.test_base import MASTER_CF, MX_MAIN_CF, MX_MYNETWORKS, MX_MYNETWORKS_LINE, POLICY
 
 pytestmark = pytest.mark.slow
 
 # virtualenv plus pip install of the project from the configured index / wheel directories.
 HOOK_TIMEOUT = 600
 
-POLICY = """\
-version: 1
-postfix_version: "3.7"
-rules:
-  mynetworks-outside-policy:
-    options:
-      allowed: ["127.0.0.0/8", "[::1]/128", "10.20.0.0/16", "192.168.0.0/16"]
-"""
-MYNETWORKS = "mynetworks = 127.0.0.0/8 [::1]/128 10.20.0.0/16"
-MAIN_CF = f"""\
-compatibility_level = 3.6
-myhostname = mx.example.net
-mydomain = example.net
-mydestination = $myhostname, localhost.$mydomain, localhost
-inet_interfaces = all
-{MYNETWORKS}
-disable_vrfy_command = yes
-smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination
-"""
-MYNETWORKS_LINE = MAIN_CF.splitlines().index(MYNETWORKS) + 1
-MASTER_CF = """\
-smtp      inet  n       -       y       -       -       smtpd
-pickup    unix  n       -       y       60      1       pickup
-cleanup   unix  n       -       y       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-"""
+# The same config repo as tests/test_base.py, through the hook this time.
+MAIN_CF, MYNETWORKS, MYNETWORKS_LINE = MX_MAIN_CF, MX_MYNETWORKS, MX_MYNETWORKS_LINE
 HOOK_NAME = "pfcheck (Postfix main.cf"
 
 

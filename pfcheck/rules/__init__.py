@@ -1,47 +1,32 @@
 """The rule registry: explicit, in code order. Codes and names are a stable public interface."""
 from __future__ import annotations
 
+from importlib import import_module
 from types import ModuleType
 from typing import Optional
 
-from pfcheck.rules import (
-    pf000_config_error,
-    pf001_config_warning,
-    pf101_vrfy_enabled,
-    pf201_mynetworks_outside_policy,
-    pf202_mynetworks_implicit,
-    pf203_mynetworks_widened,
-    pf301_open_relay,
-    pf302_relay_unproven,
-    pf303_relay_guard_fails,
-    pf304_relay_opened,
-    pf900_not_checked,
-    pf901_invalid_suppression,
-    pf902_unused_suppression,
-    pf903_stale_baseline_entry,
-    pf904_expired_waiver,
+#: The rule modules in code order; each has ID, NAME, SEVERITY, OPTIONS, check() and a docstring.
+RULE_MODULES: tuple[str, ...] = (
+    "pf000_config_error",
+    "pf001_config_warning",
+    "pf101_vrfy_enabled",
+    "pf201_mynetworks_outside_policy",
+    "pf202_mynetworks_implicit",
+    "pf203_mynetworks_widened",
+    "pf301_open_relay",
+    "pf302_relay_unproven",
+    "pf303_relay_guard_fails",
+    "pf304_relay_opened",
+    "pf900_not_checked",
+    "pf901_invalid_suppression",
+    "pf902_unused_suppression",
+    "pf903_stale_baseline_entry",
+    "pf904_expired_waiver",
 )
 
-#: Every rule module, keyed by code. Each has ID, NAME, SEVERITY, OPTIONS, check() and a docstring.
+#: Every rule module, keyed by code.
 RULES: dict[str, ModuleType] = {
-    module.ID: module
-    for module in (
-        pf000_config_error,
-        pf001_config_warning,
-        pf101_vrfy_enabled,
-        pf201_mynetworks_outside_policy,
-        pf202_mynetworks_implicit,
-        pf203_mynetworks_widened,
-        pf301_open_relay,
-        pf302_relay_unproven,
-        pf303_relay_guard_fails,
-        pf304_relay_opened,
-        pf900_not_checked,
-        pf901_invalid_suppression,
-        pf902_unused_suppression,
-        pf903_stale_baseline_entry,
-        pf904_expired_waiver,
-    )
+    module.ID: module for module in (import_module(f"pfcheck.rules.{name}") for name in RULE_MODULES)
 }
 
 BY_NAME: dict[str, str] = {module.NAME: code for code, module in RULES.items()}
