@@ -12,7 +12,7 @@ not added yet; the snapshot is what the working tree holds, at a fixed revision.
 
 try-repo always uses a throwaway store (pre-commit's `try_repo` creates `Store(tempdir)`,
 ignoring PRE_COMMIT_HOME), so every try-repo call builds the hook's virtualenv again
-(about 10-15 s here: virtualenv plus `pip install` of the project with build isolation).
+(5-15 s here: virtualenv plus `pip install` of the project with build isolation).
 The calls are therefore few and spread over separate tests, so that `-n 2` runs them in
 parallel. The `git commit` test uses a `.pre-commit-config.yaml` and builds its environment
 once in a private PRE_COMMIT_HOME.
