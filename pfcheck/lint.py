@@ -169,7 +169,7 @@ def _lint_targets(targets: list[Target], options: LintOptions, policies: Callabl
         if base is not None:
             raw_findings = compare_with_base(ctx, base, policy, raw_findings)
         # Findings in side files (tables, /file/name lists) belong to the directory as a unit.
-        config_files = {ctx.display(config.main.path), ctx.display(config.master.path)}
+        config_files = {ctx.display(config.main_path), ctx.display(config.master_path)}
         if named:
             named |= {f.path for f in raw_findings if f.path not in config_files}
         dir_findings = suppressor.directory(raw_findings, config, policy, named)

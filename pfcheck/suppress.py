@@ -503,8 +503,6 @@ class Suppressor:
         for source, kind in sources:
             if source is None or not source.checkable or not source.text:
                 continue
-            if kind == MASTER_CF and getattr(config.master, "assumed_default", False):
-                continue
             directives = parse_directives(source.text, source.path, kind, self.rules)
             if directives:
                 found.setdefault(self.display(source.path), []).extend(directives)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Mapping, Optional
 
@@ -209,15 +210,44 @@ class ConfigDir:
 
     directory: Path
     main_source: SourceText
+    #: None when the directory has no master.cf: Postfix's package default is assumed.
     master_source: Optional[SourceText]
-    main: MainCf
-    master: MasterCf
     version: str = defaults.DEFAULT_VERSION
     host_facts: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.global_scope = Scope(self)
         self._listeners: Optional[list[Listener]] = None
+
+    @property
+    def main_path(self) -> Path:
+        return self.main_source.path
+
+    @property
+    def master_path(self) -> Path:
+        return self.master_source.path if self.master_source is not None else self.directory / "master.cf"
+
+    # Parsed on first use: a run whose rules ran in worker processes only needs the sources here.
+    @cached_property
+    def main(self) -> MainCf:
+        source = self.main_source
+        main = parse_main_cf(source) if source.checkable else MainCf(source.path)
+        main.present = source.path.exists() or source.text != ""
+        return main
+
+    @cached_property
+    def master(self) -> MasterCf:
+        source = self.master_source
+        if source is None:
+            master = parse_master_cf(decode(self.master_path, _packaged_master_cf()))
+            master.issues = []
+            master.present = False
+            master.assumed_default = True
+        elif source.checkable:
+            master = parse_master_cf(source)
+        else:
+            master = MasterCf(source.path)
+        return master
 
     @property
     def issues(self) -> list[ConfigIssue]:
@@ -294,24 +324,11 @@ def load_config_dir(
     master_path = directory / "master.cf"
     if main_source is None:
         main_source = read_source(main_path) if main_path.exists() or main_path.is_symlink() else SourceText(main_path)
-    main = parse_main_cf(main_source) if main_source.checkable else MainCf(main_path)
-    main.present = main_path.exists() or main_source.text != ""
-    assumed_default = False
     if master_source is None and (master_path.exists() or master_path.is_symlink()):
         master_source = read_source(master_path)
-    if master_source is None:
-        assumed_default = True
-        packaged = Path(__file__).with_name("default_master.cf")
-        master = parse_master_cf(decode(master_path, packaged.read_bytes()))
-        master.issues = []
-        master.present = False
-        master.assumed_default = True
-    elif master_source.checkable:
-        master = parse_master_cf(master_source)
-    else:
-        master = MasterCf(master_path)
-    master.assumed_default = assumed_default
-    return ConfigDir(
-        directory, main_source, master_source, main, master,
-        version=version, host_facts=dict(host_facts or {}),
-    )
+    return ConfigDir(directory, main_source, master_source, version=version, host_facts=dict(host_facts or {}))
+
+
+@lru_cache(maxsize=1)
+def _packaged_master_cf() -> bytes:
+    return Path(__file__).with_name("default_master.cf").read_bytes()
