@@ -34,7 +34,7 @@ from typing import Any, Callable, Optional
 import pytest
 
 from tests.conftest import ROOT
-from tests.support.live_postfix import live_postfix  # noqa: F401  (pytest fixture)
+from tests.support.live_postfix import HELPER_SERVICES, live_postfix  # noqa: F401  (pytest fixture)
 
 GIT_TIMEOUT = 60
 PFCHECK_TIMEOUT = 120
@@ -67,24 +67,7 @@ MX_MYNETWORKS_VALUE_COLUMN = len("mynetworks = ") + 1
 
 # The services a running smtpd needs (proxymap for local_recipient_maps, rewrite, anvil, ...):
 # the live test below runs these configs as they are.
-MASTER_CF = """\
-smtp      inet  n       -       n       -       -       smtpd
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-proxymap  unix  -       -       n       -       -       proxymap
-smtp      unix  -       -       n       -       -       smtp
-error     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-local     unix  -       n       n       -       -       local
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-"""
+MASTER_CF = "smtp      inet  n       -       n       -       -       smtpd\n" + HELPER_SERVICES
 
 # gw: a legacy gateway at compatibility_level 0, where smtpd_relay_restrictions defaults to
 # empty and smtpd_recipient_restrictions alone decides relaying. Closed at the base revision:
