@@ -68,6 +68,25 @@ class BaseRevision:
             self._verified[top] = present
         return self._verified[top]
 
+    def deleted_files(self, paths: list[Path]) -> list[Path]:
+        """Files of the repositories holding `paths` that exist at the revision and not in the
+        working tree (absolute). Files below a directory in `paths` are left out: judging
+        that directory already covers them."""
+        directories = [p for p in paths if p.is_dir()]
+        tops = {self._toplevel(p if p.is_dir() else p.parent) for p in paths or [Path.cwd()]}
+        deleted: list[Path] = []
+        for top in sorted(tops):
+            if not self.available(top):
+                continue
+            listing = _git(top, "diff", "--name-only", "--no-renames", "--diff-filter=D", "-z", self.revision, "--")
+            if listing.returncode != 0:
+                continue
+            for name in listing.stdout.decode("utf-8", "surrogateescape").split("\0"):
+                path = top / name
+                if name and not any(d.resolve() in path.parents for d in directories):
+                    deleted.append(path)
+        return deleted
+
     def old_directory(self, directory: Path) -> Optional[Path]:
         """A temp copy of `directory` as it was at the revision, None when it did not exist."""
         if not self.available(directory):

@@ -213,12 +213,13 @@ def cmd_lint(argv: Sequence[str]) -> int:
     if result.baseline_written is not None:
         sys.stderr.write(f"pfcheck: wrote {result.baseline_written} baseline entries to {args.write_baseline}\n")
     rules = {code: RuleInfo.from_module(module) for code, module in _rules_registry().items()}
-    fail_on_by_path = {path: d.fail_on for d in result.directories for path in _named(d)}
+    fail_on_by_path = {path: d.fail_on for d in result.directories for path in d.files}
+    fail_on_by_path.update({f.path: d.fail_on for d in result.directories for f in d.findings})
     report = Report(
         findings=result.findings, rules=rules, files_checked=result.files_checked,
         tool_version=__version__, fail_on=options.fail_on or Severity.ERROR,
-        fail_on_by_path=fail_on_by_path, checked_paths=sorted(fail_on_by_path),
-        information_uri=PROJECT_URI,
+        fail_on_by_path=fail_on_by_path, checked_paths=sorted({p for d in result.directories for p in d.files}),
+        information_uri=PROJECT_URI, unrelated_files=len(result.unrelated), excluded_files=len(result.excluded),
     )
     for name, output in formats:
         text = RENDERERS[name](report)
@@ -228,12 +229,6 @@ def cmd_lint(argv: Sequence[str]) -> int:
             output.parent.mkdir(parents=True, exist_ok=True)
             output.write_text(text, encoding="utf-8")
     return EXIT_FINDINGS if result.failed else EXIT_CLEAN
-
-
-def _named(directory_result: Any) -> list[str]:
-    from pfcheck.lint import display_path
-
-    return [display_path(p) for p in directory_result.target.named]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -1,33 +1,73 @@
-"""From command-line paths to config directories, and which of their files were named.
+"""From command-line paths to the config directories to judge.
 
-Each config directory is analysed as a unit (main.cf with its sibling master.cf), because
-pre-commit may hand the two files to different processes; findings are reported only for the
-files that were named.
+The unit of judgment is the config directory (main.cf with its master.cf and every file their
+values name). Whatever path is given, pfcheck judges each directory the path belongs to as a
+whole and reports all of its findings, wherever they are (main.cf, master.cf, a table line):
+
+* `main.cf`, `master.cf`, or a directory: the directories found there;
+* a policy file: every config directory below it (the policy governs them);
+* a template named like a config (`main.cf.j2`, `master.cf.erb`, ...): reported as not
+  checked (PF900) unless the policy excludes it;
+* any other file, existing or deleted (a table, a `/file/name` list, a shared table behind
+  a symlink): the directories whose values reference it (`pfcheck.references`); a table is
+  never parsed as a main.cf. Files that belong to no config are counted, not judged.
 """
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional
 
-CONFIG_NAMES = ("main.cf", "master.cf")
+from pfcheck.references import CONFIG_NAMES, SKIPPED_DIRS
+
 POLICY_NAMES = (".pfcheck.yaml", ".pfcheck.yml")
-SKIPPED_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", ".venv", "__pycache__", ".tox"})
+
+#: Template languages recognised by a config file's suffix (`main.cf.j2`): the file is what a
+#: deployment tool renders into main.cf, not what Postfix reads.
+TEMPLATE_SUFFIXES: dict[str, str] = {
+    "j2": "Jinja2", "jinja": "Jinja2", "jinja2": "Jinja2", "erb": "ERB", "epp": "Puppet EPP",
+    "tmpl": "Go text/template", "gotmpl": "Go text/template", "ctmpl": "consul-template",
+    "tpl": "template", "template": "template", "tt": "Template Toolkit", "mustache": "Mustache",
+    "hbs": "Handlebars", "liquid": "Liquid", "in": "template (.in)", "mako": "Mako",
+}
+_TEMPLATE_NAME = re.compile(r"^(?:main|master)\.cf\.(?P<suffix>[A-Za-z0-9]+)$")
 
 
 class UsageError(Exception):
     """A command-line problem: exit 2 with a one-line message."""
 
 
+def template_language(name: str) -> Optional[str]:
+    """The template language a file name says (`main.cf.j2` -> Jinja2), None for other names."""
+    match = _TEMPLATE_NAME.match(name)
+    if match is None:
+        return None
+    return TEMPLATE_SUFFIXES.get(match.group("suffix").lower())
+
+
 @dataclass
 class Target:
-    """A config directory; `main_file` is main.cf or a differently named main file given by the user."""
+    """A config directory to judge, or one template file (`template` set, `main_file` it).
+
+    `named` are the paths given (or found) that made it a target.
+    """
 
     directory: Path
     named: set[Path] = field(default_factory=set)
     main_file: Optional[Path] = None
     master_file: Optional[Path] = None
+    template: Optional[str] = None
+
+
+@dataclass
+class Discovery:
+    """What the given paths amount to: targets in a stable order, and the paths that belong to
+    no config (absolute)."""
+
+    targets: list[Target]
+    unrelated: list[Path] = field(default_factory=list)
 
 
 def find_repo_root(start: Path) -> Path:
@@ -39,44 +79,104 @@ def find_repo_root(start: Path) -> Path:
     return current
 
 
-def _walk_config_dirs(root: Path) -> Iterable[Path]:
+def _walk_targets(root: Path) -> Iterable[tuple[Path, list[str]]]:
+    """(directory, names of its config files and templates) for each directory below root."""
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_DIRS)
-        if any(name in filenames or name in dirnames for name in CONFIG_NAMES):
-            yield Path(dirpath)
+        names = [n for n in (*filenames, *dirnames) if n in CONFIG_NAMES or template_language(n)]
+        if names:
+            yield Path(dirpath), sorted(names)
 
 
-def discover(paths: Iterable[str]) -> list[Target]:
-    """Config directories for the given paths, in a stable order. Raises UsageError."""
-    targets: dict[Path, Target] = {}
+class _Collector:
+    def __init__(self) -> None:
+        self.targets: dict[tuple[Path, str], Target] = {}
+        self.unrelated: list[Path] = []
+        self._index: dict[Path, object] = {}
 
-    def target_for(directory: Path) -> Target:
-        key = directory.resolve()
-        if key not in targets:
-            targets[key] = Target(directory)
-        return targets[key]
+    def directory(self, directory: Path) -> Target:
+        key = (directory.resolve(), "")
+        if key not in self.targets:
+            self.targets[key] = Target(directory)
+        return self.targets[key]
 
-    def add_tree(root: Path) -> None:
-        for directory in _walk_config_dirs(root):
-            target = target_for(directory)
-            for name in CONFIG_NAMES:
-                if os.path.lexists(directory / name):
-                    target.named.add((directory / name).resolve())
+    def template(self, path: Path, language: str) -> None:
+        key = (path.parent.resolve(), path.name)
+        if key not in self.targets:
+            self.targets[key] = Target(path.parent, {path.absolute()}, main_file=path, template=language)
 
-    for raw in paths:
+    def tree(self, root: Path) -> None:
+        for directory, names in _walk_targets(root):
+            for name in names:
+                language = template_language(name)
+                if language is not None:
+                    self.template(directory / name, language)
+                else:
+                    self.directory(directory).named.add((directory / name).absolute())
+
+    def side_file(self, path: Path) -> None:
+        """A file that is not a config file: the directories referencing it, if any."""
+        from pfcheck.references import ReverseIndex
+
+        absolute = Path(os.path.abspath(path))
+        root = _search_root(absolute)
+        index = self._index.get(root)
+        if index is None:
+            index = self._index[root] = ReverseIndex(root)
+        assert isinstance(index, ReverseIndex)
+        directories = index.directories_for(absolute)
+        if not directories:
+            self.unrelated.append(absolute)
+        for directory in directories:
+            self.directory(directory).named.add(absolute)
+
+    def path(self, raw: str, *, deleted: bool = False) -> None:
         path = Path(raw)
-        if not path.exists() and not path.is_symlink():
+        exists = os.path.lexists(path)
+        if not exists and not deleted:
             raise UsageError(f"{raw}: no such file or directory")
-        if path.is_dir() and path.name not in CONFIG_NAMES:
-            add_tree(path)
+        language = template_language(path.name)
+        if not exists and (path.name in CONFIG_NAMES or path.name in POLICY_NAMES or language is not None):
+            # A config, policy or template the change deleted: judge what remains.
+            if path.name in POLICY_NAMES:
+                if path.parent.is_dir():
+                    self.tree(path.parent)
+            elif any(os.path.lexists(path.parent / name) for name in CONFIG_NAMES):
+                self.directory(path.parent)
+            return
+        if exists and path.is_dir() and path.name not in CONFIG_NAMES:
+            self.tree(path)
         elif path.name in POLICY_NAMES:
-            # A policy change re-checks every config it governs.
-            add_tree(path.parent)
-        else:
-            target = target_for(path.parent)
-            target.named.add(path.resolve())
+            # A policy change re-judges every config it governs.
+            self.tree(path.parent)
+        elif path.name in CONFIG_NAMES:
+            target = self.directory(path.parent)
+            target.named.add(path.absolute())
             if path.name == "master.cf":
                 target.master_file = path
-            elif path.name != "main.cf":
-                target.main_file = path
-    return [targets[key] for key in sorted(targets)]
+        elif language is not None and exists:
+            self.template(path, language)
+        else:
+            self.side_file(path)
+
+
+def _search_root(path: Path) -> Path:
+    """The tree whose config directories may reference `path`: its git repository, else the
+    working directory when it holds the path, else the path's own directory."""
+    for candidate in path.parents:
+        if (candidate / ".git").exists():
+            return candidate
+    cwd = Path.cwd()
+    return cwd if cwd in path.parents else path.parent
+
+
+def discover(paths: Iterable[str], deleted: Iterable[str] = ()) -> Discovery:
+    """Targets for the given paths, plus `deleted` paths (files a change removed, which no
+    longer exist: the directories still referencing them are judged). Raises UsageError."""
+    collector = _Collector()
+    for raw in paths:
+        collector.path(raw)
+    for raw in deleted:
+        collector.path(raw, deleted=True)
+    targets = [collector.targets[key] for key in sorted(collector.targets)]
+    return Discovery(targets, sorted(set(collector.unrelated)))

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Generator, Iterable, Iterator, Optional
 
-from pfcheck.discovery import Target, discover, find_repo_root
+from pfcheck.discovery import Discovery, Target, discover, find_repo_root
 from pfcheck.findings import Finding, Severity
 from pfcheck.postfix.config import ConfigDir, load_config_dir
 from pfcheck.postfix.source import read_source
@@ -49,12 +49,14 @@ class LintOptions:
 @dataclass
 class DirectoryResult:
     """One config directory's verdict. Its ConfigDir is not kept: with its sources, parse
-    trees and expanded values it weighs ~80 KiB, ~1 GiB over 10,000 directories."""
+    trees and expanded values it weighs ~80 KiB, ~1 GiB over 10,000 directories.
+    `files` are the display paths of the files judged (main.cf, master.cf, named side files)."""
 
     target: Target
     policy: Any
     fail_on: Severity
     findings: list[Finding] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -69,6 +71,10 @@ class LintResult:
     run_findings: list[Finding] = field(default_factory=list)
     run_fail_on: Severity = Severity.ERROR
     new_only: bool = False
+    #: Named paths that belong to no Postfix config (display paths), and those the policy's
+    #: `exclude:` says are not configs.
+    unrelated: list[str] = field(default_factory=list)
+    excluded: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -83,6 +89,12 @@ class LintResult:
 
 
 def load_target(target: Target, version: str) -> ConfigDir:
+    if target.template is not None and target.main_file is not None:
+        # `main.cf.j2`: what a deployment tool renders, judged as nothing but "not checked".
+        source = read_source(target.main_file)
+        if source.checkable:
+            source.template = f"{target.template}, by its file name {target.main_file.name}"
+        return ConfigDir(target.directory, source, None, version=version)
     main_source = read_source(target.main_file) if target.main_file is not None else None
     master_source = read_source(target.master_file) if target.master_file is not None else None
     return load_config_dir(target.directory, version=version, main_source=main_source, master_source=master_source)
@@ -128,7 +140,7 @@ def compare_with_base(ctx: RuleContext, base: BaseRevision, policy: Any, finding
 
 def lint(paths: Iterable[str], options: LintOptions, policies: Callable[[Path], Any]) -> LintResult:
     """Lint paths. `policies(directory)` returns the Policy governing a directory."""
-    targets = discover(paths)
+    paths = list(paths)
     cwd = Path.cwd()
     suppressor = _suppressor(options, cwd)
     base = None
@@ -138,18 +150,44 @@ def lint(paths: Iterable[str], options: LintOptions, policies: Callable[[Path], 
         base = BaseRevision(options.base, optional=options.base == "HEAD")
     precomputed = None
     try:
+        # pre-commit never passes deleted files: with a base, the change's deletions are named
+        # too, so that a directory still referencing a deleted table is judged.
+        deleted = base.deleted_files([Path(p) for p in paths]) if base is not None else []
+        found = discover(paths, deleted=[str(p) for p in deleted])
+        targets, excluded = _without_excluded(found, policies)
+        display = lambda p: display_path(p, cwd)  # noqa: E731
+        unrelated = [display(p) for p in found.unrelated]
         workers = _worker_count(options, len(targets), base)
         if workers > 1:
             # Every policy is resolved here, in target order, before the workers fork: a policy
             # error is the one a serial run meets first, and the workers inherit the cache.
             job = _Job(targets, [policies(t.directory) for t in targets], options.postfix_version, cwd)
             precomputed = _rule_findings_in_workers(job, workers)
-        return _lint_targets(targets, options, policies, cwd, suppressor, base, precomputed)
+        result = _lint_targets(targets, options, policies, cwd, suppressor, base, precomputed)
+        result.unrelated = unrelated
+        result.excluded = [display(p) for p in excluded]
+        return result
     finally:
         if precomputed is not None:
             precomputed.close()  # stops the workers, also after an error
         if base is not None:
             base.close()
+
+
+def _without_excluded(found: Discovery, policies: Callable[[Path], Any]) -> tuple[list[Target], list[Path]]:
+    """The targets the governing policy does not `exclude:`, and the excluded files."""
+    kept: list[Target] = []
+    excluded: list[Path] = []
+    for target in found.targets:
+        policy = policies(target.directory)
+        files = sorted(target.named) or [target.directory]
+        if target.template is not None and target.main_file is not None:
+            files = [target.main_file]
+        if any(policy.excludes(path) for path in (target.directory, *files)):
+            excluded.extend(files)
+        else:
+            kept.append(target)
+    return kept, excluded
 
 
 def _lint_targets(targets: list[Target], options: LintOptions, policies: Callable[[Path], Any], cwd: Path,
@@ -164,18 +202,18 @@ def _lint_targets(targets: list[Target], options: LintOptions, policies: Callabl
         version = options.postfix_version or policy.postfix_version
         config = load_target(target, version)
         ctx = _rule_context(config, target, cwd)
-        named = {ctx.display(p) for p in target.named}
         raw_findings = next(precomputed) if precomputed is not None else run_rules(ctx, policy)
-        if base is not None:
+        if base is not None and target.template is None:
             raw_findings = compare_with_base(ctx, base, policy, raw_findings)
-        # Findings in side files (tables, /file/name lists) belong to the directory as a unit.
-        config_files = {ctx.display(config.main_path), ctx.display(config.master_path)}
-        if named:
-            named |= {f.path for f in raw_findings if f.path not in config_files}
-        dir_findings = suppressor.directory(raw_findings, config, policy, named)
-        files_checked += len(target.named)
+        # The directory is judged as a unit: every finding is reported where it is (main.cf,
+        # master.cf, a table line), whichever of its files was named.
+        files = _judged_files(ctx, config, target)
+        raw_findings = _name_directory_outside(raw_findings, ctx.display(config.directory))
+        judged = set(files) | {f.path for f in raw_findings}
+        dir_findings = suppressor.directory(raw_findings, config, policy, judged)
+        files_checked += len(files)
         fail_on = options.fail_on or policy.fail_on
-        results.append(DirectoryResult(target, policy, fail_on, dir_findings))
+        results.append(DirectoryResult(target, policy, fail_on, dir_findings, files))
         findings.extend(dir_findings)
     run_findings = suppressor.finish()
     findings.extend(run_findings)
@@ -183,6 +221,24 @@ def _lint_targets(targets: list[Target], options: LintOptions, policies: Callabl
     written = getattr(suppressor.baseline, "written", None)
     return LintResult(findings, results, files_checked, suppressor.suppressed, written,
                       run_findings, options.fail_on or Severity.ERROR, options.new_only)
+
+
+def _name_directory_outside(findings: list[Finding], directory: str) -> list[Finding]:
+    """A finding in a file outside its config directory (a table shared through a symlink)
+    names the directory: the same table line can open one host and not another."""
+    inside = directory.rstrip("/") + "/"
+    return [f if f.path.startswith(inside) or directory == "." else
+            f.with_(message=f"{f.message} (config directory {directory})") for f in findings]
+
+
+def _judged_files(ctx: RuleContext, config: ConfigDir, target: Target) -> list[str]:
+    """Display paths of the files a directory's verdict was read from: its main.cf and
+    master.cf where they exist (or the template), and the side files that were named."""
+    if target.template is not None:
+        return [ctx.display(config.main_path)]
+    files = [ctx.display(path) for path in (config.main_path, config.master_path) if os.path.lexists(path)]
+    side = {ctx.display(path) for path in target.named if os.path.lexists(path)} - set(files)
+    return files + sorted(side)
 
 
 def _rule_context(config: ConfigDir, target: Target, cwd: Path) -> RuleContext:

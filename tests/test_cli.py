@@ -136,20 +136,16 @@ SPLIT_MASTER = (
 )
 
 
-def test_naming_main_cf_reads_master_cf_but_reports_only_main_cf(tmp_path: Path) -> None:
+@pytest.mark.parametrize("named", ["mx/main.cf", "mx/master.cf", "mx"])
+def test_any_file_of_a_directory_reports_the_whole_directory(named: str, tmp_path: Path) -> None:
+    """The unit of judgment is the config directory: naming main.cf (pre-commit names only the
+    changed file) reports the VRFY that master.cf's -o enables, and vice versa."""
     write(tmp_path / "mx", main=SPLIT_MAIN, master=SPLIT_MASTER)
-    result = run(["--policy", "builtin", "--format", "json", "mx/main.cf"], tmp_path)
-    found = [(f["path"], f["line"], f["code"], f["service"]) for f in findings_json(result)]
+    result = run(["--policy", "builtin", "--format", "json", named], tmp_path)
+    found = sorted((f["path"], f["line"], f["code"], f["service"]) for f in findings_json(result))
     # smtp's -o vrfy=no (master.cf) turns main.cf's `disable_vrfy_command = $vrfy` into no.
-    assert found == [("mx/main.cf", 4, "PF101", "smtp/inet")]
+    assert found == [("mx/main.cf", 4, "PF101", "smtp/inet"), ("mx/master.cf", 3, "PF101", "submission/inet")]
     assert result.returncode == 1
-
-
-def test_naming_master_cf_reports_only_master_cf(tmp_path: Path) -> None:
-    write(tmp_path / "mx", main=SPLIT_MAIN, master=SPLIT_MASTER)
-    result = run(["--policy", "builtin", "--format", "json", "mx/master.cf"], tmp_path)
-    found = [(f["path"], f["line"], f["code"], f["service"]) for f in findings_json(result)]
-    assert found == [("mx/master.cf", 3, "PF101", "submission/inet")]
 
 
 def test_naming_the_directory_reports_both(tmp_path: Path) -> None:

@@ -272,6 +272,8 @@ class Policy:
     waivers: tuple[Waiver, ...]
     path: Optional[Path]
     source_description: str
+    #: Globs (relative to the policy file's directory) of paths that are not configs.
+    exclude: tuple[str, ...] = ()
 
     @property
     def base_dir(self) -> Optional[Path]:
@@ -312,6 +314,16 @@ class Policy:
             return None
         return Path(relative).as_posix()
 
+    def excludes(self, path: Union[str, Path]) -> bool:
+        """Whether `path` (a file or directory) or a directory above it, up to the policy's
+        directory, matches an `exclude:` glob."""
+        relative = self.relative_path(path) if self.exclude else None
+        if relative is None:
+            return False
+        parts = relative.split("/")
+        prefixes = ["/".join(parts[:count]) for count in range(1, len(parts) + 1)]
+        return any(_glob_regex(glob).fullmatch(prefix) for glob in self.exclude for prefix in prefixes)
+
     def find_waiver(
         self,
         rule: str,
@@ -348,6 +360,8 @@ class Policy:
             "suppressions": self.suppressions,
             "rules": rules,
         }
+        if self.exclude:
+            data["exclude"] = list(self.exclude)
         if self.waivers:
             data["waivers"] = [
                 {
@@ -940,7 +954,7 @@ class _Validator:
             raise self.fail(root, 'missing key "version" (write "version: 1" as the first line)')
         version = self.version(version_node)
         keys = self.check_keys(
-            items, ("version", "postfix_version", "fail_on", "rules", "suppressions", "waivers")
+            items, ("version", "postfix_version", "fail_on", "rules", "suppressions", "waivers", "exclude")
         )
 
         postfix_version = base.postfix_version if base else DEFAULT_POSTFIX_VERSION
@@ -968,6 +982,7 @@ class _Validator:
         rules_node = keys["rules"][1] if "rules" in keys else None
         rules = self.rules(rules_node, base)
         waivers = self.waivers(keys["waivers"][1], path) if "waivers" in keys else ()
+        exclude = self.exclude(keys["exclude"][1]) if "exclude" in keys else ()
         return Policy(
             version=version,
             postfix_version=postfix_version,
@@ -977,6 +992,7 @@ class _Validator:
             waivers=waivers,
             path=path,
             source_description=str(path) if path is not None else "built-in default policy",
+            exclude=exclude,
         )
 
     def version(self, node: Any) -> int:
@@ -1100,18 +1116,26 @@ class _Validator:
         return tuple(waivers)
 
     def waiver_path(self, node: Any) -> str:
-        glob = self.text(node, "waiver path").strip()
+        return self.path_glob(node, "waiver path")
+
+    def path_glob(self, node: Any, what: str) -> str:
+        """A glob relative to the policy file's directory, in POSIX form."""
+        glob = self.text(node, what).strip()
         if glob.startswith("/") or re.match(r"^[A-Za-z]:[\\/]", glob):
-            raise self.fail(node, f'waiver path "{glob}" must be relative to the policy file\'s directory')
+            raise self.fail(node, f'{what} "{glob}" must be relative to the policy file\'s directory')
         if "\\" in glob:
-            raise self.fail(node, f'waiver path "{glob}": use "/" between directories')
+            raise self.fail(node, f'{what} "{glob}": use "/" between directories')
         parts = glob.split("/")
         if ".." in parts:
-            raise self.fail(node, f'waiver path "{glob}" must not leave the policy file\'s directory ("..")')
+            raise self.fail(node, f'{what} "{glob}" must not leave the policy file\'s directory ("..")')
         glob = "/".join(part for part in parts if part not in ("", "."))
         if not glob:
-            raise self.fail(node, "waiver path must name files (use \"**\" for every file)")
+            raise self.fail(node, f"{what} must name files (use \"**\" for every file)")
         return glob
+
+    def exclude(self, node: Any) -> tuple[str, ...]:
+        """`exclude:` globs: paths that are not Postfix configs (templates, fixtures)."""
+        return tuple(self.path_glob(item, "exclude pattern") for item in self.sequence(node, "exclude"))
 
     def service(self, node: Any) -> str:
         service = self.text(node, "waiver service").strip()

@@ -123,6 +123,19 @@ class TableResolver:
         self.config_directory_value = posixpath.normpath(config_directory_value or "/etc/postfix")
         self._cache: dict[str, Table] = {}
 
+    def candidate(self, ref_name: str) -> Path | None:
+        """The repository path a server file name maps to (it may not exist, or resolve
+        outside the repository); None for names that map to no file (relative, `..`)."""
+        if not ref_name.startswith("/") or ".." in ref_name.split("/"):
+            return None
+        normalized = posixpath.normpath(ref_name)
+        prefix = self.config_directory_value.rstrip("/") + "/"
+        if normalized.startswith(prefix):
+            relative = normalized[len(prefix):]
+        else:
+            relative = posixpath.basename(normalized)
+        return self.config_dir / relative if relative else None
+
     def locate(self, ref_name: str) -> SourceLocation:
         if not ref_name.startswith("/"):
             return SourceLocation(
@@ -130,18 +143,11 @@ class TableResolver:
                 "relative file name: Postfix daemons resolve it against the queue directory, "
                 "which is not part of the repository",
             )
-        parts = ref_name.split("/")
-        if ".." in parts:
+        if ".." in ref_name.split("/"):
             return SourceLocation(None, "path contains '..': refused (pfcheck never leaves the repository)")
-        normalized = posixpath.normpath(ref_name)
-        prefix = self.config_directory_value.rstrip("/") + "/"
-        if normalized.startswith(prefix):
-            relative = normalized[len(prefix):]
-        else:
-            relative = posixpath.basename(normalized)
-        if not relative:
+        candidate = self.candidate(ref_name)
+        if candidate is None:
             return SourceLocation(None, "not a file name")
-        candidate = self.config_dir / relative
         try:
             resolved = candidate.resolve()
             config_resolved = self.config_dir.resolve()

@@ -165,6 +165,9 @@ class Report:
     automation_id: Optional[str] = None
     tool_name: str = "pfcheck"
     information_uri: Optional[str] = None
+    #: Named files that belong to no Postfix config, and files the policy excludes.
+    unrelated_files: int = 0
+    excluded_files: int = 0
 
     def sorted_findings(self) -> list[Finding]:
         """Findings in output order: path, line, column, code, then listener and message."""
@@ -262,6 +265,11 @@ def summary_line(report: Report) -> str:
     line = f"{plural(report.files_checked, 'file')}, {findings}"
     if report.not_checked:
         line += f", {len(report.not_checked)} not checked"
+    if report.excluded_files:
+        line += f", {plural(report.excluded_files, 'file')} excluded by the policy"
+    if report.unrelated_files:
+        verb = "is" if report.unrelated_files == 1 else "are"
+        line += f"; {plural(report.unrelated_files, 'file')} {verb} not part of a Postfix config"
     return line
 
 
