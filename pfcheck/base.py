@@ -5,6 +5,7 @@ pfcheck never checks anything out and never writes to the repository.
 """
 from __future__ import annotations
 
+import posixpath
 import shutil
 import subprocess
 import tempfile
@@ -16,6 +17,9 @@ from pfcheck.discovery import UsageError
 GIT_TIMEOUT = 60
 #: Above this many files below a config directory at REV, only its own files are read.
 MAX_OLD_FILES = 500
+#: git's file mode of a symbolic link; links to links are followed this many times.
+SYMLINK_MODE = "120000"
+MAX_LINK_DEPTH = 8
 
 
 def _git(directory: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
@@ -88,29 +92,77 @@ class BaseRevision:
         return deleted
 
     def old_directory(self, directory: Path) -> Optional[Path]:
-        """A temp copy of `directory` as it was at the revision, None when it did not exist."""
+        """A temp copy of `directory` as it was at the revision, None when it did not exist.
+
+        A symlink inside the directory (a table shared by several hosts) is copied as the file
+        or tree it pointed to at the revision, when that is inside the repository; a link
+        leaving the repository is left out, as the table resolver refuses it in the work tree.
+        """
         if not self.available(directory):
             return None
-        listing = _git(directory, "ls-tree", "-r", "-z", "--name-only", self.revision, "--", ".")
-        if listing.returncode != 0:
+        entries = self._tree(directory, ".")
+        if entries is None:
             return None
-        # Paths come relative to `directory`, tables in subdirectories included.
-        names = [n for n in listing.stdout.decode("utf-8", "surrogateescape").split("\0") if n]
+        names = [name for _mode, _kind, name in entries]
         if "main.cf" not in names and "master.cf" not in names:
             return None
-        if len(names) > MAX_OLD_FILES:
+        if len(entries) > MAX_OLD_FILES:
             # A config directory at the top of a big repo: the config files and what sits
             # next to them are what the old model can reference without a subdirectory.
-            names = [n for n in names if "/" not in n]
+            entries = [entry for entry in entries if "/" not in entry[2]]
         self._count += 1
         target = self._workdir / str(self._count)
         target.mkdir()
-        for name in names:
+        top = self._toplevel(directory)
+        prefix = directory.resolve().relative_to(top.resolve()).as_posix() if directory.resolve() != top.resolve() else ""
+        for mode, kind, name in entries:
             if ".." in Path(name).parts or Path(name).is_absolute():
                 continue
-            blob = _git(directory, "cat-file", "blob", f"{self.revision}:./{name}")
-            if blob.returncode == 0:
-                destination = target / name
-                destination.parent.mkdir(parents=True, exist_ok=True)
-                destination.write_bytes(blob.stdout)
+            repo_path = f"{prefix}/{name}" if prefix else name
+            self._materialise(top, repo_path, mode, kind, target / name, depth=0)
         return target
+
+    def _tree(self, directory: Path, spec: str) -> Optional[list[tuple[str, str, str]]]:
+        """(mode, type, path relative to `spec`) of every entry below `spec` at the revision."""
+        listing = _git(directory, "ls-tree", "-r", "-z", self.revision, "--", spec)
+        if listing.returncode != 0:
+            return None
+        entries = []
+        for record in listing.stdout.decode("utf-8", "surrogateescape").split("\0"):
+            if not record:
+                continue
+            meta, _, name = record.partition("\t")
+            mode, kind, _object = meta.split(" ", 2)
+            entries.append((mode, kind, name))
+        return entries
+
+    def _blob(self, top: Path, repo_path: str) -> Optional[bytes]:
+        blob = _git(top, "cat-file", "blob", f"{self.revision}:{repo_path}")
+        return blob.stdout if blob.returncode == 0 else None
+
+    def _materialise(self, top: Path, repo_path: str, mode: str, kind: str, destination: Path, depth: int) -> None:
+        if kind != "blob" or depth > MAX_LINK_DEPTH:
+            return  # submodules; link chains too long
+        data = self._blob(top, repo_path)
+        if data is None:
+            return
+        if mode != SYMLINK_MODE:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            destination.write_bytes(data)
+            return
+        link = data.decode("utf-8", "surrogateescape")
+        if link.startswith("/"):
+            return
+        pointed = posixpath.normpath(posixpath.join(posixpath.dirname(repo_path), link))
+        if pointed == ".." or pointed.startswith("../"):
+            return  # outside the repository
+        kind_of = _git(top, "cat-file", "-t", f"{self.revision}:{pointed}")
+        pointed_kind = kind_of.stdout.decode().strip() if kind_of.returncode == 0 else ""
+        if pointed_kind == "tree":
+            for sub_mode, sub_kind, sub_name in self._tree(top, pointed) or []:
+                relative = posixpath.relpath(sub_name, pointed) if sub_name.startswith(pointed + "/") else sub_name
+                self._materialise(top, f"{pointed}/{relative}", sub_mode, sub_kind, destination / relative, depth + 1)
+        elif pointed_kind == "blob":
+            mode_of = self._tree(top, pointed) or []
+            pointed_mode = mode_of[0][0] if mode_of else "100644"
+            self._materialise(top, pointed, pointed_mode, "blob", destination, depth + 1)

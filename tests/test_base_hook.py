@@ -148,4 +148,5 @@ def test_hook_passes_a_commit_that_narrows_mynetworks(
     assert re.search(rf"^{re.escape(HOOK_NAME)}.*\.\.\.Passed$", output, flags=re.M), output
     assert "PF2" not in output
     # --verbose shows a passing hook's output: pfcheck ran on the staged file and found nothing.
-    assert "1 file, 0 findings" in output, output
+    # (its directory: main.cf and master.cf).
+    assert "2 files, 0 findings" in output, output

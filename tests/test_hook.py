@@ -213,8 +213,8 @@ def test_commit_enabling_vrfy_fails_and_the_fix_passes(config_repo: ConfigRepo) 
     config_repo.stage(".")
     config_repo.commit_without_hooks("configs")
 
-    # The commit being prepared enables VRFY: only main.cf is staged, so only it is checked
-    # (with its sibling master.cf read from disk for the listeners).
+    # The commit being prepared enables VRFY: only main.cf is staged, so its directory is
+    # judged (with master.cf for the listeners).
     config_repo.write("hosts/mx/main.cf", MX_MAIN_CF.replace("disable_vrfy_command = yes", VRFY_ON))
     config_repo.stage("hosts/mx/main.cf")
     failed = config_repo.try_repo("pfcheck")
@@ -225,8 +225,9 @@ def test_commit_enabling_vrfy_fails_and_the_fix_passes(config_repo: ConfigRepo) 
     location = f"hosts/mx/main.cf:{VRFY_LINE}:{VRFY_VALUE_COLUMN}: PF101 vrfy-enabled:"
     assert f"{location} smtp/inet answers VRFY" in hook
     assert f"{location} submission/inet answers VRFY" in hook
-    assert "1 file," in hook  # the staged file only; master.cf was context, not reported
-    assert "master.cf:" not in hook and "hosts/relay" not in hook
+    # The staged file's directory is judged whole (main.cf and master.cf), no other host.
+    assert "2 files," in hook
+    assert "hosts/relay" not in hook
 
     # The fix: VRFY off again. Every file of the repo passes (--all-files).
     config_repo.write("hosts/mx/main.cf", MX_MAIN_CF)
@@ -290,8 +291,9 @@ def test_pfcheck_all_in_the_manual_stage_checks_every_config(config_repo: Config
     # No hook id: every hook of the manifest that has the manual stage runs.
     result = config_repo.try_repo(None, "--hook-stage", "manual")
     assert result.returncode == 1, result.stdout + result.stderr
-    # pfcheck gets the (no) changed files; pfcheck-all ignores them and checks the whole repo.
-    assert _status_line(result.stdout, PFCHECK_NAME) == "Skipped"
+    # pfcheck always runs (a commit may only delete a table): with no changed file at all it
+    # judges the whole repo, like pfcheck-all, which ignores file names.
+    assert _status_line(result.stdout, PFCHECK_NAME) == "Failed"
     assert _status_line(result.stdout, PFCHECK_ALL_NAME) == "Failed"
     hook = _hook_output(result.stdout, "pfcheck-all")
     assert re.search(r"^hosts/mx/main\.cf:\d+:\d+: PF101 vrfy-enabled: smtp/inet", hook, flags=re.M), hook

@@ -26,4 +26,11 @@ def test_readme_has_an_install_and_run_command_on_examples() -> None:
 def test_hook_manifest_names_both_hooks() -> None:
     manifest = (ROOT / ".pre-commit-hooks.yaml").read_text()
     assert "- id: pfcheck\n" in manifest and "- id: pfcheck-all\n" in manifest
-    assert "main\\.cf" in manifest and "master\\.cf" in manifest and "pfcheck\\.ya?ml" in manifest
+    from ruamel.yaml import YAML
+
+    hooks = {hook["id"]: hook for hook in YAML(typ="safe").load(manifest)}
+    # The gate sees every change: no narrow `files:` regex (pfcheck maps files to configs),
+    # symlinks included, and deletion-only commits run the hook too.
+    assert "files" not in hooks["pfcheck"]
+    assert hooks["pfcheck"]["types"] == [] and set(hooks["pfcheck"]["types_or"]) == {"file", "symlink"}
+    assert hooks["pfcheck"]["always_run"] is True and hooks["pfcheck"]["args"] == ["--base", "HEAD"]
