@@ -97,7 +97,7 @@ class _Collector:
     def directory(self, directory: Path) -> Target:
         key = (directory.resolve(), "")
         if key not in self.targets:
-            self.targets[key] = Target(directory)
+            self.targets[key] = Target(_as_given(directory))
         return self.targets[key]
 
     def template(self, path: Path, language: str) -> None:
@@ -158,6 +158,18 @@ class _Collector:
             self.template(path, language)
         else:
             self.side_file(path)
+
+
+def _as_given(directory: Path) -> Path:
+    """An absolute directory below the working directory as a relative path, the way a user
+    names it (messages quote the directory's paths: "looked for hosts/mx/clients.cidr")."""
+    if not directory.is_absolute():
+        return directory
+    try:
+        cwd = Path.cwd()
+        return Path(os.path.relpath(directory, cwd)) if directory == cwd or cwd in directory.parents else directory
+    except ValueError:
+        return directory
 
 
 def _search_root(path: Path) -> Path:
