@@ -13,8 +13,8 @@ often costs time, judging it once too rarely lets a change through.
 
 Building the set parses a directory, so the reverse index is built only when a named path is
 not a config file itself, and only for the directories that can reach the path: those above
-it (the resolver maps every name below the config directory) and those holding a symlink
-(through which a file elsewhere in the repository can be named).
+it (the resolver maps every name below the config directory) and those above a symlink that
+points to it or to a directory holding it (a table shared by several hosts).
 """
 from __future__ import annotations
 
@@ -104,7 +104,8 @@ class RepoTree:
 
     root: Path
     config_dirs: list[Path] = field(default_factory=list)
-    symlink_dirs: list[Path] = field(default_factory=list)
+    #: (symlink, what it resolves to) for every symlink below the root.
+    symlinks: list[tuple[Path, Path]] = field(default_factory=list)
 
     @classmethod
     def walk(cls, root: Path) -> "RepoTree":
@@ -119,17 +120,16 @@ class RepoTree:
             names = {entry.name for entry in entries}
             if any(name in names for name in CONFIG_NAMES):
                 tree.config_dirs.append(directory)
-            if any(entry.is_symlink() for entry in entries):
-                tree.symlink_dirs.append(directory)
+            for entry in entries:
+                if entry.is_symlink():
+                    resolved = _safe_resolve(Path(entry.path))
+                    if resolved is not None:
+                        tree.symlinks.append((Path(entry.path), resolved))
             for entry in entries:
                 if entry.name not in SKIPPED_DIRS and entry.is_dir(follow_symlinks=False):
                     stack.append(Path(entry.path))
         tree.config_dirs.sort()
         return tree
-
-
-def _is_below(path: Path, directory: Path) -> bool:
-    return path == directory or directory in path.parents
 
 
 class ReverseIndex:
@@ -138,6 +138,12 @@ class ReverseIndex:
     def __init__(self, root: Path) -> None:
         self.tree = RepoTree.walk(root)
         self._references: dict[Path, set[Path]] = {}
+        self._config_dirs = set(self.tree.config_dirs)
+        # What each symlink points to (a file, or a directory holding files): a path elsewhere
+        # in the repository is reachable only from the config directories above such a link.
+        self._links_to: dict[Path, list[Path]] = {}
+        for link, resolved in self.tree.symlinks:
+            self._links_to.setdefault(resolved, []).append(link)
 
     def _references_of(self, directory: Path) -> set[Path]:
         found = self._references.get(directory)
@@ -147,14 +153,19 @@ class ReverseIndex:
             self._references[directory] = found
         return found
 
-    def _candidates(self, path: Path) -> list[Path]:
-        with_symlinks = [d for d in self.tree.config_dirs if any(_is_below(s, d) for s in self.tree.symlink_dirs)]
-        above = [d for d in self.tree.config_dirs if _is_below(path, d)]
-        return sorted(set(above) | set(with_symlinks))
+    def _above(self, path: Path) -> set[Path]:
+        return {d for d in path.parents if d in self._config_dirs}
+
+    def _candidates(self, path: Path, resolved: Optional[Path]) -> list[Path]:
+        candidates = self._above(path)
+        for target in {path, *path.parents} | ({resolved, *resolved.parents} if resolved else set()):
+            for link in self._links_to.get(target, ()):
+                candidates |= self._above(link)
+        return sorted(candidates)
 
     def directories_for(self, path: Path) -> list[Path]:
         """Config directories whose verdict can depend on `path` (absolute)."""
         path = Path(os.path.abspath(path))
         resolved = _safe_resolve(path)
         keys = {path} if resolved is None else {path, resolved}
-        return [d for d in self._candidates(path) if keys & self._references_of(d)]
+        return [d for d in self._candidates(path, resolved) if keys & self._references_of(d)]
