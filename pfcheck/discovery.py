@@ -89,7 +89,8 @@ def _walk_targets(root: Path) -> Iterable[tuple[Path, list[str]]]:
 
 
 class _Collector:
-    def __init__(self) -> None:
+    def __init__(self, policy_file: Optional[Path] = None) -> None:
+        self.policy_file = Path(os.path.abspath(policy_file)) if policy_file is not None else None
         self.targets: dict[tuple[Path, str], Target] = {}
         self.unrelated: list[Path] = []
         self._index: dict[Path, object] = {}
@@ -149,6 +150,9 @@ class _Collector:
         elif path.name in POLICY_NAMES:
             # A policy change re-judges every config it governs.
             self.tree(path.parent)
+        elif self.policy_file is not None and Path(os.path.abspath(path)) == self.policy_file:
+            # The --policy file governs every config the run can reach.
+            self.tree(Path("."))
         elif path.name in CONFIG_NAMES:
             target = self.directory(path.parent)
             target.named.add(path.absolute())
@@ -182,10 +186,11 @@ def _search_root(path: Path) -> Path:
     return cwd if cwd in path.parents else path.parent
 
 
-def discover(paths: Iterable[str], deleted: Iterable[str] = ()) -> Discovery:
+def discover(paths: Iterable[str], deleted: Iterable[str] = (), policy_file: Optional[Path] = None) -> Discovery:
     """Targets for the given paths, plus `deleted` paths (files a change removed, which no
-    longer exist: the directories still referencing them are judged). Raises UsageError."""
-    collector = _Collector()
+    longer exist: the directories still referencing them are judged). `policy_file` is the
+    `--policy` file, which governs every directory. Raises UsageError."""
+    collector = _Collector(policy_file)
     for raw in paths:
         collector.path(raw)
     for raw in deleted:

@@ -153,7 +153,8 @@ def lint(paths: Iterable[str], options: LintOptions, policies: Callable[[Path], 
         # pre-commit never passes deleted files: with a base, the change's deletions are named
         # too, so that a directory still referencing a deleted table is judged.
         deleted = base.deleted_files([Path(p) for p in paths]) if base is not None else []
-        found = discover(paths, deleted=[str(p) for p in deleted])
+        explicit = options.policy_path if options.policy_path is not None and str(options.policy_path) != "builtin" else None
+        found = discover(paths, deleted=[str(p) for p in deleted], policy_file=explicit)
         targets, excluded = _without_excluded(found, policies)
         display = lambda p: display_path(p, cwd)  # noqa: E731
         unrelated = [display(p) for p in found.unrelated]

@@ -167,3 +167,10 @@ def test_exclude_errors_have_positions(pattern: str, message: str, repo: Path,
     assert error.startswith(".pfcheck.yaml:2:") or ".pfcheck.yaml:2:" in error, error
     assert message in error
 
+
+
+def test_the_policy_option_file_rejudges_everything(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write(repo, {"policies/prod.yaml": "version: 1\n", "mx/main.cf": BASE_MAIN + "disable_vrfy_command = no\n",
+                 "mx/master.cf": SMTPD})
+    assert main(["--policy", "policies/prod.yaml", "--format", "json", "policies/prod.yaml"]) == 1
+    assert ("mx/main.cf", "PF101") in located(json.loads(capsys.readouterr().out))
