@@ -39,6 +39,9 @@ FORMAT_FILES = {"text": "out.txt", "json": "out.json", "sarif": "out.sarif", "gi
 #: instead of the flag would give a different verdict.
 CONTRARY_POLICY_FAIL_ON = {"error": "info", "warning": "error", "info": "error"}
 
+SARIF_SCHEMA = Path(os.environ.get(
+    "PFCHECK_SARIF_SCHEMA", Path(__file__).resolve().parents[2] / "shared" / "schemas" / "sarif-schema-2.1.0.json"))
+
 MASTER_CF = "smtp  inet  n  -  y  -  -  smtpd\n"
 # A directory no rule objects to: every scenario changes what its rule needs and nothing else.
 CLEAN_MAIN_CF = "compatibility_level = 3.6\ndisable_vrfy_command = yes\nmynetworks = 127.0.0.0/8\n"
@@ -298,3 +301,71 @@ def test_exit_code_and_every_format_agree_on_what_fails(tree: Tree, code: str, s
     assert _sarif_failing(outputs["sarif"]) == expected
     assert _gitlab_failing(outputs["gitlab"]) == expected
     assert _github_failing(outputs["github"]) == expected
+
+
+@pytest.mark.parametrize("code", sorted(SCENARIOS))
+def test_real_sarif_matches_the_2_1_0_schema(tree: Tree, code: str) -> None:
+    """The SARIF of real runs, failing and non-failing results mixed (--new-only at warning)."""
+    jsonschema = pytest.importorskip("jsonschema")
+    if not SARIF_SCHEMA.is_file():
+        pytest.skip(f"SARIF schema not present at {SARIF_SCHEMA}")
+    _exit, outputs = _run(tree, "warning", "policy", "warning", True)
+    assert code in outputs["sarif"]
+    jsonschema.validate(json.loads(outputs["sarif"]), _sarif_schema())
+
+
+_SCHEMA: list[Any] = []
+
+
+def _sarif_schema() -> Any:
+    if not _SCHEMA:
+        _SCHEMA.append(json.loads(SARIF_SCHEMA.read_text(encoding="utf-8")))
+    return _SCHEMA[0]
+
+
+def test_directories_governed_by_different_thresholds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each directory is judged by its own policy; the baseline's stale entries by the policy
+    governing the baseline file; `summary.fail_on` is null because the thresholds differ."""
+    root = tmp_path / "repo"
+    for name in ("a", "b"):
+        (root / name).mkdir(parents=True)
+        (root / name / "master.cf").write_text(MASTER_CF, encoding="utf-8")
+        (root / name / "main.cf").write_text(SCENARIOS["PF001"].main_cf, encoding="utf-8")  # one PF001 warning
+    _git(root, "init", "-q", "-b", "main")
+    # Thresholds other than the fallback (error), so that judging PF903 by no policy would show.
+    (root / ".pfcheck.yaml").write_text(
+        "version: 1\nfail_on: warning\nrules:\n  PF001: {severity: info}\n  PF903: {severity: warning}\n",
+        encoding="utf-8")
+    (root / "a" / ".pfcheck.yaml").write_text("version: 1\nfail_on: info\n", encoding="utf-8")
+    (root / "b" / "main.cf").write_text(SCENARIOS["PF001"].main_cf.replace("= yes", "= no"), encoding="utf-8")
+    monkeypatch.chdir(root)
+    assert main(["b", "--write-baseline", "baseline.json", "--format", "json", "--output-file", "setup.json"]) == 0
+    (root / "b" / "main.cf").write_text(SCENARIOS["PF001"].main_cf, encoding="utf-8")  # PF101 fixed: entry stale
+
+    args = ["a", "b", "--baseline", "baseline.json"]
+    for name, file_name in FORMAT_FILES.items():
+        args += ["--format", name, "--output-file", file_name]
+    assert main(args) == 1
+    document = json.loads((root / "out.json").read_text(encoding="utf-8"))
+    verdicts = sorted((f["path"], f["code"], f["severity"], f["failing"]) for f in document["findings"])
+    assert verdicts == [
+        ("a/main.cf", "PF001", "warning", True),  # a/.pfcheck.yaml: fail_on info
+        ("b/main.cf", "PF001", "info", False),  # .pfcheck.yaml: PF001 info, fail_on warning
+        ("baseline.json", "PF903", "warning", True),  # the baseline file's policy: .pfcheck.yaml
+    ]
+    assert document["summary"]["fail_on"] is None
+    assert document["summary"]["fail_on_by_policy"] == {".pfcheck.yaml": "warning", "a/.pfcheck.yaml": "info"}
+    assert document["summary"]["failing"] == 2
+    failing = Counter({"PF001": 1, "PF903": 1})
+    assert _text_failing((root / "out.txt").read_text(encoding="utf-8"))[0] == 2
+    assert _junit_failing((root / "out.junit.xml").read_text(encoding="utf-8")) == failing
+    assert _sarif_failing((root / "out.sarif").read_text(encoding="utf-8")) == failing
+    assert _gitlab_failing((root / "out.gitlab.json").read_text(encoding="utf-8")) == failing
+    assert _github_failing((root / "out.github.txt").read_text(encoding="utf-8")) == failing
+
+    # --fail-on overrides every policy: one threshold again, either way.
+    for flag, code, count in (("info", 1, 3), ("error", 0, 0)):
+        assert main([*args, "--fail-on", flag]) == code
+        summary = json.loads((root / "out.json").read_text(encoding="utf-8"))["summary"]
+        assert (summary["fail_on"], summary["failing"]) == (flag, count)
+        assert summary["fail_on_by_policy"] == {".pfcheck.yaml": flag, "a/.pfcheck.yaml": flag}
