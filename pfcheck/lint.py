@@ -276,9 +276,17 @@ def decide_failing(result: LintResult, options: LintOptions, run_policy: Any = N
     # A finding no directory claims (none today) is judged as a run-level one: never unjudged.
     result.findings = [decided.get(id(f)) or judge([f], run_policy)[0] for f in result.findings]
     result.fail_on_by_policy = thresholds
-    distinct = set(thresholds.values())
-    result.fail_on = distinct.pop() if len(distinct) == 1 else (None if distinct else fail_on_for(None, options))
+    result.fail_on = _common_threshold(thresholds, options)
     return result
+
+
+def _common_threshold(thresholds: dict[str, Severity], options: LintOptions) -> Optional[Severity]:
+    """The one threshold every governing policy applied; None when they differ (outputs must
+    not claim one then); with no policy at all, what a finding would be judged by."""
+    distinct = set(thresholds.values())
+    if not distinct:
+        return fail_on_for(None, options)
+    return distinct.pop() if len(distinct) == 1 else None
 
 
 def _run_policy(options: LintOptions, policies: Callable[[Path], Any]) -> Any:
