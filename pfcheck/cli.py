@@ -213,12 +213,11 @@ def cmd_lint(argv: Sequence[str]) -> int:
     if result.baseline_written is not None:
         sys.stderr.write(f"pfcheck: wrote {result.baseline_written} baseline entries to {args.write_baseline}\n")
     rules = {code: RuleInfo.from_module(module) for code, module in _rules_registry().items()}
-    fail_on_by_path = {path: d.fail_on for d in result.directories for path in d.files}
-    fail_on_by_path.update({f.path: d.fail_on for d in result.directories for f in d.findings})
     report = Report(
         findings=result.findings, rules=rules, files_checked=result.files_checked,
-        tool_version=__version__, fail_on=options.fail_on or Severity.ERROR,
-        fail_on_by_path=fail_on_by_path, checked_paths=sorted({p for d in result.directories for p in d.files}),
+        tool_version=__version__, fail_on=result.fail_on, fail_on_by_policy=result.fail_on_by_policy,
+        base=options.base, new_only=options.new_only,
+        checked_paths=sorted({p for d in result.directories for p in d.files}),
         information_uri=PROJECT_URI, unrelated_files=len(result.unrelated), excluded_files=len(result.excluded),
     )
     for name, output in formats:

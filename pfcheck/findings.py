@@ -33,6 +33,9 @@ class Finding:
     `from_default` is True when the offending value is Postfix's built-in default, i.e. no line
     sets it (the finding then points at line 1, or at the listener line for a listener finding).
     `status` is "new" or "existing" against a git base revision, None without `--base`.
+    `failing` says whether this finding fails the run. It is decided once, by
+    `pfcheck.lint.decide_failing`, and every output (exit code, text, JSON, JUnit, SARIF,
+    GitLab, GitHub) reads it; it is not part of a finding's identity (equality, hash).
     """
 
     code: str
@@ -49,6 +52,7 @@ class Finding:
     actual: Optional[str] = None
     from_default: bool = False
     status: Optional[str] = None
+    failing: bool = field(default=False, compare=False)
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def with_(self, **changes: Any) -> "Finding":

@@ -67,25 +67,23 @@ class LintResult:
     # Findings hidden by inline directives, waivers or the baseline (pfcheck.suppress.Suppressed).
     suppressed: list[Any] = field(default_factory=list)
     baseline_written: Optional[int] = None  # entries written by --write-baseline
-    # Findings of the whole run (PF903 stale baseline entries), judged against --fail-on or error.
+    # Findings of the whole run (PF903 stale baseline entries), governed by the baseline file's policy.
     run_findings: list[Finding] = field(default_factory=list)
-    run_fail_on: Severity = Severity.ERROR
     new_only: bool = False
     #: Named paths that belong to no Postfix config (display paths), and those the policy's
     #: `exclude:` says are not configs.
     unrelated: list[str] = field(default_factory=list)
     excluded: list[str] = field(default_factory=list)
+    # The threshold each policy that governed a finding applied (`--fail-on` included), by
+    # policy label (`policy_label`); filled in by decide_failing.
+    fail_on_by_policy: dict[str, Severity] = field(default_factory=dict)
+    # The threshold of the run when every policy applied the same one, else None.
+    fail_on: Optional[Severity] = Severity.ERROR
 
     @property
     def failed(self) -> bool:
-        """Whether some finding reaches the failing severity of the policy governing it
-        (with --new-only, only findings that are new since the base revision count)."""
-        def counts(finding: Finding) -> bool:
-            return not self.new_only or finding.status != "existing"
-
-        return any(f.severity >= d.fail_on and counts(f) for d in self.directories for f in d.findings) or any(
-            f.severity >= self.run_fail_on for f in self.run_findings
-        )
+        """Whether some finding fails the run (`Finding.failing`, set by decide_failing)."""
+        return any(finding.failing for finding in self.findings)
 
 
 def load_target(target: Target, version: str) -> ConfigDir:
@@ -213,15 +211,105 @@ def _lint_targets(targets: list[Target], options: LintOptions, policies: Callabl
         judged = set(files) | {f.path for f in raw_findings}
         dir_findings = suppressor.directory(raw_findings, config, policy, judged)
         files_checked += len(files)
-        fail_on = options.fail_on or policy.fail_on
-        results.append(DirectoryResult(target, policy, fail_on, dir_findings, files))
+        results.append(DirectoryResult(target, policy, fail_on_for(policy, options), dir_findings, files))
         findings.extend(dir_findings)
-    run_findings = suppressor.finish()
+    run_policy = _run_policy(options, policies)
+    run_findings = _with_policy_severity(suppressor.finish(), run_policy)
     findings.extend(run_findings)
     findings.sort(key=Finding.sort_key)
     written = getattr(suppressor.baseline, "written", None)
-    return LintResult(findings, results, files_checked, suppressor.suppressed, written,
-                      run_findings, options.fail_on or Severity.ERROR, options.new_only)
+    result = LintResult(findings, results, files_checked, suppressor.suppressed, written,
+                        run_findings, options.new_only)
+    return decide_failing(result, options, run_policy)
+
+
+# --- the pass/fail decision ----------------------------------------------------------------
+#
+# Whether a finding fails the run is decided here and nowhere else: the exit code
+# (LintResult.failed) and every output format read `Finding.failing`.
+
+#: The label of the built-in policy in `fail_on_by_policy` (what `--policy` calls it).
+BUILTIN_POLICY_LABEL = "builtin"
+
+
+def fail_on_for(policy: Any, options: LintOptions) -> Severity:
+    """The lowest failing severity for the findings `policy` governs: `--fail-on` beats the
+    policy's `fail_on`; without either (no policy governs the finding), error."""
+    if options.fail_on is not None:
+        return options.fail_on
+    return policy.fail_on if policy is not None else Severity.ERROR
+
+
+def policy_label(policy: Any, cwd: Optional[Path] = None) -> str:
+    """How outputs name a policy: its file's display path, or `builtin`."""
+    path = getattr(policy, "path", None)
+    return display_path(Path(path), cwd) if path is not None else BUILTIN_POLICY_LABEL
+
+
+def fails(finding: Finding, threshold: Severity, new_only: bool) -> bool:
+    """The rule: severity at or above the threshold, and with --new-only not `existing`
+    (an existing finding is reported as information: adopting pfcheck must not block on it)."""
+    return finding.severity >= threshold and not (new_only and finding.status == "existing")
+
+
+def decide_failing(result: LintResult, options: LintOptions, run_policy: Any = None) -> LintResult:
+    """Set `failing` on every finding of `result`, once, and record the thresholds used.
+
+    A directory's findings (PF904 of the directory's own policy file among them) are judged by
+    the policy governing the directory; run-level findings (PF903, in the baseline file) by
+    `run_policy`, the policy governing the baseline file. `--fail-on` overrides both.
+    """
+    decided: dict[int, Finding] = {}
+    thresholds: dict[str, Severity] = {}
+
+    def judge(findings: list[Finding], policy: Any) -> list[Finding]:
+        threshold = fail_on_for(policy, options)
+        judged = [finding.with_(failing=fails(finding, threshold, options.new_only)) for finding in findings]
+        decided.update((id(old), new) for old, new in zip(findings, judged))
+        return judged
+
+    for directory in result.directories:
+        directory.findings = judge(directory.findings, directory.policy)
+        thresholds[policy_label(directory.policy)] = fail_on_for(directory.policy, options)
+    result.run_findings = judge(result.run_findings, run_policy)
+    if result.run_findings:
+        thresholds[policy_label(run_policy)] = fail_on_for(run_policy, options)
+    # A finding no directory claims (none today) is judged as a run-level one: never unjudged.
+    result.findings = [decided.get(id(f)) or judge([f], run_policy)[0] for f in result.findings]
+    result.fail_on_by_policy = thresholds
+    result.fail_on = _common_threshold(thresholds, options)
+    return result
+
+
+def _common_threshold(thresholds: dict[str, Severity], options: LintOptions) -> Optional[Severity]:
+    """The one threshold every governing policy applied; None when they differ (outputs must
+    not claim one then); with no policy at all, what a finding would be judged by."""
+    distinct = set(thresholds.values())
+    if not distinct:
+        return fail_on_for(None, options)
+    return distinct.pop() if len(distinct) == 1 else None
+
+
+def _run_policy(options: LintOptions, policies: Callable[[Path], Any]) -> Any:
+    """The policy governing run-level findings: the baseline file's (PF903 lives there)."""
+    if options.baseline is None:
+        return None
+    return policies(options.baseline)
+
+
+def _with_policy_severity(findings: list[Finding], policy: Any) -> list[Finding]:
+    """Run-level findings at `policy`'s severity for their rule; none for a rule it turns off."""
+    if policy is None:
+        return findings
+    kept = []
+    for finding in findings:
+        try:
+            severity = policy.severity(finding.code)
+        except KeyError:  # a rule the policy does not know keeps its default
+            severity = finding.severity
+        if severity is not None:
+            kept.append(finding.with_(severity=severity))
+    return kept
 
 
 def _name_directory_outside(findings: list[Finding], directory: str) -> list[Finding]:

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SAFE_MAIN = "compatibility_level = 3.6\ndisable_vrfy_command = yes\nmynetworks = 127.0.0.0/8\n"
 SAFE_MASTER = "smtp       inet  n  -  y  -  -  smtpd\n"
 TEXT_LINE = re.compile(r"^(?P<path>[^:\n]+):(?P<line>\d+):(?P<column>\d+): (?P<code>PF\d{3}) (?P<name>[a-z-]+): (?P<message>.+)$")
-SUMMARY_LINE = re.compile(r"^\d+ files?, \d+ findings?( \(.+\))?$")
+SUMMARY_LINE = re.compile(r"^\d+ files?, \d+ findings?( \(.+\))?(, \d+ failing( \(.+\))?)?$")
 FINDING_KEYS = {"code", "name", "severity", "path", "line", "column", "service", "message", "witness"}
 
 

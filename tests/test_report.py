@@ -117,6 +117,7 @@ MAIN_LINE = Finding(
     witness={"address": "203.0.113.7"},
     expected="no network wider than /24",
     actual="0.0.0.0/0",
+    failing=True,
 )
 # Same path, rule, parameter, listener and value as MAIN_LINE: the same base fingerprint.
 MAIN_LINE_AGAIN = MAIN_LINE.with_(line=31, message="mynetworks includes 0.0.0.0/0 again (wider than /24)")
@@ -139,6 +140,7 @@ LISTENER = Finding(
     expected="reject_unauth_destination before any permit",
     actual="permit",
     status="new",
+    failing=True,
 )
 DEFAULT_VALUE = Finding(
     code="PF101",
@@ -180,6 +182,8 @@ def fixed_report(**changes: Any) -> Report:
         tool_version="0.1.0",
         not_checked=NOT_CHECKED,
         information_uri="https://example.org/pfcheck",
+        base="HEAD~1",
+        fail_on_by_policy={".pfcheck.yaml": Severity.ERROR},
         checked_paths=[
             "hosts/mx1/main.cf",
             "hosts/mx1/master.cf",
@@ -306,8 +310,9 @@ def test_text_lines_are_parsable_and_sorted() -> None:
     assert all(parsed), finding_lines
     keys = [(m["path"], int(m["line"]), int(m["col"])) for m in parsed if m]
     assert keys == sorted(keys)
-    assert [line.endswith("[submission/inet]") for line in finding_lines] == [False, False, False, True, False]
-    assert lines[-1] == "4 files, 5 findings (3 error, 1 warning, 1 info), 2 not checked"
+    assert [line.endswith("[submission/inet] (new)") for line in finding_lines] == [False, False, False, True, False]
+    assert lines[-1] == "4 files, 5 findings (3 error, 1 warning, 1 info; 1 new, 1 existing), 3 failing, 2 not checked"
+    assert [line.endswith((" (new)", " (existing)")) for line in finding_lines] == [True, False, False, True, False]
     assert "\x1b" not in "\n".join(lines)
 
 
@@ -315,7 +320,7 @@ def test_text_summary_singular_and_clean() -> None:
     clean = Report(findings=[], rules={}, files_checked=1, tool_version="0.1.0")
     assert render(clean, "text") == "1 file, 0 findings\n"
     one = Report(findings=[DEFAULT_VALUE], rules={}, files_checked=2, tool_version="0.1.0")
-    assert render(one, "text").splitlines()[-1] == "2 files, 1 finding (1 warning)"
+    assert render(one, "text").splitlines()[-1] == "2 files, 1 finding (1 warning), 0 failing"
 
 
 def test_text_color_only_when_asked() -> None:
@@ -368,7 +373,11 @@ def test_json_shape() -> None:
         "findings": 5,
         "by_severity": {"error": 3, "warning": 1, "info": 1},
         "fail_on": "error",
+        "fail_on_by_policy": {".pfcheck.yaml": "error"},
         "failing": 3,
+        "new": 1,
+        "existing": 1,
+        "new_only": False,
         "not_checked": [
             {"path": "hosts/mx1/blob.cf", "reason": "binary"},
             {"path": "hosts/templated/main.cf.j2", "reason": "template (Jinja2)"},
@@ -556,9 +565,11 @@ def test_gitlab_fields() -> None:
 
 
 def test_gitlab_non_security_error_is_major_and_fingerprints_ignore_lines() -> None:
-    parse_error = Finding("PF000", "parse-error", Severity.ERROR, "./main.cf", 3, 1, "missing '='")
+    parse_error = Finding("PF000", "parse-error", Severity.ERROR, "./main.cf", 3, 1, "missing '='", failing=True)
     [issue] = json.loads(render(Report([parse_error], {}, 1, "0.1.0"), "gitlab"))
     assert issue["severity"] == "major"
+    [not_failing] = json.loads(render(Report([parse_error.with_(failing=False)], {}, 1, "0.1.0"), "gitlab"))
+    assert not_failing["severity"] == "minor"
     assert issue["categories"] == ["Bug Risk"]
     assert issue["location"]["path"] == "main.cf"
     moved = json.loads(render(fixed_report(findings=[f.with_(line=f.line + 3) for f in FINDINGS]), "gitlab"))
@@ -590,7 +601,7 @@ def test_junit_parses_and_counts() -> None:
     failure = relay.find("failure")
     assert failure is not None and failure.get("type") == "error"
     assert failure.text is not None and failure.text.splitlines()[0] == (
-        "hosts/mx1/master.cf:17:1: PF301 open-relay: " + LISTENER.message + " [submission/inet]"
+        "hosts/mx1/master.cf:17:1: PF301 open-relay: " + LISTENER.message + " [submission/inet] (new)"
     )
     assert "witness: client=198.51.100.9" in failure.text
     below_threshold = next(case for case in cases if case.get("name", "").startswith("PF101"))
@@ -602,16 +613,30 @@ def test_junit_parses_and_counts() -> None:
     assert skip is not None and skip.get("message") == "template (Jinja2)"
 
 
-def test_junit_fail_on_info_fails_everything() -> None:
-    root = ET.fromstring(render(fixed_report(fail_on=Severity.INFO), "junit"))
-    assert root.get("failures") == "5"
-
-
-def test_failing_threshold_per_file() -> None:
-    report = fixed_report(fail_on_by_path={"hosts/mx1/main.cf": Severity.WARNING, "hosts/mx1/master.cf": Severity.INFO})
-    assert report.failing() == 4  # mx1/main.cf: 2 errors + 1 warning; master.cf: 1 error; PF105 info stays
-    assert json.loads(render(report, "json"))["summary"]["failing"] == 4
-    assert ET.fromstring(render(report, "junit")).get("failures") == "4"
+def test_every_format_reads_the_one_decision_and_never_re_decides() -> None:
+    # Deliberately against severity: a failing info and a non-failing error. A renderer that
+    # compared severities with a threshold would count these differently.
+    findings = [AWKWARD_TEXT.with_(failing=True), MAIN_LINE.with_(failing=False, status="existing"),
+                LISTENER, DEFAULT_VALUE.with_(failing=True)]
+    report = fixed_report(findings=findings, fail_on=None, new_only=True,
+                          fail_on_by_policy={"a/.pfcheck.yaml": Severity.INFO, "builtin": Severity.ERROR})
+    failing_codes = sorted(f.code for f in findings if f.failing)
+    assert report.failing() == 3
+    document = json.loads(render(report, "json"))
+    assert document["summary"]["failing"] == 3
+    assert document["summary"]["fail_on"] is None
+    assert document["summary"]["fail_on_by_policy"] == {"a/.pfcheck.yaml": "info", "builtin": "error"}
+    assert sorted(f["code"] for f in document["findings"] if f["failing"]) == failing_codes
+    assert ET.fromstring(render(report, "junit")).get("failures") == "3"
+    results = json.loads(render(report, "sarif"))["runs"][0]["results"]
+    assert sorted(r["ruleId"] for r in results if r["level"] == "error") == failing_codes
+    assert {r["ruleId"]: r["properties"]["failing"] for r in results}["PF201"] is False
+    issues = json.loads(render(report, "gitlab"))
+    assert sorted(i["check_name"] for i in issues if i["severity"] in {"major", "critical"}) == failing_codes
+    assert sorted(line.split("title=")[1].split()[0] for line in render(report, "github").splitlines()
+                  if line.startswith("::error ")) == failing_codes
+    summary = render(report, "text").splitlines()[-1]
+    assert ", 3 failing (--new-only: existing findings do not fail)" in summary
 
 
 def test_junit_survives_characters_xml_cannot_carry() -> None:
@@ -635,11 +660,11 @@ def test_github_commands() -> None:
     ) in lines
     assert (
         "::warning file=hosts/mx1/main.cf,line=1,col=1,title=PF101 vrfy-enabled::hosts/mx1/main.cf:1:1: "
-        "VRFY is enabled: disable_vrfy_command is not set (Postfix default: no)"
+        "VRFY is enabled: disable_vrfy_command is not set (Postfix default: no) (existing)"
     ) in lines
     relay = next(line for line in lines if "PF301" in line)
     assert relay.startswith("::error file=hosts/mx1/master.cf,line=17,col=1,title=PF301 open-relay::")
-    assert relay.endswith(" [submission/inet]")
+    assert relay.endswith(" [submission/inet] (new)")
 
 
 def test_github_escaping() -> None:
@@ -671,4 +696,4 @@ def test_github_step_summary_lists_every_finding() -> None:
     rows = [line for line in summary.splitlines() if line.startswith("| ") and "---" not in line]
     assert len(rows) == 1 + len(FINDINGS) + 1
     assert "a \\| b" in summary
-    assert "4 files, 6 findings (4 error, 1 warning, 1 info), 2 not checked" in summary
+    assert "4 files, 6 findings (4 error, 1 warning, 1 info; 1 new, 1 existing), 4 failing, 2 not checked" in summary

@@ -143,13 +143,16 @@ class Report:
     """Everything a renderer may show.
 
     `files_checked` counts the files that were judged; `checked_paths` optionally names them
-    (JUnit then lists clean files as passing test cases). `fail_on` is the severity threshold
-    that decides the exit code; `fail_on_by_path` overrides it for the findings in one file
-    (each directory's policy may set its own). `color` adds ANSI colour to the text format;
-    `details` adds the expected/actual/witness lines under each text finding. `automation_id`
-    is the SARIF `runAutomationDetails.id` (a category ending in "/" when several pfcheck runs
-    are uploaded); `information_uri` the SARIF `tool.driver.informationUri` (the project's
-    home page, sent only when known).
+    (JUnit then lists clean files as passing test cases). Whether a finding fails the run is
+    `Finding.failing`, decided once by the lint engine (`pfcheck.lint.decide_failing`); the
+    report never re-decides it. `fail_on` is the threshold every governing policy applied, None
+    when they differ; `fail_on_by_policy` is each policy's (by file, `builtin` for the built-in
+    policy). `base` is the `--base` revision (findings then carry a `status`) and `new_only`
+    whether `--new-only` kept existing findings from failing. `color` adds ANSI colour to the
+    text format; `details` adds the expected/actual/witness lines under each text finding.
+    `automation_id` is the SARIF `runAutomationDetails.id` (a category ending in "/" when several
+    pfcheck runs are uploaded); `information_uri` the SARIF `tool.driver.informationUri` (the
+    project's home page, sent only when known).
     """
 
     findings: Sequence[Finding]
@@ -157,8 +160,10 @@ class Report:
     files_checked: int
     tool_version: str
     not_checked: Sequence[NotChecked] = ()
-    fail_on: Severity = Severity.ERROR
-    fail_on_by_path: Mapping[str, Severity] = field(default_factory=dict)
+    fail_on: Optional[Severity] = Severity.ERROR
+    fail_on_by_policy: Mapping[str, Severity] = field(default_factory=dict)
+    base: Optional[str] = None
+    new_only: bool = False
     checked_paths: Sequence[str] = ()
     color: bool = False
     details: bool = False
@@ -194,13 +199,20 @@ class Report:
             counts[str(finding.severity)] += 1
         return counts
 
-    def fails(self, finding: Finding) -> bool:
-        """Whether `finding` reaches the failing threshold of its file."""
-        return finding.severity >= self.fail_on_by_path.get(finding.path, self.fail_on)
-
     def failing(self) -> int:
-        """How many findings fail (non-zero means exit code 1)."""
-        return sum(1 for finding in self.findings if self.fails(finding))
+        """How many findings fail the run (non-zero means exit code 1)."""
+        return sum(1 for finding in self.findings if finding.failing)
+
+    def by_status(self) -> Optional[dict[str, int]]:
+        """`{"new": n, "existing": n}` with `--base`, None without (nothing was compared).
+        Findings no comparison applies to (PF9xx hygiene) have no status and are in neither."""
+        if self.base is None:
+            return None
+        counts = {STATUS_NEW: 0, STATUS_EXISTING: 0}
+        for finding in self.findings:
+            if finding.status in counts:
+                counts[finding.status] += 1
+        return counts
 
     def fingerprints(self) -> list[str]:
         """Unique, line-independent fingerprints, parallel to `sorted_findings()`."""
@@ -252,17 +264,33 @@ def printable(text: str) -> str:
     return _UNPRINTABLE.sub(_escape_unprintable, text)
 
 
+STATUS_NEW = "new"
+STATUS_EXISTING = "existing"
+
+
 def plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def summary_line(report: Report) -> str:
-    """`3 files, 5 findings (2 error, 3 warning), 1 not checked` (zero counts left out)."""
+    """`3 files, 5 findings (2 error, 3 warning; 1 new, 4 existing), 2 failing, 1 not checked`.
+
+    Zero severity counts are left out; the new/existing counts appear with `--base` only, the
+    failing count whenever there are findings (it is what the exit code says).
+    """
     findings = plural(len(report.findings), "finding")
     counts = [f"{n} {severity}" for severity, n in report.by_severity().items() if n]
+    statuses = report.by_status()
     if counts:
-        findings += f" ({', '.join(counts)})"
+        detail = ", ".join(counts)
+        if statuses is not None:
+            detail += "; " + ", ".join(f"{n} {status}" for status, n in statuses.items())
+        findings += f" ({detail})"
     line = f"{plural(report.files_checked, 'file')}, {findings}"
+    if report.findings:
+        line += f", {report.failing()} failing"
+        if report.new_only:
+            line += " (--new-only: existing findings do not fail)"
     if report.not_checked:
         line += f", {len(report.not_checked)} not checked"
     if report.excluded_files:

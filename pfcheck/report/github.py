@@ -1,5 +1,7 @@
 """GitHub Actions workflow commands: one `::error`/`::warning`/`::notice` line per finding.
 
+`::error` is used exactly for the findings that fail the run (`Finding.failing`).
+
 GitHub turns each line into an annotation on the file and line. Data after `::` must escape
 `%`, CR and LF; property values must also escape `:` and `,` (actions/toolkit `command.ts`).
 GitHub keeps only 10 annotations of each level per step, so `step_summary()` renders every
@@ -9,8 +11,14 @@ from __future__ import annotations
 
 from pfcheck.findings import Finding, Severity
 from pfcheck.report import NotChecked, Report, plural, printable, summary_line
+from pfcheck.report.text import status_suffix
 
-COMMAND = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
+def command_for(finding: Finding) -> str:
+    """`error` exactly for the findings that fail the run; the others are `warning` (error or
+    warning severity) or `notice` (info): shown on the diff, not blocking."""
+    if finding.failing:
+        return "error"
+    return "warning" if finding.severity >= Severity.WARNING else "notice"
 
 
 def render(report: Report) -> str:
@@ -24,13 +32,14 @@ def finding_command(finding: Finding) -> str:
     message = f"{finding.path}:{finding.line}:{finding.column}: {finding.message}"
     if finding.service:
         message += f" [{finding.service}]"
+    message += status_suffix(finding)
     properties = {
         "file": finding.path,
         "line": str(max(1, finding.line)),
         "col": str(max(1, finding.column)),
         "title": f"{finding.code} {finding.name}",
     }
-    return _command(COMMAND[finding.severity], properties, message)
+    return _command(command_for(finding), properties, message)
 
 
 def not_checked_command(item: NotChecked) -> str:
@@ -56,11 +65,12 @@ def step_summary(report: Report) -> str:
     lines = ["### pfcheck", "", summary_line(report), ""]
     findings = report.sorted_findings()
     if findings:
-        lines += ["| Severity | Location | Rule | Message |", "| --- | --- | --- | --- |"]
+        lines += ["| Severity | Fails | Location | Rule | Message |", "| --- | --- | --- | --- | --- |"]
         for finding in findings:
-            message = finding.message + (f" [{finding.service}]" if finding.service else "")
+            message = finding.message + (f" [{finding.service}]" if finding.service else "") + status_suffix(finding)
             lines.append(
-                f"| {finding.severity} | {_cell(f'{finding.path}:{finding.line}:{finding.column}')} "
+                f"| {finding.severity} | {'yes' if finding.failing else 'no'} "
+                f"| {_cell(f'{finding.path}:{finding.line}:{finding.column}')} "
                 f"| {finding.code} {finding.name} | {_cell(message)} |"
             )
         lines.append("")

@@ -28,12 +28,14 @@ def render(report: Report) -> str:
 
 
 def severity(finding: Finding, rule: RuleInfo) -> str:
-    """info -> info, warning -> minor, error -> major; an error of a security rule -> critical.
+    """A finding that fails the run: `critical` for an error of a security rule, else `major`.
+    One that does not (below `fail_on`, existing under `--new-only`): `minor`, or `info` for an
+    info finding. So `major`/`critical` are exactly the findings behind exit code 1.
 
     `blocker` is left for nothing pfcheck reports: it would outrank a broken build.
     """
-    if finding.severity >= Severity.ERROR:
-        return "critical" if rule.is_security else "major"
+    if finding.failing:
+        return "critical" if rule.is_security and finding.severity >= Severity.ERROR else "major"
     if finding.severity >= Severity.WARNING:
         return "minor"
     return "info"

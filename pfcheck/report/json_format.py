@@ -1,6 +1,10 @@
 """JSON format: `{"findings": [...], "summary": {...}}`, the stable machine-readable output.
 
-Keys never disappear: optional fields are `null`. Output is ASCII (non-ASCII is \\u-escaped),
+Keys never disappear: optional fields are `null`. Each finding's `failing` is the run's one
+decision (`Finding.failing`); `summary.failing` counts them, so exit code 1 <=> failing > 0.
+`summary.fail_on` is the threshold when every governing policy applied the same one, else
+`null`; `summary.fail_on_by_policy` always gives each policy's (`builtin` for the built-in
+one). `summary.new`/`existing` count statuses with `--base` and are `null` without it. Output is ASCII (non-ASCII is \\u-escaped),
 so no consumer can decode it wrongly.
 """
 from __future__ import annotations
@@ -9,11 +13,12 @@ import json
 from typing import Any
 
 from pfcheck.findings import Finding
-from pfcheck.report import Report
+from pfcheck.report import STATUS_EXISTING, STATUS_NEW, Report
 
 
 def render(report: Report) -> str:
     findings = report.sorted_findings()
+    statuses = report.by_status()
     document = {
         "findings": [
             finding_object(finding, fingerprint)
@@ -23,8 +28,12 @@ def render(report: Report) -> str:
             "files": report.files_checked,
             "findings": len(findings),
             "by_severity": report.by_severity(),
-            "fail_on": str(report.fail_on),
+            "fail_on": None if report.fail_on is None else str(report.fail_on),
+            "fail_on_by_policy": {label: str(threshold) for label, threshold in sorted(report.fail_on_by_policy.items())},
             "failing": report.failing(),
+            "new": None if statuses is None else statuses[STATUS_NEW],
+            "existing": None if statuses is None else statuses[STATUS_EXISTING],
+            "new_only": report.new_only,
             "not_checked": [
                 {"path": item.path, "reason": item.reason} for item in report.sorted_not_checked()
             ],
@@ -49,6 +58,7 @@ def finding_object(finding: Finding, fingerprint: str) -> dict[str, Any]:
         "actual": finding.actual,
         "from_default": finding.from_default,
         "status": finding.status,
+        "failing": finding.failing,
         "fingerprint": fingerprint,
     }
 

@@ -5,9 +5,10 @@ column) and the rule as `name`. GitLab keys test cases on (classname, name) and 
 between branches, so names leave the line out and repeat-suffix "(2)", "(3)" to stay unique.
 GitLab ignores `failure/@message` and shows the failure text, so the text carries everything.
 
-Only findings at or above the failing threshold (`Report.fails`) are failures, so the widget's failure count is the number
-that fails the build; findings below it are passing test cases with their text in
-`<system-out>`. Files named in `Report.checked_paths` without findings are passing test cases,
+Only findings that fail the run (`Finding.failing`) are `<failure>`s, so the widget's failure
+count is the number that fails the build. A finding that does not fail (below its policy's
+`fail_on`, or existing under `--new-only`) is a passing test case with its text in
+`<system-out>`: it is information, and `<skipped>` would say it was not checked. Files named in `Report.checked_paths` without findings are passing test cases,
 and files not checked are skipped ones.
 """
 from __future__ import annotations
@@ -38,7 +39,7 @@ def render(report: Report) -> str:
     paths_with_findings = set()
     for finding in report.sorted_findings():
         paths_with_findings.add(finding.path)
-        fails = report.fails(finding)
+        fails = finding.failing
         failures += fails
         case = _testcase(finding.path, unique_name(finding.path, case_name(finding)), finding.line)
         body = failure_text(finding)

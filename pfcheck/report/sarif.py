@@ -24,6 +24,8 @@ SOURCE_ROOT = "%SRCROOT%"
 DESCRIPTION_LIMIT = 1024
 
 LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
+#: Every result is `kind: "fail"` (a problem was found); its `level` carries the run's decision.
+KIND = "fail"
 # SARIF `baselineState` for pfcheck's `--base` status.
 BASELINE_STATE = {"new": "new", "existing": "unchanged"}
 
@@ -106,7 +108,8 @@ def result(finding: Finding, rule_index: int, fingerprint: str) -> dict[str, Any
     entry: dict[str, Any] = {
         "ruleId": finding.code,
         "ruleIndex": rule_index,
-        "level": LEVEL[finding.severity],
+        "kind": KIND,
+        "level": result_level(finding),
         "message": {"text": message},
         "locations": [
             {
@@ -129,6 +132,19 @@ def result(finding: Finding, rule_index: int, fingerprint: str) -> dict[str, Any
     if properties:
         entry["properties"] = properties
     return entry
+
+
+def result_level(finding: Finding) -> str:
+    """`error` for a finding that fails the run, whatever its severity; else `warning`, or
+    `note` for an info finding.
+
+    GitHub's code scanning check fails on `error` results by default, so it agrees with
+    pfcheck's exit code; non-failing findings (below `fail_on`, existing under `--new-only`)
+    are still shown, one level down. The severity itself is in `properties.severity`.
+    """
+    if finding.failing:
+        return "error"
+    return "warning" if finding.severity >= Severity.WARNING else "note"
 
 
 def not_checked_notification(item: NotChecked) -> dict[str, Any]:
@@ -158,6 +174,8 @@ def _quote(path: str) -> str:
 
 def _result_properties(finding: Finding) -> dict[str, Any]:
     candidates: dict[str, Optional[Any]] = {
+        "severity": str(finding.severity),
+        "failing": finding.failing,
         "service": finding.service,
         "parameter": finding.parameter,
         "witness": finding.witness,

@@ -1,5 +1,8 @@
 """Text format: one `path:line:col: CODE name: message [service]` line per finding.
 
+With `--base`, each line ends in ` (new)` or ` (existing)`; the summary line counts both and
+says how many findings fail the run (`Finding.failing`).
+
 The shape gcc, ruff and yamllint print, which editors' quickfix lists and GitHub problem
 matchers read. Files that were not checked come first (`path: not checked: reason`), the
 summary line comes last.
@@ -43,7 +46,13 @@ def finding_line(finding: Finding, paint: Optional[Painter] = None) -> str:
     line = f"{location} {code} {finding.name}: {printable(finding.message)}"
     if finding.service:
         line += f" [{printable(finding.service)}]"
-    return line
+    return line + status_suffix(finding)
+
+
+def status_suffix(finding: Finding) -> str:
+    """` (new)` / ` (existing)` with `--base`, else nothing. It goes after everything a problem
+    matcher parses (`path:line:col: CODE name: message [service]`), so old matchers still work."""
+    return f" ({finding.status})" if finding.status else ""
 
 
 def detail_lines(finding: Finding, indent: str = "") -> list[str]:
