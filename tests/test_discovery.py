@@ -98,6 +98,7 @@ def test_files_that_belong_to_no_config_are_counted(repo: Path, capsys: pytest.C
     write(repo, {"mx/main.cf": BASE_MAIN, "mx/master.cf": SMTPD, "mx/NOTES": "0.0.0.0/0 OK\n", "README.md": "x\n"})
     code, document = lint(capsys, "mx/NOTES", "README.md")
     assert code == 0 and document["findings"] == [] and document["summary"]["files"] == 0
+    assert document["summary"]["unrelated_files"] == 2
     assert main(["--policy", "builtin", "mx/NOTES", "README.md"]) == 0
     assert "2 files are not part of a Postfix config" in capsys.readouterr().out
 
@@ -150,6 +151,7 @@ def test_exclude_skips_templates_and_configs(repo: Path, capsys: pytest.CaptureF
     code = main(["--format", "json", "."])
     document = json.loads(capsys.readouterr().out)
     assert code == 0 and document["findings"] == [], document
+    assert document["summary"]["excluded_files"] == 3
     assert main(["."]) == 0
     assert "3 files excluded by the policy" in capsys.readouterr().out
 

@@ -378,6 +378,8 @@ def test_json_shape() -> None:
         "new": 1,
         "existing": 1,
         "new_only": False,
+        "unrelated_files": 0,
+        "excluded_files": 0,
         "not_checked": [
             {"path": "hosts/mx1/blob.cf", "reason": "binary"},
             {"path": "hosts/templated/main.cf.j2", "reason": "template (Jinja2)"},

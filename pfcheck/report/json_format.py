@@ -34,6 +34,9 @@ def render(report: Report) -> str:
             "new": None if statuses is None else statuses[STATUS_NEW],
             "existing": None if statuses is None else statuses[STATUS_EXISTING],
             "new_only": report.new_only,
+            # Named paths that belong to no Postfix config, and files the policy excludes.
+            "unrelated_files": report.unrelated_files,
+            "excluded_files": report.excluded_files,
             "not_checked": [
                 {"path": item.path, "reason": item.reason} for item in report.sorted_not_checked()
             ],
