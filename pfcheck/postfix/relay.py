@@ -224,6 +224,10 @@ class Witness:
             "helo": self.helo,
             "sender": smtp_address(self.sender),
             "recipient": smtp_address(self.recipient),
+            # What the transaction rests on beyond what it sends, and whether a test can
+            # replay it with XCLIENT (False: it needs a DNS answer, STARTTLS, ...).
+            "assumptions": list(self.assumptions),
+            "replayable": self.replayable,
         }
 
     @property
@@ -258,6 +262,7 @@ class ClientGrant:
 
     `entry` is the table key that matches `address`; `relays` tells whether that client can
     actually relay through this listener (the full evaluation with it as the client).
+    `assumptions`/`replayable` are those of that evaluation's witness (see `Witness`).
     """
 
     parameter: str
@@ -267,6 +272,8 @@ class ClientGrant:
     entry_location: Optional[Location]
     address: str
     relays: bool
+    assumptions: Tuple[str, ...] = ()
+    replayable: bool = True
 
 
 # ----------------------------------------------------------------------------------------
@@ -768,21 +775,20 @@ class _Trust:
         return matched, getattr(result, "error", None)
 
     def untrusted_address(self, family: int) -> Optional[str]:
-        """A globally routable address the list certainly does not match, if any."""
+        """An address the list certainly does not match, globally routable if possible, that
+        a client can present (client_addresses); None when every such address is trusted."""
         trusted_networks = getattr(self._list, "trusted_networks", None)
         if trusted_networks is None:
             return None
-        from pfcheck.postfix import networks
+        from pfcheck.postfix import client_addresses, networks
 
         spaces = trusted_networks(ipv4_enabled=self.ipv4_enabled)
         covered = spaces.trusted(family).union(spaces.maybe(family)).union(spaces.errors(family))
         outside = covered.complement(family)
-        routable = outside.intersection(networks.GLOBAL_ADDRESSES[family])
-        pool = routable or outside
-        first = pool.first()
-        if first is None:
+        chosen = client_addresses.choose(outside, family, [networks.GLOBAL_ADDRESSES[family]])
+        if chosen is None:
             return None
-        return networks.format_address(first, family)
+        return networks.format_address(chosen, family)
 
 
 # ----------------------------------------------------------------------------------------
@@ -2446,22 +2452,16 @@ def _client_keyed_tokens(evaluator: _Evaluator) -> Iterator[Tuple[str, str, str]
 
 
 def _address_inside(key: str) -> Optional[str]:
-    """An address a client-table key matches: an address, a CIDR block, or a prefix (1.2.3)."""
-    text = key.strip()
-    if text.startswith("[") and "]" in text:
-        text = text[1:text.index("]")] + text[text.index("]") + 1:]
-    try:
-        network = ipaddress.ip_network(text, strict=False)
-    except ValueError:
-        network = None
-    if network is not None:
-        if network.num_addresses == 1:
-            return str(network.network_address)
-        return str(network.network_address + 1)
-    parts = text.split(".")
-    if 1 <= len(parts) < 4 and all(part.isdigit() and int(part) < 256 for part in parts):
-        return ".".join(parts + ["1"] * (4 - len(parts)))
-    return None
+    """A client a client-table key matches (an address, a CIDR block, a prefix such as 1.2.3)
+    that can present itself to smtpd: a documentation address when the key covers one. None
+    when no client can (0.0.0.0/8, multicast, ...): such an entry grants nobody."""
+    from pfcheck.postfix import client_addresses
+
+    found = client_addresses.key_range(key)
+    if found is None:
+        return None
+    family, addresses = found
+    return client_addresses.grant_witness(addresses, family)
 
 
 def client_grants(
@@ -2492,6 +2492,7 @@ def client_grants(
                 continue
             verdict = evaluate_relay(params, version=version, resolver=resolver, trusted=trusted,
                                      rewrite_params=rewrite_params, client=address)
+            assumptions, replayable = _grant_assumptions(evaluator, address, verdict)
             grants.append(ClientGrant(
                 parameter=parameter,
                 token=f"{command} {table}",
@@ -2500,5 +2501,20 @@ def client_grants(
                 entry_location=entry.location,
                 address=address,
                 relays=verdict.verdict is Verdict.OPEN,
+                assumptions=assumptions,
+                replayable=replayable,
             ))
     return grants
+
+
+def _grant_assumptions(evaluator: _Evaluator, address: str, verdict: RelayVerdict) -> Tuple[Tuple[str, ...], bool]:
+    """The grant witness's assumptions: its relay evaluation's, plus a disabled address family
+    (smtpd then takes no such client, and XCLIENT refuses it: not replayable)."""
+    assumptions = verdict.witness.assumptions if verdict.witness is not None else ()
+    replayable = verdict.witness.replayable if verdict.witness is not None else True
+    enabled = evaluator.ipv6_enabled if ":" in address else evaluator.ipv4_enabled
+    if not enabled:
+        assumptions += (f"inet_protocols enables IPv{'6' if ':' in address else '4'} "
+                        f"(it does not now: no such client can connect)",)
+        replayable = False
+    return assumptions, replayable
