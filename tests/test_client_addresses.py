@@ -318,3 +318,19 @@ def test_grant_in_a_disabled_family_is_not_replayable(tmp_path: Path) -> None:
     grants = [grant for grant in _grants(tmp_path, "::/0", protocols="ipv4") if grant.address == "2001:db8::1"]
     assert grants and not grants[0].replayable
     assert any("inet_protocols" in text for text in grants[0].assumptions)
+
+
+def test_grant_witness_skips_clients_an_earlier_cidr_entry_catches(tmp_path: Path) -> None:
+    # cidr tables are first-match: 192.0.2.1 would get REJECT, so it is no witness of the OK.
+    grants = _grants(tmp_path, "192.0.2.0/24 REJECT\n0.0.0.0/0")
+    assert [(grant.entry, grant.address, grant.relays) for grant in grants] == [("0.0.0.0/0", "198.51.100.1", True)]
+
+
+def test_grant_witness_is_outside_the_trusted_set(tmp_path: Path) -> None:
+    (tmp_path / "clients.cidr").write_text("0.0.0.0/0 OK\n")
+    params = Params("compatibility_level = 3.6\nmynetworks = 127.0.0.0/8 192.0.2.0/24\n"
+                    "smtpd_relay_restrictions = permit_mynetworks, check_client_access "
+                    "cidr:/etc/postfix/clients.cidr, reject_unauth_destination\n")
+    grants = client_grants(params, version="3.7", resolver=TableResolver(tmp_path, tmp_path), trusted=None,
+                           rewrite_params=main_scope(params))
+    assert [(grant.address, grant.relays) for grant in grants] == [("198.51.100.1", True)]

@@ -774,16 +774,23 @@ class _Trust:
         matched = getattr(result, "matched", None)
         return matched, getattr(result, "error", None)
 
-    def untrusted_address(self, family: int) -> Optional[str]:
-        """An address the list certainly does not match, globally routable if possible, that
-        a client can present (client_addresses); None when every such address is trusted."""
+    def covered(self, family: int) -> Any:
+        """The IntervalSet of addresses the list trusts, may trust or fails on; None when the
+        list cannot say (no `trusted_networks`)."""
         trusted_networks = getattr(self._list, "trusted_networks", None)
         if trusted_networks is None:
             return None
+        spaces = trusted_networks(ipv4_enabled=self.ipv4_enabled)
+        return spaces.trusted(family).union(spaces.maybe(family)).union(spaces.errors(family))
+
+    def untrusted_address(self, family: int) -> Optional[str]:
+        """An address the list certainly does not match, globally routable if possible, that
+        a client can present (client_addresses); None when every such address is trusted."""
+        covered = self.covered(family)
+        if covered is None:
+            return None
         from pfcheck.postfix import client_addresses, networks
 
-        spaces = trusted_networks(ipv4_enabled=self.ipv4_enabled)
-        covered = spaces.trusted(family).union(spaces.maybe(family)).union(spaces.errors(family))
         outside = covered.complement(family)
         chosen = client_addresses.choose(outside, family, [networks.GLOBAL_ADDRESSES[family]])
         if chosen is None:
@@ -2451,17 +2458,36 @@ def _client_keyed_tokens(evaluator: _Evaluator) -> Iterator[Tuple[str, str, str]
         yield from walk(parameter, evaluator.lists[parameter], ())
 
 
-def _address_inside(key: str) -> Optional[str]:
+def _address_inside(key: str, trust: Optional[_Trust] = None, earlier: Optional[Dict[int, Any]] = None) -> Optional[str]:
     """A client a client-table key matches (an address, a CIDR block, a prefix such as 1.2.3)
     that can present itself to smtpd: a documentation address when the key covers one. None
-    when no client can (0.0.0.0/8, multicast, ...): such an entry grants nobody."""
+    when no client can (0.0.0.0/8, multicast, ...): such an entry grants nobody.
+
+    `trust`: prefer a client outside the trusted set (a grant matters only there); `earlier`:
+    per family, what earlier entries of a first-match (cidr) table already match: the entry
+    never applies to those clients."""
     from pfcheck.postfix import client_addresses
 
     found = client_addresses.key_range(key)
     if found is None:
         return None
     family, addresses = found
+    if earlier is not None and family in earlier:
+        addresses = addresses.difference(earlier[family])
+    covered = trust.covered(family) if trust is not None else None
+    if covered is not None:
+        addresses = addresses.difference(covered) or addresses
     return client_addresses.grant_witness(addresses, family)
+
+
+def _shadow(earlier: Dict[int, Any], key: str) -> None:
+    """Add a cidr entry's range to what earlier entries match (first match wins in cidr)."""
+    from pfcheck.postfix import client_addresses
+
+    found = client_addresses.key_range(key)
+    if found is not None:
+        family, addresses = found
+        earlier[family] = addresses.union(earlier[family]) if family in earlier else addresses
 
 
 def client_grants(
@@ -2482,8 +2508,11 @@ def client_grants(
         entries = evaluator.tables.entries(table)
         if not entries:
             continue
+        earlier: Optional[Dict[int, Any]] = {} if _table_type(table) == "cidr" else None
         for entry in entries:
-            address = _address_inside(entry.key)
+            address = _address_inside(entry.key, evaluator.trust, earlier)
+            if earlier is not None:
+                _shadow(earlier, entry.key)
             if address is None:
                 continue
             if not _may_permit(entry.value):
