@@ -10,7 +10,9 @@ or a permitting restriction class before `reject_unauth_destination`). If some t
 address lies outside the policy's `allowed` networks, it reports a
 **witness**: one such address, and the line that trusts it. Hostnames and tables pfcheck
 cannot read make trust depend on DNS or on data outside the repo; such a witness is reported as
-"may trust".
+"may trust" (its JSON `assumptions` say why, `replayable` is false). A witness is always an
+address a client can connect from and Postfix's XCLIENT accepts (never 0.0.0.0/8, multicast,
+broadcast); a range that holds no such address (`0.0.0.0/8`, `224.0.0.0/4`) trusts no client.
 
 ## Why is this bad?
 Clients in `mynetworks` pass `permit_mynetworks`, which in the default relay restrictions means
