@@ -27,7 +27,7 @@ docs/internals.md, "Witness addresses").
 """
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from pfcheck.postfix.networks import (
     FAMILY_BITS,
@@ -145,3 +145,35 @@ def key_range(key: str) -> tuple[int, IntervalSet] | None:
         start <<= 8 * (4 - len(parts))
         return IPV4, IntervalSet.network(start, 8 * len(parts), IPV4)
     return None
+
+
+def grant_client(
+    key: str,
+    covered: Callable[[int], IntervalSet | None] | None = None,
+    earlier: dict[int, IntervalSet] | None = None,
+) -> str | None:
+    """The witness client of a client-table key (address, CIDR block, dotted prefix): a
+    documentation address when the key covers one, else its first presentable address; None
+    when no client can present from it (the entry grants nobody).
+
+    `covered(family)`: the trusted set, avoided when the key has clients outside it (a grant
+    matters only there). `earlier`: per family, what earlier entries of a first-match (cidr)
+    table match; the entry never applies to those clients."""
+    found = key_range(key)
+    if found is None:
+        return None
+    family, addresses = found
+    if earlier is not None and family in earlier:
+        addresses = addresses.difference(earlier[family])
+    trusted = covered(family) if covered is not None else None
+    if trusted is not None:
+        addresses = addresses.difference(trusted) or addresses
+    return grant_witness(addresses, family)
+
+
+def add_key_range(earlier: dict[int, IntervalSet], key: str) -> None:
+    """Record a first-match table entry's range in `earlier` (see grant_client)."""
+    found = key_range(key)
+    if found is not None:
+        family, addresses = found
+        earlier[family] = addresses.union(earlier[family]) if family in earlier else addresses

@@ -73,9 +73,13 @@ from typing import (
     Sequence,
     Set,
     Tuple,
+    TYPE_CHECKING,
 )
 
 from pfcheck.postfix.lines import split_braced
+
+if TYPE_CHECKING:  # annotations only: this module imports networks lazily, where it is used
+    from pfcheck.postfix.networks import IntervalSet
 
 Location = Tuple[str, int]
 
@@ -774,7 +778,7 @@ class _Trust:
         matched = getattr(result, "matched", None)
         return matched, getattr(result, "error", None)
 
-    def covered(self, family: int) -> Any:
+    def covered(self, family: int) -> Optional["IntervalSet"]:
         """The IntervalSet of addresses the list trusts, may trust or fails on; None when the
         list cannot say (no `trusted_networks`)."""
         trusted_networks = getattr(self._list, "trusted_networks", None)
@@ -2458,36 +2462,13 @@ def _client_keyed_tokens(evaluator: _Evaluator) -> Iterator[Tuple[str, str, str]
         yield from walk(parameter, evaluator.lists[parameter], ())
 
 
-def _address_inside(key: str, trust: Optional[_Trust] = None, earlier: Optional[Dict[int, Any]] = None) -> Optional[str]:
-    """A client a client-table key matches (an address, a CIDR block, a prefix such as 1.2.3)
-    that can present itself to smtpd: a documentation address when the key covers one. None
-    when no client can (0.0.0.0/8, multicast, ...): such an entry grants nobody.
-
-    `trust`: prefer a client outside the trusted set (a grant matters only there); `earlier`:
-    per family, what earlier entries of a first-match (cidr) table already match: the entry
-    never applies to those clients."""
+def _address_inside(key: str, trust: Optional[_Trust] = None,
+                    earlier: Optional[Dict[int, "IntervalSet"]] = None) -> Optional[str]:
+    """A client a client-table key matches that can present itself to smtpd, outside the
+    trusted set when possible (client_addresses.grant_client); None: the entry grants nobody."""
     from pfcheck.postfix import client_addresses
 
-    found = client_addresses.key_range(key)
-    if found is None:
-        return None
-    family, addresses = found
-    if earlier is not None and family in earlier:
-        addresses = addresses.difference(earlier[family])
-    covered = trust.covered(family) if trust is not None else None
-    if covered is not None:
-        addresses = addresses.difference(covered) or addresses
-    return client_addresses.grant_witness(addresses, family)
-
-
-def _shadow(earlier: Dict[int, Any], key: str) -> None:
-    """Add a cidr entry's range to what earlier entries match (first match wins in cidr)."""
-    from pfcheck.postfix import client_addresses
-
-    found = client_addresses.key_range(key)
-    if found is not None:
-        family, addresses = found
-        earlier[family] = addresses.union(earlier[family]) if family in earlier else addresses
+    return client_addresses.grant_client(key, trust.covered if trust is not None else None, earlier)
 
 
 def client_grants(
@@ -2501,6 +2482,8 @@ def client_grants(
     """Client-address permits (check_client_access tables in the relay/recipient lists, also
     inside restriction classes) that admit clients outside the trusted set, each with an
     address it admits and whether that client can actually relay here."""
+    from pfcheck.postfix import client_addresses
+
     evaluator = _Evaluator(params, version=version, resolver=resolver, trusted=trusted,
                            rewrite_params=rewrite_params)
     grants: List[ClientGrant] = []
@@ -2508,11 +2491,12 @@ def client_grants(
         entries = evaluator.tables.entries(table)
         if not entries:
             continue
-        earlier: Optional[Dict[int, Any]] = {} if _table_type(table) == "cidr" else None
+        # cidr tables are first-match: an entry never applies to what earlier entries match.
+        earlier: Optional[Dict[int, IntervalSet]] = {} if _table_type(table) == "cidr" else None
         for entry in entries:
             address = _address_inside(entry.key, evaluator.trust, earlier)
             if earlier is not None:
-                _shadow(earlier, entry.key)
+                client_addresses.add_key_range(earlier, entry.key)
             if address is None:
                 continue
             if not _may_permit(entry.value):
