@@ -27,8 +27,9 @@ Assertions:
   witness, and samples taken from both sides of every boundary of pfcheck's computed trust
   partition), pfcheck's verdict (trusted / untrusted / failing) equals Postfix's. The case's
   hand-written verdicts must match both. A temporary failure is never counted as trusted.
-* every certain PF201 witness is really relayed for by Postfix; PF201 and PF101 report exactly
-  the listeners the case lists.
+* every certain PF201 witness is really relayed for by Postfix, and every PF301 witness,
+  replayed with XCLIENT, gets its relay RCPT accepted; PF201 and PF101 report exactly the
+  listeners the case lists.
 
 How trust is observed: the test puts two lines in front of every case's main.cf (for pfcheck and
 Postfix alike, so both judge the same files):
@@ -459,7 +460,7 @@ class Tally:
 
     probes: int = 0
     checks: int = 0
-    witnesses: int = 0  # PF201 witnesses replayed
+    witnesses: int = 0  # PF201 and PF301 witnesses replayed
     problems: List[str] = field(default_factory=list)
 
     def check(self, condition: bool, message: str) -> None:
@@ -539,9 +540,23 @@ def test_pfcheck_agrees_with_live_postfix(
                 if why == "PF201 witness":
                     tally.witnesses += 1
                     tally.check(postfix_says == TRUSTED, f"{where}: PF201 witness not relayed for: {postfix_says}")
+
+        # ---- PF301 witnesses: replayed with XCLIENT, the relay RCPT is accepted ------------
+        for key, listener in inet.items():
+            for finding in view.codes("PF301"):
+                if finding["service"] != listener.answering:
+                    continue
+                witness = finding["witness"]
+                tally.check(witness["replayable"] is True and witness["assumptions"] == [],
+                            f"{key}: PF301 witness needs more than XCLIENT here: {witness}")
+                reply = pf.rcpt(key, client=witness["client"], helo=witness["helo"] or "probe.example",
+                                sender=witness["sender"], recipient=witness["recipient"])
+                tally.probes += 1
+                tally.witnesses += 1
+                tally.check(reply.outcome == ACCEPTED, f"{key}: PF301 witness {witness} not relayed: {reply}")
     record_property("probes", tally.probes)
     record_property("checks", tally.checks)
-    record_property("pf201_witnesses_replayed", tally.witnesses)
+    record_property("witnesses_replayed", tally.witnesses)
     record_property("disagreements", len(tally.problems))
     assert not tally.problems, (f"{case.name} ({tally.probes} probes, {tally.checks} checks):\n  "
                                 + "\n  ".join(tally.problems))
