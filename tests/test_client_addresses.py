@@ -15,6 +15,7 @@ The live proof (XCLIENT against a real smtpd) is tests/test_witness_live.py.
 from __future__ import annotations
 
 import ipaddress
+import json
 import socket
 from pathlib import Path
 from typing import List, Optional
@@ -334,3 +335,32 @@ def test_grant_witness_is_outside_the_trusted_set(tmp_path: Path) -> None:
     grants = client_grants(params, version="3.7", resolver=TableResolver(tmp_path, tmp_path), trusted=None,
                            rewrite_params=main_scope(params))
     assert [(grant.address, grant.relays) for grant in grants] == [("198.51.100.1", True)]
+
+
+# ------------------------------------------------------------------------------------------
+# JSON: assumptions and replayable, as the text says
+
+
+@pytest.mark.parametrize("restrictions, replayable", [
+    ("permit_mx_backup, reject_unauth_destination", False),
+    ("check_client_access static:OK, reject_unauth_destination", True),
+    ("reject_unknown_sender_domain, check_client_access static:OK, reject_unauth_destination", True),
+    ("reject_rbl_client zen.example, check_client_access static:OK, reject_unauth_destination", True),
+])
+def test_pf301_json_witness_says_what_the_text_assumes(tmp_path: Path, restrictions: str, replayable: bool) -> None:
+    from pfcheck.cli import main as pfcheck_main
+    from tests.test_relay_live import needs_more_than_xclient
+
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    (repo / "main.cf").write_text(f"compatibility_level = 3.6\nsmtpd_relay_restrictions = {restrictions}\n")
+    output = tmp_path / "out.json"
+    assert pfcheck_main(["--policy", "builtin", "--format", "json", "--output-file", str(output), str(repo)]) == 1
+    [finding] = [finding for finding in json.loads(output.read_text())["findings"] if finding["code"] == "PF301"]
+    witness = finding["witness"]
+    assert witness["replayable"] is replayable
+    assert witness["replayable"] is not needs_more_than_xclient(witness["assumptions"])
+    if witness["assumptions"]:
+        assert "; assuming " + "; ".join(witness["assumptions"]) in finding["message"]
+    else:
+        assert "assuming" not in finding["message"]
