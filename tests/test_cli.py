@@ -112,7 +112,7 @@ def test_json_format_fields(tmp_path: Path) -> None:
     assert (finding["path"], finding["line"], finding["column"]) == ("mx/main.cf", 2, 14)
     assert finding["service"] == "smtp/inet"
     assert isinstance(finding["message"], str) and finding["message"]
-    assert set(finding["witness"]) == {"address"}
+    assert finding["witness"] == {"address": "1.0.0.1", "assumptions": [], "replayable": True}
     assert document["summary"]["files"] == 2
     assert document["summary"]["findings"] == len(document["findings"])
 

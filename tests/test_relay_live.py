@@ -38,6 +38,8 @@ from pfcheck.postfix.relay import (
     RELAY_TARGET_LOCALPART,
     RelayVerdict,
     Verdict,
+    Witness,
+    client_grants,
     evaluate_relay,
     smtp_address,
 )
@@ -423,10 +425,61 @@ def closed_probe_plan(params: PostconfParams, full: bool = True
                 yield "2001:db8::7", client_name, helo, probes
 
 
+# What a witness may assume and still be replayed with XCLIENT, and what it may not: the
+# assumptions whose text says they need a DNS answer, address verification or TLS.
+NOT_REPLAYABLE_MARKERS = ("has an a/aaaa or mx record", "has mx or address records", "publishes mx records",
+                          "address verification", "uses starttls")
+
+
+def needs_more_than_xclient(assumptions: Sequence[str]) -> bool:
+    return any(marker in text.lower() for text in assumptions for marker in NOT_REPLAYABLE_MARKERS)
+
+
+def replay_witness(pf: object, service: str, witness: Witness, described: str) -> Tuple[bool, str]:
+    """Replay a PF301 witness with XCLIENT: (agrees, Postfix's answer). Replayable: accepted.
+    Not replayable (needs DNS the attacker controls): offline Postfix must not refuse it with
+    a 5xx, and XCLIENT must still take the client (no 501 Bad ADDR syntax)."""
+    assert witness.replayable is not needs_more_than_xclient(witness.assumptions), \
+        f"{described}; replayable={witness.replayable} but assumptions={list(witness.assumptions)}"
+    [(_, code, text, outcome)] = smtp_session(pf, service, witness.client, witness.client_name, witness.helo,
+                                              [Probe(witness.smtp_sender, witness.smtp_recipient)])
+    if text.startswith("XCLIENT:"):
+        return False, f"{code} {text}"
+    if witness.replayable:
+        return outcome == "accepted", f"{code} {text}"
+    return code is None or code < 500, f"{code} {text}"
+
+
+def replay_grants(pf: object, service: str, config: "CaseConfig", described: str) -> Tuple[int, List[str]]:
+    """PF201's client grants of this listener: each grant's client must be taken by XCLIENT,
+    and one that relays (per pfcheck) is relayed for by Postfix with that client's witness."""
+    params = config.listeners[service]
+    grants = client_grants(params, version=VERSION, resolver=config.resolver, trusted=None,
+                           rewrite_params=config.main)
+    problems: List[str] = []
+    for grant in grants:
+        verdict = evaluate_relay(params, version=VERSION, resolver=config.resolver, trusted=None,
+                                 rewrite_params=config.main, client=grant.address)
+        if grant.relays:
+            assert verdict.witness is not None and verdict.witness.client == grant.address
+            agrees, answer = replay_witness(pf, service, verdict.witness, described)
+        else:
+            [(_, code, text, _)] = smtp_session(pf, service, grant.address, None, ATTACKER_HOSTNAME,
+                                                [Probe(f"probe@{ATTACKER_DOMAIN}", RELAY_TARGET)])
+            agrees, answer = not text.startswith("XCLIENT:"), f"{code} {text}"
+        if not agrees:
+            problems.append(f"grant {grant.entry!r} client {grant.address} (relays={grant.relays}): Postfix {answer}")
+    return len(grants), problems
+
+
+RELAY_TARGET = f"{RELAY_TARGET_LOCALPART}@{RELAY_TARGET_DOMAIN}"
+
+
 @pytest.mark.live
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
-def test_relay_case_live(case: RelayCase, tmp_path: Path, live_postfix_factory: type) -> None:
+def test_relay_case_live(case: RelayCase, tmp_path: Path, live_postfix_factory: type, record_property) -> None:
     config, verdicts = evaluate_case(case, tmp_path / "eval")
+    replayed = {"pf301": 0, "pf201_grants": 0}
     with live_postfix_factory(case.full_main_cf(), case.master_cf, case.files) as pf:
         for service, verdict in verdicts.items():
             described = f"{case.name} {service}: pfcheck says {_describe(verdict)}"
@@ -440,17 +493,15 @@ def test_relay_case_live(case: RelayCase, tmp_path: Path, live_postfix_factory: 
                         f"{described}; Postfix: {fatal}"
                 continue
             assert pf.startup_fatal(service) is None, f"{described}; but smtpd dies: {pf.startup_fatal(service)}"
+            count, problems = replay_grants(pf, service, config, described)
+            replayed["pf201_grants"] += count
+            assert not problems, f"{described}; " + "; ".join(problems)
             if verdict.verdict is Verdict.OPEN:
                 witness = verdict.witness
                 assert witness is not None
-                [(probe, code, text, outcome)] = smtp_session(
-                    pf, service, witness.client, witness.client_name, witness.helo,
-                    [Probe(witness.smtp_sender, witness.smtp_recipient)])
-                if witness.replayable:
-                    assert outcome == "accepted", f"{described}; Postfix: {code} {text}"
-                else:
-                    # Needs DNS the attacker controls; offline Postfix can only fail to look it up.
-                    assert code is None or code < 500, f"{described}; Postfix: {code} {text}"
+                agrees, answer = replay_witness(pf, service, witness, described)
+                replayed["pf301"] += 1
+                assert agrees, f"{described}; Postfix: {answer}"
                 continue
             accepted = []
             refused = 0
@@ -473,6 +524,8 @@ def test_relay_case_live(case: RelayCase, tmp_path: Path, live_postfix_factory: 
                     assert not accepted, f"{described}; Postfix accepted: {accepted[:5]}"
                 else:
                     assert accepted, f"{described}; Postfix refused every probe"
+    for kind, number in replayed.items():
+        record_property(f"{kind}_witnesses_replayed", number)
 
 
 # ------------------------------------------------------------------------------------------
@@ -517,11 +570,12 @@ def random_case(rng: random.Random, number: int) -> RelayCase:
 
 @pytest.mark.live
 @pytest.mark.slow
-def test_random_worlds_agree_with_postfix(tmp_path: Path, live_postfix_factory: type) -> None:
+def test_random_worlds_agree_with_postfix(tmp_path: Path, live_postfix_factory: type, record_property) -> None:
     """PFCHECK_RELAY_RANDOM worlds (default 25, seed PFCHECK_RELAY_SEED): the verdict must be
     what the private Postfix does (same checks as test_relay_case_live)."""
     rng = random.Random(int(os.environ.get("PFCHECK_RELAY_SEED", "20240229")))
     disagreements: List[str] = []
+    replayed = 0
     for number in range(int(os.environ.get("PFCHECK_RELAY_RANDOM", "25"))):
         case = random_case(rng, number)
         config, verdicts = evaluate_case(case, tmp_path / case.name)
@@ -534,11 +588,8 @@ def test_random_worlds_agree_with_postfix(tmp_path: Path, live_postfix_factory: 
             elif verdict.verdict is Verdict.OPEN:
                 witness = verdict.witness
                 assert witness is not None
-                [(_, code, text, outcome)] = smtp_session(
-                    pf, "smtp/inet", witness.client, witness.client_name, witness.helo,
-                    [Probe(witness.smtp_sender, witness.smtp_recipient)])
-                agrees = outcome == "accepted" if witness.replayable else (code is None or code < 500)
-                live = f"{code} {text}"
+                agrees, live = replay_witness(pf, "smtp/inet", witness, case.main_cf)
+                replayed += 1
             else:
                 accepted = [f"{client} {name} {helo} <{probe.sender}> <{probe.recipient}>"
                             for client, name, helo, probes in closed_probe_plan(config.listeners["smtp/inet"])
@@ -548,4 +599,5 @@ def test_random_worlds_agree_with_postfix(tmp_path: Path, live_postfix_factory: 
                 live = f"accepted {accepted[:2]}"
         if not agrees:
             disagreements.append(f"{case.main_cf}\n  pfcheck: {_describe(verdict)}\n  Postfix: {live}")
+    record_property("pf301_witnesses_replayed", replayed)
     assert not disagreements, "\n".join(disagreements[:3])

@@ -27,8 +27,9 @@ Assertions:
   witness, and samples taken from both sides of every boundary of pfcheck's computed trust
   partition), pfcheck's verdict (trusted / untrusted / failing) equals Postfix's. The case's
   hand-written verdicts must match both. A temporary failure is never counted as trusted.
-* every certain PF201 witness is really relayed for by Postfix; PF201 and PF101 report exactly
-  the listeners the case lists.
+* every certain PF201 witness is really relayed for by Postfix, and every PF301 witness,
+  replayed with XCLIENT, gets its relay RCPT accepted; PF201 and PF101 report exactly the
+  listeners the case lists.
 
 How trust is observed: the test puts two lines in front of every case's main.cf (for pfcheck and
 Postfix alike, so both judge the same files):
@@ -236,6 +237,10 @@ class PfcheckView:
     def pf201(self) -> Dict[str, dict]:
         return {finding["service"]: finding for finding in self.codes("PF201")}
 
+    def pf201_witnesses(self, key: str) -> List[str]:
+        """Every PF201 witness address on this listener (a listener may have several)."""
+        return [finding["witness"]["address"] for finding in self.codes("PF201") if finding["service"] == key]
+
     def listener(self, key: str) -> Listener:
         for listener in self.config.listeners():
             if listener.key == key:
@@ -326,9 +331,12 @@ def test_pfcheck_matches_the_hand_written_expectations(case: Case, tmp_path: Pat
     witnesses = {key: finding["witness"]["address"] for key, finding in view.pf201.items()}
     if witnesses != case.pf201:
         problems.append(f"PF201 witnesses {witnesses}, case says {case.pf201}")
-    for key, finding in view.pf201.items():
+    for finding in view.codes("PF201"):
         if " trusts client " not in finding["message"]:
-            problems.append(f"PF201 witness on {key} is not certain: {finding['message']}")
+            problems.append(f"PF201 witness on {finding['service']} is not certain: {finding['message']}")
+        # A certain witness rests on its address alone: nothing assumed, XCLIENT can pose as it.
+        if finding["witness"].get("assumptions") != [] or finding["witness"].get("replayable") is not True:
+            problems.append(f"PF201 witness on {finding['service']}: {finding['witness']}")
     for harness_key, answer in case.vrfy.items():
         pfcheck_key = _answering_key_per_pfcheck(view, harness_key)
         if view.vrfy_answer(pfcheck_key) != answer:
@@ -452,6 +460,7 @@ class Tally:
 
     probes: int = 0
     checks: int = 0
+    witnesses: int = 0  # PF201 and PF301 witnesses replayed
     problems: List[str] = field(default_factory=list)
 
     def check(self, condition: bool, message: str) -> None:
@@ -507,8 +516,8 @@ def test_pfcheck_agrees_with_live_postfix(
             for address in case.trust.get(key, {}):
                 probes.setdefault(address, "case")
             finding = pf201.get(answering)
-            if finding is not None:
-                probes[finding["witness"]["address"]] = "PF201 witness"
+            for witness in view.pf201_witnesses(answering):
+                probes[witness] = "PF201 witness"
             computed = view.trust_list(answering)
             if computed is not None and (key in case.trust or finding is not None):
                 addresses, v4 = computed
@@ -529,9 +538,25 @@ def test_pfcheck_agrees_with_live_postfix(
                 if expected is not None:
                     tally.check(postfix_says == expected, f"{where}: Postfix {postfix_says}, case says {expected}")
                 if why == "PF201 witness":
+                    tally.witnesses += 1
                     tally.check(postfix_says == TRUSTED, f"{where}: PF201 witness not relayed for: {postfix_says}")
+
+        # ---- PF301 witnesses: replayed with XCLIENT, the relay RCPT is accepted ------------
+        for key, listener in inet.items():
+            for finding in view.codes("PF301"):
+                if finding["service"] != listener.answering:
+                    continue
+                witness = finding["witness"]
+                tally.check(witness["replayable"] is True and witness["assumptions"] == [],
+                            f"{key}: PF301 witness needs more than XCLIENT here: {witness}")
+                reply = pf.rcpt(key, client=witness["client"], helo=witness["helo"] or "probe.example",
+                                sender=witness["sender"], recipient=witness["recipient"])
+                tally.probes += 1
+                tally.witnesses += 1
+                tally.check(reply.outcome == ACCEPTED, f"{key}: PF301 witness {witness} not relayed: {reply}")
     record_property("probes", tally.probes)
     record_property("checks", tally.checks)
+    record_property("witnesses_replayed", tally.witnesses)
     record_property("disagreements", len(tally.problems))
     assert not tally.problems, (f"{case.name} ({tally.probes} probes, {tally.checks} checks):\n  "
                                 + "\n  ".join(tally.problems))

@@ -1346,9 +1346,11 @@ def witness_outside(
 
     Choice (deterministic): certain witnesses before DNS/unknown-dependent ones; among those,
     the first item in list order whose offending part contains a globally routable address,
-    else the first offending item; inside it the first globally routable address of the
-    offending range (else its first address), skipping a range's network address (.0 / ::)
-    when the range has more than two addresses.
+    else the first item with an ordinary presentable one, else any presentable one
+    (client_addresses.preference_tiers); inside it the first such address, skipping a
+    range's network address (.0 / ::) when the range has more than two addresses. Addresses
+    no client can present (0.0.0.0/8, multicast, broadcast, ...) are never witnesses: a
+    list that trusts only those trusts no client.
     """
     allowed_sets = allowed_networks(allowed)
     networks = trusted.trusted_networks(ipv4_enabled=ipv4_enabled)
@@ -1381,20 +1383,10 @@ def witness_outside(
             key = (order, family)
             previous = by_item.get(key)
             by_item[key] = (responsible, offending if previous is None else previous[1].union(offending))
-        chosen = None
-        for (order, family), (responsible, offending) in sorted(by_item.items(), key=lambda kv: kv[0]):
-            global_part = offending.intersection(GLOBAL_ADDRESSES[family])
-            if global_part:
-                chosen = (family, responsible, offending, global_part)
-                break
+        chosen = _first_presentable(sorted(by_item.items(), key=lambda kv: kv[0]))
         if chosen is None:
-            (order, family), (responsible, offending) = min(by_item.items(), key=lambda kv: kv[0])
-            chosen = (family, responsible, offending, offending)
-        family, responsible, offending, pool = chosen
-        start, end = pool.ranges[0]
-        address = start
-        if end - start > 2 and _looks_like_network_address(start, family):
-            address = start + 1
+            continue
+        family, responsible, offending, address = chosen
         containing = next(r for r in offending.ranges if r[0] <= address < r[1])
         return Witness(
             address=format_address(address, family),
@@ -1406,8 +1398,22 @@ def witness_outside(
     return None
 
 
-def _looks_like_network_address(value: int, family: int) -> bool:
-    return (value & 0xFF) == 0 if family == IPV4 else (value & 0xFFFF) == 0
+def _first_presentable(
+    by_item: Sequence[tuple[tuple[int, int], tuple[AddressItem | None, IntervalSet]]],
+) -> tuple[int, AddressItem | None, IntervalSet, int] | None:
+    """(family, item, offending set, address) of the best witness over items in list order:
+    tier by tier (global, ordinary, last resort), the first item whose offending set has an
+    address of that tier."""
+    from pfcheck.postfix import client_addresses  # imports this module
+
+    tiers = {family: client_addresses.preference_tiers(family, [GLOBAL_ADDRESSES[family]])
+             for family in (IPV4, IPV6)}
+    for level in range(len(tiers[IPV4])):
+        for (_, family), (responsible, offending) in by_item:
+            address = client_addresses.pick(offending.intersection(tiers[family][level]), family)
+            if address is not None:
+                return family, responsible, offending, address
+    return None
 
 
 def _range_text(start: int, end: int, family: int) -> str:

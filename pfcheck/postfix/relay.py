@@ -73,9 +73,13 @@ from typing import (
     Sequence,
     Set,
     Tuple,
+    TYPE_CHECKING,
 )
 
 from pfcheck.postfix.lines import split_braced
+
+if TYPE_CHECKING:  # annotations only: this module imports networks lazily, where it is used
+    from pfcheck.postfix.networks import IntervalSet
 
 Location = Tuple[str, int]
 
@@ -224,6 +228,10 @@ class Witness:
             "helo": self.helo,
             "sender": smtp_address(self.sender),
             "recipient": smtp_address(self.recipient),
+            # What the transaction rests on beyond what it sends, and whether a test can
+            # replay it with XCLIENT (False: it needs a DNS answer, STARTTLS, ...).
+            "assumptions": list(self.assumptions),
+            "replayable": self.replayable,
         }
 
     @property
@@ -258,6 +266,7 @@ class ClientGrant:
 
     `entry` is the table key that matches `address`; `relays` tells whether that client can
     actually relay through this listener (the full evaluation with it as the client).
+    `assumptions`/`replayable` are those of that evaluation's witness (see `Witness`).
     """
 
     parameter: str
@@ -267,6 +276,8 @@ class ClientGrant:
     entry_location: Optional[Location]
     address: str
     relays: bool
+    assumptions: Tuple[str, ...] = ()
+    replayable: bool = True
 
 
 # ----------------------------------------------------------------------------------------
@@ -767,22 +778,28 @@ class _Trust:
         matched = getattr(result, "matched", None)
         return matched, getattr(result, "error", None)
 
-    def untrusted_address(self, family: int) -> Optional[str]:
-        """A globally routable address the list certainly does not match, if any."""
+    def covered(self, family: int) -> Optional["IntervalSet"]:
+        """The IntervalSet of addresses the list trusts, may trust or fails on; None when the
+        list cannot say (no `trusted_networks`)."""
         trusted_networks = getattr(self._list, "trusted_networks", None)
         if trusted_networks is None:
             return None
-        from pfcheck.postfix import networks
-
         spaces = trusted_networks(ipv4_enabled=self.ipv4_enabled)
-        covered = spaces.trusted(family).union(spaces.maybe(family)).union(spaces.errors(family))
-        outside = covered.complement(family)
-        routable = outside.intersection(networks.GLOBAL_ADDRESSES[family])
-        pool = routable or outside
-        first = pool.first()
-        if first is None:
+        return spaces.trusted(family).union(spaces.maybe(family)).union(spaces.errors(family))
+
+    def untrusted_address(self, family: int) -> Optional[str]:
+        """An address the list certainly does not match, globally routable if possible, that
+        a client can present (client_addresses); None when every such address is trusted."""
+        covered = self.covered(family)
+        if covered is None:
             return None
-        return networks.format_address(first, family)
+        from pfcheck.postfix import client_addresses, networks
+
+        outside = covered.complement(family)
+        chosen = client_addresses.choose(outside, family, [networks.GLOBAL_ADDRESSES[family]])
+        if chosen is None:
+            return None
+        return networks.format_address(chosen, family)
 
 
 # ----------------------------------------------------------------------------------------
@@ -2445,23 +2462,13 @@ def _client_keyed_tokens(evaluator: _Evaluator) -> Iterator[Tuple[str, str, str]
         yield from walk(parameter, evaluator.lists[parameter], ())
 
 
-def _address_inside(key: str) -> Optional[str]:
-    """An address a client-table key matches: an address, a CIDR block, or a prefix (1.2.3)."""
-    text = key.strip()
-    if text.startswith("[") and "]" in text:
-        text = text[1:text.index("]")] + text[text.index("]") + 1:]
-    try:
-        network = ipaddress.ip_network(text, strict=False)
-    except ValueError:
-        network = None
-    if network is not None:
-        if network.num_addresses == 1:
-            return str(network.network_address)
-        return str(network.network_address + 1)
-    parts = text.split(".")
-    if 1 <= len(parts) < 4 and all(part.isdigit() and int(part) < 256 for part in parts):
-        return ".".join(parts + ["1"] * (4 - len(parts)))
-    return None
+def _address_inside(key: str, trust: Optional[_Trust] = None,
+                    earlier: Optional[Dict[int, "IntervalSet"]] = None) -> Optional[str]:
+    """A client a client-table key matches that can present itself to smtpd, outside the
+    trusted set when possible (client_addresses.grant_client); None: the entry grants nobody."""
+    from pfcheck.postfix import client_addresses
+
+    return client_addresses.grant_client(key, trust.covered if trust is not None else None, earlier)
 
 
 def client_grants(
@@ -2475,6 +2482,8 @@ def client_grants(
     """Client-address permits (check_client_access tables in the relay/recipient lists, also
     inside restriction classes) that admit clients outside the trusted set, each with an
     address it admits and whether that client can actually relay here."""
+    from pfcheck.postfix import client_addresses
+
     evaluator = _Evaluator(params, version=version, resolver=resolver, trusted=trusted,
                            rewrite_params=rewrite_params)
     grants: List[ClientGrant] = []
@@ -2482,8 +2491,12 @@ def client_grants(
         entries = evaluator.tables.entries(table)
         if not entries:
             continue
+        # cidr tables are first-match: an entry never applies to what earlier entries match.
+        earlier: Optional[Dict[int, IntervalSet]] = {} if _table_type(table) == "cidr" else None
         for entry in entries:
-            address = _address_inside(entry.key)
+            address = _address_inside(entry.key, evaluator.trust, earlier)
+            if earlier is not None:
+                client_addresses.add_key_range(earlier, entry.key)
             if address is None:
                 continue
             if not _may_permit(entry.value):
@@ -2492,6 +2505,7 @@ def client_grants(
                 continue
             verdict = evaluate_relay(params, version=version, resolver=resolver, trusted=trusted,
                                      rewrite_params=rewrite_params, client=address)
+            assumptions, replayable = _grant_assumptions(evaluator, address, verdict)
             grants.append(ClientGrant(
                 parameter=parameter,
                 token=f"{command} {table}",
@@ -2500,5 +2514,20 @@ def client_grants(
                 entry_location=entry.location,
                 address=address,
                 relays=verdict.verdict is Verdict.OPEN,
+                assumptions=assumptions,
+                replayable=replayable,
             ))
     return grants
+
+
+def _grant_assumptions(evaluator: _Evaluator, address: str, verdict: RelayVerdict) -> Tuple[Tuple[str, ...], bool]:
+    """The grant witness's assumptions: its relay evaluation's, plus a disabled address family
+    (smtpd then takes no such client, and XCLIENT refuses it: not replayable)."""
+    assumptions = verdict.witness.assumptions if verdict.witness is not None else ()
+    replayable = verdict.witness.replayable if verdict.witness is not None else True
+    enabled = evaluator.ipv6_enabled if ":" in address else evaluator.ipv4_enabled
+    if not enabled:
+        assumptions += (f"inet_protocols enables IPv{'6' if ':' in address else '4'} "
+                        f"(it does not now: no such client can connect)",)
+        replayable = False
+    return assumptions, replayable

@@ -10,7 +10,9 @@ or a permitting restriction class before `reject_unauth_destination`). If some t
 address lies outside the policy's `allowed` networks, it reports a
 **witness**: one such address, and the line that trusts it. Hostnames and tables pfcheck
 cannot read make trust depend on DNS or on data outside the repo; such a witness is reported as
-"may trust".
+"may trust" (its JSON `assumptions` say why, `replayable` is false). A witness is always an
+address a client can connect from and Postfix's XCLIENT accepts (never 0.0.0.0/8, multicast,
+broadcast); a range that holds no such address (`0.0.0.0/8`, `224.0.0.0/4`) trusts no client.
 
 ## Why is this bad?
 Clients in `mynetworks` pass `permit_mynetworks`, which in the default relay restrictions means
@@ -35,7 +37,7 @@ prefix turns a mail server into an open relay for a whole provider's network.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
 from pfcheck.findings import Finding, Severity
 from pfcheck.policy.load import NetworkList
@@ -65,6 +67,27 @@ OPTIONS: Mapping[str, tuple[type, Any]] = {
 def ipv4_enabled(scope: Any) -> bool:
     protocols = scope.value("inet_protocols").replace(",", " ").lower().split()
     return not protocols or "all" in protocols or "ipv4" in protocols
+
+
+def ipv6_enabled(scope: Any) -> bool:
+    protocols = scope.value("inet_protocols").replace(",", " ").lower().split()
+    return not protocols or "all" in protocols or "ipv6" in protocols
+
+
+def address_witness(address: str, assumptions: Sequence[str] = (), replayable: bool = True) -> dict[str, Any]:
+    """The JSON witness of PF201/PF203: the client, what trusting it rests on beyond its
+    address, and whether a test can pose as it with XCLIENT (public keys: add, never rename)."""
+    return {"address": address, "assumptions": list(assumptions), "replayable": replayable}
+
+
+def family_assumption(scope: Any, address: str) -> list[str]:
+    """A client of a family inet_protocols disables cannot connect (XCLIENT refuses it too):
+    the trust matters once the family is enabled, and the witness cannot be replayed now."""
+    family = "IPv6" if ":" in address else "IPv4"
+    enabled = ipv6_enabled(scope) if family == "IPv6" else ipv4_enabled(scope)
+    if enabled:
+        return []
+    return [f"inet_protocols enables {family} (it does not now: no such client can connect)"]
 
 
 def single_addresses(trusted: AddressList) -> list[str]:
@@ -118,7 +141,8 @@ def _grant_findings(ctx: RuleContext, listener: Any, options: Mapping[str, Any],
             ctx, ID, NAME, path, line, column,
             f"{listener.key} lets client {grant.address} relay through {grant.parameter}: {grant.token} "
             f"(entry {grant.entry!r}); it is outside the policy's allowed networks",
-            service=listener.key, parameter=grant.parameter, witness={"address": grant.address},
+            service=listener.key, parameter=grant.parameter,
+            witness=address_witness(grant.address, grant.assumptions, grant.replayable),
             expected="within " + ", ".join(options["allowed"]), actual=grant.entry,
         )
 
@@ -162,11 +186,14 @@ def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
         if key in reported:
             continue
         reported.add(key)
-        verb = "trusts" if witness.certain else f"may trust ({_why_uncertain(trusted)})"
+        why = "" if witness.certain else _why_uncertain(trusted)
+        verb = "trusts" if witness.certain else f"may trust ({why})"
+        assumptions = ([why] if why else []) + family_assumption(scope, witness.address)
         yield make_finding(
             ctx, ID, NAME, path, line, column,
             f"{listener.key} {verb} client {witness.address} through {via} ({value.origin.label()}); "
             f"{witness.range_text} is outside the policy's allowed networks",
-            service=listener.key, parameter="mynetworks", witness={"address": witness.address},
+            service=listener.key, parameter="mynetworks",
+            witness=address_witness(witness.address, assumptions, replayable=not assumptions),
             expected="within " + ", ".join(options["allowed"]), actual=value.expanded,
         )

@@ -34,7 +34,12 @@ from typing import Any, Iterator, Mapping, Optional
 from pfcheck.findings import Finding, Severity
 from pfcheck.postfix.networks import IPV4, IPV6, witness_outside
 from pfcheck.rules.base import RuleContext, make_finding
-from pfcheck.rules.pf201_mynetworks_outside_policy import ipv4_enabled, trusted_list
+from pfcheck.rules.pf201_mynetworks_outside_policy import (
+    address_witness,
+    family_assumption,
+    ipv4_enabled,
+    trusted_list,
+)
 
 ID = "PF203"
 NAME = "mynetworks-widened"
@@ -94,12 +99,14 @@ def compare(new: RuleContext, old: RuleContext, revision: str) -> Iterator[Findi
                 if key not in reported:
                     reported.add(key)
                     via = f" (item {item.text!r})" if item is not None else ""
+                    disabled = family_assumption(scope, witness.address)
                     yield make_finding(
                         new, ID, NAME, path, line, column,
                         f"{listener.key} now trusts client {witness.address}{via}, which it did not trust at "
                         f"{revision}: mynetworks was {old_value.expanded if not old_value.origin.is_default else 'unset'!r}, "
                         f"is {value.expanded!r}",
-                        service=listener.key, parameter="mynetworks", witness={"address": witness.address},
+                        service=listener.key, parameter="mynetworks",
+                        witness=address_witness(witness.address, disabled, replayable=not disabled),
                         expected=old_value.expanded, actual=value.expanded,
                     )
         for address, grant in _relaying_grants(new, scope).items():
@@ -118,6 +125,7 @@ def compare(new: RuleContext, old: RuleContext, revision: str) -> Iterator[Findi
                 new, ID, NAME, path, line, 1,
                 f"{listener.key} now lets client {address} relay through {grant.parameter}: {grant.token} "
                 f"(entry {grant.entry!r}); it could not relay at {revision}",
-                service=listener.key, parameter=grant.parameter, witness={"address": address},
+                service=listener.key, parameter=grant.parameter,
+                witness=address_witness(address, grant.assumptions, grant.replayable),
                 actual=grant.entry,
             )

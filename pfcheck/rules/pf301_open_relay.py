@@ -69,7 +69,8 @@ def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
             f"MAIL FROM:<{witness.smtp_sender}>, RCPT TO:<{witness.smtp_recipient}> is accepted "
             f"through {how}{table}{assumed}",
             service=listener.key, parameter=witness.parameter,
-            witness={key: value for key, value in witness.as_dict().items() if key in ("client", "helo", "sender", "recipient")},
+            witness={key: value for key, value in witness.as_dict().items()
+                     if key in ("client", "helo", "sender", "recipient", "assumptions", "replayable")},
             expected="reject_unauth_destination before any permit an outsider can reach",
             actual=listener.scope.value(witness.parameter) if witness.parameter else None,
             extra={"relay_witness": witness},

@@ -66,6 +66,7 @@ def compare(new: RuleContext, old: RuleContext, revision: str) -> Iterator[Findi
             f"MAIL FROM:<{witness.smtp_sender}>, RCPT TO:<{witness.smtp_recipient}> is accepted through "
             f"{witness.parameter}: {witness.token}",
             service=listener.key, parameter=witness.parameter,
-            witness={key: value for key, value in witness.as_dict().items() if key in ("client", "helo", "sender", "recipient")},
+            witness={key: value for key, value in witness.as_dict().items()
+                     if key in ("client", "helo", "sender", "recipient", "assumptions", "replayable")},
             actual=listener.scope.value(witness.parameter) if witness.parameter else None,
         )
