@@ -343,6 +343,19 @@ def test_text_details_show_expected_found_and_witness() -> None:
     ) in lines
 
 
+def test_text_details_show_what_a_witness_assumes() -> None:
+    from pfcheck.report.text import detail_lines
+
+    plain = MAIN_LINE.with_(witness={"client": "192.0.2.1", "assumptions": [], "replayable": True})
+    assert detail_lines(plain) == ["witness: client=192.0.2.1"]
+    assuming = plain.with_(witness={"client": "192.0.2.1", "assumptions": ["DNS: mx.example has an MX"],
+                                    "replayable": False})
+    assert detail_lines(assuming) == [
+        "witness: client=192.0.2.1", "assuming: DNS: mx.example has an MX",
+        "replayable: no (needs what a test cannot pose with XCLIENT)",
+    ]
+
+
 def test_text_neutralises_newlines_and_escape_sequences_from_config_values() -> None:
     hostile = MAIN_LINE.with_(message="value 'a\nmain.cf:1:1: PF000 fake\x1b[2J' \udcff")
     output = render(Report([hostile], RULES, 1, "0.1.0"), "text")

@@ -64,8 +64,16 @@ def detail_lines(finding: Finding, indent: str = "") -> list[str]:
         origin = " (Postfix default)" if finding.from_default else ""
         details.append(f"{indent}found: {printable(finding.actual)}{origin}")
     if finding.witness:
-        pairs = ", ".join(f"{key}={value}" for key, value in finding.witness.items())
+        # What a witness rests on gets its own line; a replayable witness without assumptions
+        # (the usual case) says nothing about it.
+        shown = {k: v for k, v in finding.witness.items() if k not in ("assumptions", "replayable")}
+        pairs = ", ".join(f"{key}={value}" for key, value in shown.items())
         details.append(f"{indent}witness: {printable(pairs)}")
+        assumptions = finding.witness.get("assumptions") or []
+        if assumptions:
+            details.append(f"{indent}assuming: {printable('; '.join(map(str, assumptions)))}")
+        if finding.witness.get("replayable") is False:
+            details.append(f"{indent}replayable: no (needs what a test cannot pose with XCLIENT)")
     return details
 
 
