@@ -346,7 +346,8 @@ def test_text_details_show_expected_found_and_witness() -> None:
 def test_text_details_show_what_a_witness_assumes() -> None:
     from pfcheck.report.text import detail_lines
 
-    plain = MAIN_LINE.with_(witness={"client": "192.0.2.1", "assumptions": [], "replayable": True})
+    plain = MAIN_LINE.with_(expected=None, actual=None,
+                            witness={"client": "192.0.2.1", "assumptions": [], "replayable": True})
     assert detail_lines(plain) == ["witness: client=192.0.2.1"]
     assuming = plain.with_(witness={"client": "192.0.2.1", "assumptions": ["DNS: mx.example has an MX"],
                                     "replayable": False})
