@@ -34,7 +34,7 @@ from pfcheck.rules.relay_common import dies_at_startup, point_at, relay_verdict,
 
 ID = "PF302"
 NAME = "relay-unproven"
-SEVERITY = Severity.WARNING
+SEVERITY = Severity.ERROR
 OPTIONS: Mapping[str, tuple[type, Any]] = {}
 
 
