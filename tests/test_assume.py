@@ -45,3 +45,160 @@ def test_fail_closed_can_be_relaxed_in_the_policy(tmp_path: Path) -> None:
     write(tmp_path / "mx", main=MYSQL_MAIN)
     (tmp_path / "p.yaml").write_text("version: 1\nrules:\n  relay-unproven: {severity: warning}\n")
     assert run(["--policy", "p.yaml", "mx"], tmp_path).returncode == 0
+
+
+# ------------------------------------------------------------------------------------------
+# The policy: `assume:` validated like every other key
+
+import pytest  # noqa: E402
+
+from pfcheck.policy import PolicyError, default_policy, parse_policy  # noqa: E402
+from pfcheck.policy.assume import Assumptions, result_problem  # noqa: E402
+from pfcheck.rules import RULES  # noqa: E402
+
+ASSUME = """\
+version: 1
+assume:
+  tables:
+    "mysql:/etc/postfix/sql/recipient_access.cf": {results: [REJECT, DUNNO]}   # never OK
+    "proxy:ldap:$config_directory/ldap/senders.cf":
+      results: ["554 5.7.1 Go away", "reject_unauth_destination", "1700000000"]
+  policy_services:
+    "inet:127.0.0.1:10023": {results: [DUNNO, DEFER_IF_PERMIT]}               # postgrey
+"""
+
+
+def parse(text: str):  # type: ignore[no-untyped-def]
+    return parse_policy(text, RULES, path=Path("p.yaml"), base=default_policy(RULES))
+
+
+def error_of(text: str) -> str:
+    with pytest.raises(PolicyError) as caught:
+        parse(text)
+    return str(caught.value)
+
+
+def test_assume_parses_with_positions() -> None:
+    policy = parse(ASSUME)
+    tables = [entry for entry in policy.assumptions.entries if entry.kind == "table"]
+    services = [entry for entry in policy.assumptions.entries if entry.kind == "policy_service"]
+    assert [(e.key, e.results, e.line, e.column) for e in tables] == [
+        ("mysql:/etc/postfix/sql/recipient_access.cf", ("REJECT", "DUNNO"), 4, 5),
+        ("proxy:ldap:$config_directory/ldap/senders.cf",
+         ("554 5.7.1 Go away", "reject_unauth_destination", "1700000000"), 5, 5),
+    ]
+    assert [(e.key, e.results, e.line) for e in services] == [("inet:127.0.0.1:10023", ("DUNNO", "DEFER_IF_PERMIT"), 8)]
+    assert policy.as_data()["assume"]["policy_services"] == {"inet:127.0.0.1:10023": {"results": ["DUNNO", "DEFER_IF_PERMIT"]}}
+    assert tables[0].describe() == ("table mysql:/etc/postfix/sql/recipient_access.cf answers only REJECT, DUNNO "
+                                    "(assumed in p.yaml:4)")
+
+
+def test_builtin_policy_assumes_nothing() -> None:
+    assert not default_policy(RULES).assumptions
+    assert not parse("version: 1\n").assumptions
+    assert not parse("version: 1\nassume:\n").assumptions
+
+
+def test_assumptions_match_as_the_config_writes_the_reference() -> None:
+    assumptions = parse(ASSUME).assumptions
+    key = "mysql:/etc/postfix/sql/recipient_access.cf"
+    assert assumptions.table(key) is not None
+    assert assumptions.table("proxy:" + key) is not None  # proxy: is a transport, not another table
+    assert assumptions.table("mysql:/etc/postfix//sql/./recipient_access.cf") is not None
+    assert assumptions.table("mysql:/etc/postfix/sql/other.cf") is None
+    assert assumptions.table("pgsql:/etc/postfix/sql/recipient_access.cf") is None
+    # $config_directory in a key is the listener's config_directory.
+    assert assumptions.table("ldap:/etc/postfix/ldap/senders.cf") is not None
+    assert assumptions.table("ldap:/etc/postfix/ldap/senders.cf", "/srv/postfix") is None
+    assert assumptions.table("proxy:ldap:/srv/postfix/ldap/senders.cf", "/srv/postfix") is not None
+    assert assumptions.policy_service("inet:127.0.0.1:10023") is not None
+    assert assumptions.policy_service("{ inet:127.0.0.1:10023, timeout=10s, default_action=DUNNO }") is not None
+    assert assumptions.policy_service("inet:127.0.0.1:10024") is None
+    assert assumptions.table("inet:127.0.0.1:10023") is None
+
+
+def test_a_policy_file_lays_its_assumptions_over_the_base() -> None:
+    base = parse(ASSUME)
+    over = parse_policy("version: 1\nassume:\n  tables:\n    \"mysql:/etc/postfix/sql/recipient_access.cf\": {results: [OK]}\n",
+                        RULES, path=Path("q.yaml"), base=base)
+    table = over.assumptions.table("mysql:/etc/postfix/sql/recipient_access.cf")
+    assert table is not None and table.results == ("OK",) and table.policy_path == Path("q.yaml")
+    assert over.assumptions.policy_service("inet:127.0.0.1:10023") is not None  # inherited
+    assert isinstance(Assumptions().layered_on(base.assumptions), Assumptions)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("version: 1\nasume: {}\n", 'p.yaml:2:1: unknown key "asume" (did you mean "assume"?)'),
+        ("version: 1\nassume: [x]\n", "p.yaml:2:9: assume must be a mapping (key: value), found a list"),
+        ("version: 1\nassume:\n  table: {}\n", 'p.yaml:3:3: unknown key "table" in assume (did you mean "tables"?)'),
+        ("version: 1\nassume:\n  policy_service: {}\n",
+         'p.yaml:3:3: unknown key "policy_service" in assume (did you mean "policy_services"?)'),
+        ("version: 1\nassume:\n  tables:\n    \"mysql:/x.cf\": {result: [OK]}\n",
+         'p.yaml:4:21: unknown key "result" in assume.tables."mysql:/x.cf" (did you mean "results"?)'),
+        ("version: 1\nassume:\n  tables:\n    \"mysql:/x.cf\": {}\n",
+         'p.yaml:4:20: assume.tables."mysql:/x.cf" is missing "results" (the list of answers it can give)'),
+        ("version: 1\nassume:\n  tables:\n    \"mysql:/x.cf\": {results: []}\n",
+         'p.yaml:4:30: assume.tables."mysql:/x.cf".results must list at least one result'),
+        ("version: 1\nassume:\n  tables:\n    \"mysql:/x.cf\": {results: OK}\n",
+         'p.yaml:4:30: assume.tables."mysql:/x.cf".results must be a list, found a string'),
+        ("version: 1\nassume:\n  tables:\n    \"mysql:/x.cf\": {results: [REJCT]}\n",
+         'p.yaml:4:31: assume.tables."mysql:/x.cf": result "REJCT": "REJCT" is not an access(5) action or an '
+         'smtpd restriction (did you mean "REJECT"?); restriction class names are not accepted here: list the '
+         'results the class can lead to'),
+        ("version: 1\nassume:\n  tables:\n    \"mysql:/x.cf\": {results: [\"554\"]}\n",
+         'p.yaml:4:31: assume.tables."mysql:/x.cf": result "554": "554" without text is all-numeric, '
+         'which Postfix treats as OK; write "554 5.7.1 Access denied" for a rejection, or OK'),
+        ("version: 1\nassume:\n  tables:\n    \"mysql:/x.cf\": {results: [554 no]}\n", None),
+        ("version: 1\nassume:\n  tables:\n    \"mysql:/x.cf\": {results: [\"check_client_access hash:/y\"]}\n",
+         'p.yaml:4:31: assume.tables."mysql:/x.cf": result "check_client_access hash:/y": a lookup table in an '
+         'access result is refused by Postfix (451 Server configuration error)'),
+        ("version: 1\nassume:\n  tables:\n    \"mysql:/x.cf\": {results: [FILTER]}\n",
+         'p.yaml:4:31: assume.tables."mysql:/x.cf": result "FILTER": FILTER needs "transport:destination" after '
+         'it (without it Postfix ignores the entry)'),
+        ("version: 1\nassume:\n  tables:\n    \"mysql:/x.cf\": {results: [200]}\n",
+         "p.yaml:4:31: assume.tables.\"mysql:/x.cf\".results: quote Postfix values: write '200' not 200 "
+         "(unquoted, YAML reads it as a number or date)"),
+        ("version: 1\nassume:\n  tables:\n    \"mysq:/x.cf\": {results: [OK]}\n",
+         'p.yaml:4:5: assume.tables: "mysq:/x.cf": unknown table type "mysq" (did you mean "mysql"?)'),
+        ("version: 1\nassume:\n  tables:\n    \"/etc/postfix/access\": {results: [OK]}\n",
+         'p.yaml:4:5: assume.tables: "/etc/postfix/access": a table is written as in the config: "type:name" '
+         '(e.g. "mysql:/etc/postfix/sql/access.cf")'),
+        ("version: 1\nassume:\n  tables:\n    \"mysql:/x.cf\": {results: [OK]}\n    \"proxy:mysql:/x.cf\": {results: [DUNNO]}\n",
+         'p.yaml:5:5: assume.tables: "proxy:mysql:/x.cf" names the same table as "mysql:/x.cf" (line 4)'),
+        ("version: 1\nassume:\n  tables:\n    \"mysql:/x.cf\": {results: [OK]}\n    \"mysql:/x.cf\": {results: [OK]}\n",
+         'p.yaml:5:5: duplicate key "mysql:/x.cf" (first at line 4)'),
+        ("version: 1\nassume:\n  policy_services:\n    \"inte:127.0.0.1:10023\": {results: [DUNNO]}\n",
+         'p.yaml:4:5: assume.policy_services: "inte:127.0.0.1:10023": unknown endpoint type "inte" '
+         '(one of inet, unix, local) (did you mean "inet"?)'),
+        ("version: 1\nassume:\n  policy_services:\n    \"127.0.0.1:10023\": {results: [DUNNO]}\n",
+         'p.yaml:4:5: assume.policy_services: "127.0.0.1:10023": unknown endpoint type "127.0.0.1" '
+         '(one of inet, unix, local)'),
+        ("version: 1\nassume:\n  policy_services:\n    \"inet:127.0.0.1:10023\": {results: [dunno, 'PREPEND X-Greylist: yes']}\n", None),
+    ],
+)
+def test_assume_errors_and_positions(text: str, expected: str | None) -> None:
+    if expected is None:
+        parse(text)
+    else:
+        assert error_of(text) == expected
+
+
+@pytest.mark.parametrize("value", [
+    "OK", "ok", "RELAY", "DUNNO", "REJECT", "REJECT no relaying", "DEFER", "DEFER_IF_PERMIT greylisted",
+    "DEFER_IF_REJECT", "450 4.7.1 later", "554 5.7.1 no", "1700000000", "DISCARD", "HOLD", "INFO x", "WARN",
+    "HANGUP", "FILTER smtp:[127.0.0.1]:10025", "REDIRECT a@example.com", "BCC a@example.com",
+    "PREPEND X-Tag: yes", "permit", "reject_unauth_destination", "permit_mynetworks, reject",
+    "reject_rbl_client zen.spamhaus.org",
+])
+def test_accepted_results(value: str) -> None:
+    assert result_problem(value) is None
+
+
+@pytest.mark.parametrize("value", [
+    "", "PERMITT", "4xx later", "450", "REDIRECT nobody", "PREPEND no header", "my_class",
+    "check_policy_service inet:127.0.0.1:1", "reject_rbl_client", "static:OK",
+])
+def test_refused_results(value: str) -> None:
+    assert result_problem(value) is not None

@@ -23,6 +23,7 @@ from types import MappingProxyType
 from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence, Union
 
 from pfcheck.findings import Severity
+from pfcheck.policy.assume import NO_ASSUMPTIONS, Assumptions, parse_assume
 
 # --------------------------------------------------------------------------------------------
 # Public constants
@@ -272,6 +273,8 @@ class Policy:
     waivers: tuple[Waiver, ...]
     path: Optional[Path]
     source_description: str
+    #: `assume:` entries (pfcheck/policy/assume.py), laid over the base policy's.
+    assumptions: Assumptions = NO_ASSUMPTIONS
 
     @property
     def base_dir(self) -> Optional[Path]:
@@ -363,6 +366,8 @@ class Policy:
                 }
                 for waiver in self.waivers
             ]
+        if self.assumptions:
+            data["assume"] = self.assumptions.as_data()
         return data
 
 
@@ -940,7 +945,7 @@ class _Validator:
             raise self.fail(root, 'missing key "version" (write "version: 1" as the first line)')
         version = self.version(version_node)
         keys = self.check_keys(
-            items, ("version", "postfix_version", "fail_on", "rules", "suppressions", "waivers")
+            items, ("version", "postfix_version", "fail_on", "rules", "suppressions", "waivers", "assume")
         )
 
         postfix_version = base.postfix_version if base else DEFAULT_POSTFIX_VERSION
@@ -968,6 +973,9 @@ class _Validator:
         rules_node = keys["rules"][1] if "rules" in keys else None
         rules = self.rules(rules_node, base)
         waivers = self.waivers(keys["waivers"][1], path) if "waivers" in keys else ()
+        assumptions = base.assumptions if base else NO_ASSUMPTIONS
+        if "assume" in keys:
+            assumptions = parse_assume(self, keys["assume"][1], path).layered_on(assumptions)
         return Policy(
             version=version,
             postfix_version=postfix_version,
@@ -977,6 +985,7 @@ class _Validator:
             waivers=waivers,
             path=path,
             source_description=str(path) if path is not None else "built-in default policy",
+            assumptions=assumptions,
         )
 
     def version(self, node: Any) -> int:
