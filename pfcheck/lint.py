@@ -91,6 +91,7 @@ def load_target(target: Target, version: str) -> ConfigDir:
 def run_rules(ctx: RuleContext, policy: Any) -> list[Finding]:
     """Every enabled rule over one directory, with the policy's severity applied."""
     findings: list[Finding] = []
+    ctx.assumptions = getattr(policy, "assumptions", None)
     for code, module in RULES.items():
         severity = policy.severity(code)
         if severity is None:

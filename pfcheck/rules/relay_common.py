@@ -14,11 +14,33 @@ def relay_verdict(ctx: RuleContext, listener: Listener) -> Any:
 
     cache: dict[str, Any] = ctx.cache.setdefault("relay", {})
     if listener.key not in cache:
-        cache[listener.key] = evaluate_relay(
+        verdict = evaluate_relay(
             listener.scope, version=ctx.config.version, resolver=ctx.resolver(), trusted=None,
-            rewrite_params=ctx.config.global_scope,
+            rewrite_params=ctx.config.global_scope, assumptions=ctx.assumptions,
         )
+        cache[listener.key] = verdict
+        consulted: list[Any] = ctx.cache.setdefault(CONSULTED, [])
+        consulted.extend(item for item in verdict.consulted if item not in consulted)
     return cache[listener.key]
+
+
+#: ctx.cache key: the policy assumptions some relay verdict of this directory looked up.
+CONSULTED = "assumptions_consulted"
+
+
+def consulted_assumptions(ctx: RuleContext) -> list[Any]:
+    """Every assumption a relay verdict of this directory looked up (each listener judged)."""
+    for listener in smtpd_listeners(ctx):
+        if listener.remote and not dies_at_startup(listener):
+            relay_verdict(ctx, listener)
+    return list(ctx.cache.get(CONSULTED, []))
+
+
+def assumption_texts(ctx: RuleContext, assumptions: Any) -> list[str]:
+    """How findings name assumptions: the answers assumed and the policy file:line."""
+    from pfcheck.policy.assume import describe_all
+
+    return describe_all(assumptions, lambda path: ctx.display(Path(path)))
 
 
 def smtpd_listeners(ctx: RuleContext) -> list[Listener]:
