@@ -14,6 +14,7 @@ from pfcheck.postfix.config import ConfigDir, load_config_dir
 from pfcheck.postfix.source import read_source
 from pfcheck.rules import RULES, pf203_mynetworks_widened, pf304_relay_opened
 from pfcheck.rules.base import RuleContext
+from pfcheck.rules.pf905_unused_assumption import AssumptionUsage
 from pfcheck.suppress import Suppressor
 
 if TYPE_CHECKING:  # imported where used: a run without --base / --baseline needs neither
@@ -101,6 +102,16 @@ def run_rules(ctx: RuleContext, policy: Any) -> list[Finding]:
     return findings
 
 
+def _rules_and_assumptions(ctx: RuleContext, policy: Any) -> tuple[list[Finding], list[Any]]:
+    """run_rules(), and the policy assumptions this directory's relay verdicts looked up (PF905)."""
+    findings = run_rules(ctx, policy)
+    if not getattr(policy, "assumptions", None):
+        return findings, []
+    from pfcheck.rules.relay_common import consulted_assumptions
+
+    return findings, consulted_assumptions(ctx)
+
+
 def _identity(finding: Finding) -> tuple[str, str, str, str]:
     """What makes two findings the same problem across revisions: rule, listener and parameter,
     not the line, and not the value (a narrowing that is still too wide stays "existing"; the
@@ -129,6 +140,7 @@ def compare_with_base(ctx: RuleContext, base: BaseRevision, policy: Any, finding
 
 def lint(paths: Iterable[str], options: LintOptions, policies: Callable[[Path], Any]) -> LintResult:
     """Lint paths. `policies(directory)` returns the Policy governing a directory."""
+    paths = list(paths)
     targets = discover(paths)
     cwd = Path.cwd()
     suppressor = _suppressor(options, cwd)
@@ -145,7 +157,8 @@ def lint(paths: Iterable[str], options: LintOptions, policies: Callable[[Path], 
             # error is the one a serial run meets first, and the workers inherit the cache.
             job = _Job(targets, [policies(t.directory) for t in targets], options.postfix_version, cwd)
             precomputed = _rule_findings_in_workers(job, workers)
-        return _lint_targets(targets, options, policies, cwd, suppressor, base, precomputed)
+        return _lint_targets(targets, options, policies, cwd, suppressor, base, precomputed,
+                             AssumptionUsage(paths))
     finally:
         if precomputed is not None:
             precomputed.close()  # stops the workers, also after an error
@@ -155,8 +168,9 @@ def lint(paths: Iterable[str], options: LintOptions, policies: Callable[[Path], 
 
 def _lint_targets(targets: list[Target], options: LintOptions, policies: Callable[[Path], Any], cwd: Path,
                   suppressor: Suppressor, base: Optional[BaseRevision],
-                  precomputed: Optional[Iterator[list[Finding]]] = None) -> LintResult:
-    """`precomputed` yields each target's run_rules() findings in target order (from workers)."""
+                  precomputed: Optional[Iterator[tuple[list[Finding], list[Any]]]] = None,
+                  usage: Optional[AssumptionUsage] = None) -> LintResult:
+    """`precomputed` yields each target's _rules_and_assumptions() in target order (from workers)."""
     results: list[DirectoryResult] = []
     findings: list[Finding] = []
     files_checked = 0
@@ -166,7 +180,9 @@ def _lint_targets(targets: list[Target], options: LintOptions, policies: Callabl
         config = load_target(target, version)
         ctx = _rule_context(config, target, cwd)
         named = {ctx.display(p) for p in target.named}
-        raw_findings = next(precomputed) if precomputed is not None else run_rules(ctx, policy)
+        raw_findings, consulted = next(precomputed) if precomputed is not None else _rules_and_assumptions(ctx, policy)
+        if usage is not None:
+            usage.record(policy, consulted)
         if base is not None:
             raw_findings = compare_with_base(ctx, base, policy, raw_findings)
         # Findings in side files (tables, /file/name lists) belong to the directory as a unit.
@@ -179,6 +195,8 @@ def _lint_targets(targets: list[Target], options: LintOptions, policies: Callabl
         results.append(DirectoryResult(target, policy, fail_on, dir_findings))
         findings.extend(dir_findings)
     run_findings = suppressor.finish()
+    if usage is not None:
+        run_findings += usage.findings(lambda p: display_path(p, cwd))
     findings.extend(run_findings)
     findings.sort(key=Finding.sort_key)
     written = getattr(suppressor.baseline, "written", None)
@@ -246,16 +264,16 @@ def _ignore_interrupts() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _rules_of(index: int) -> list[Finding]:
-    """In a worker: run_rules() on the index-th directory, exactly as the serial path does."""
+def _rules_of(index: int) -> tuple[list[Finding], list[Any]]:
+    """In a worker: _rules_and_assumptions() on the index-th directory, as the serial path does."""
     job = _FORKED_JOB
     assert job is not None, "worker started without a job"
     target, policy = job.targets[index], job.policies[index]
     config = load_target(target, job.postfix_version or policy.postfix_version)
-    return run_rules(_rule_context(config, target, job.cwd), policy)
+    return _rules_and_assumptions(_rule_context(config, target, job.cwd), policy)
 
 
-def _rule_findings_in_workers(job: _Job, workers: int) -> Generator[list[Finding], None, None]:
+def _rule_findings_in_workers(job: _Job, workers: int) -> Generator[tuple[list[Finding], list[Any]], None, None]:
     """Each directory's run_rules() findings, computed by `workers` forked processes, in order."""
     import multiprocessing
 

@@ -23,6 +23,7 @@ RULE_MODULES: tuple[str, ...] = (
     "pf902_unused_suppression",
     "pf903_stale_baseline_entry",
     "pf904_expired_waiver",
+    "pf905_unused_assumption",
 )
 
 #: Every rule module, keyed by code.
