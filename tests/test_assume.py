@@ -202,3 +202,190 @@ def test_accepted_results(value: str) -> None:
 ])
 def test_refused_results(value: str) -> None:
     assert result_problem(value) is not None
+
+
+# ------------------------------------------------------------------------------------------
+# The evaluator: an unknown lookup branches over the assumed results, and nothing else
+
+from pfcheck.policy.assume import Assumption  # noqa: E402
+from pfcheck.postfix.relay import Verdict, evaluate_relay  # noqa: E402
+from tests.test_relay import Params, main_scope  # noqa: E402
+
+TABLE = "mysql:/etc/postfix/sql/clients.cf"
+SERVICE = "inet:127.0.0.1:10023"
+RELAY_WITH_TABLE = (
+    "compatibility_level = 3.6\n"
+    "smtpd_relay_restrictions = permit_mynetworks, check_client_access mysql:/etc/postfix/sql/clients.cf,\n"
+    "    reject_unauth_destination\n"
+)
+RELAY_WITH_POLICY = (
+    "compatibility_level = 3.6\n"
+    "smtpd_relay_restrictions = check_policy_service inet:127.0.0.1:10023, permit_mynetworks,\n"
+    "    reject_unauth_destination\n"
+)
+
+
+def table(*results: str, key: str = TABLE) -> Assumption:
+    return Assumption("table", key, results, Path("p.yaml"), 4, 5)
+
+
+def service(*results: str, key: str = SERVICE) -> Assumption:
+    return Assumption("policy_service", key, results, Path("p.yaml"), 7, 5)
+
+
+def judge(main_cf: str, *entries: Assumption):  # type: ignore[no-untyped-def]
+    params = Params(main_cf)
+    return evaluate_relay(params, version="3.7", resolver=None, trusted=None, rewrite_params=main_scope(params),
+                          assumptions=Assumptions(tuple(entries)) if entries else None)
+
+
+def test_without_an_assumption_an_unknown_table_is_unproven() -> None:
+    verdict = judge(RELAY_WITH_TABLE)
+    assert verdict.verdict is Verdict.UNPROVEN
+    assert verdict.assumed == () and verdict.consulted == ()
+
+
+def test_assumed_results_that_never_permit_close_the_relay() -> None:
+    entry = table("REJECT", "DUNNO")
+    verdict = judge(RELAY_WITH_TABLE, entry)
+    assert verdict.verdict is Verdict.CLOSED
+    assert verdict.assumed == (entry,) and verdict.consulted == (entry,)
+
+
+def test_every_listed_result_is_possible() -> None:
+    entry = table("DUNNO", "REJECT", "OK")  # OK listed last still opens
+    verdict = judge(RELAY_WITH_TABLE, entry)
+    assert verdict.verdict is Verdict.OPEN
+    assert verdict.assumed == (entry,)
+    assert verdict.witness is not None and "OK" in verdict.witness.token
+
+
+@pytest.mark.parametrize(("result", "expected"), [
+    ("OK", Verdict.OPEN),
+    ("RELAY", Verdict.OPEN),
+    ("1700000000", Verdict.OPEN),  # all-numeric: OK
+    ("permit", Verdict.OPEN),
+    ("REJECT", Verdict.CLOSED),
+    ("554 5.7.1 no", Verdict.CLOSED),
+    ("DEFER", Verdict.CLOSED),
+    ("DEFER_IF_PERMIT", Verdict.CLOSED),
+    ("DISCARD", Verdict.CLOSED),  # accepted, but thrown away: not relayed
+    ("WARN suspicious", Verdict.CLOSED),  # DUNNO-like: reject_unauth_destination follows
+    ("permit_mynetworks", Verdict.CLOSED),  # the attacker is not in mynetworks
+    ("reject_unauth_destination", Verdict.CLOSED),
+    ("permit_auth_destination", Verdict.CLOSED),
+])
+def test_assumed_results_act_as_postfix_acts_on_them(result: str, expected: Verdict) -> None:
+    assert judge(RELAY_WITH_TABLE, table(result)).verdict is expected
+
+
+def test_ok_is_refused_where_postfix_forbids_it() -> None:
+    main_cf = ("compatibility_level = 3.6\nsmtpd_relay_restrictions = permit_mynetworks,\n"
+               "    check_reverse_client_hostname_access mysql:/etc/postfix/sql/clients.cf, reject_unauth_destination\n")
+    # Closed even without an assumption: any OK the table could give there is refused.
+    assert judge(main_cf).verdict is Verdict.CLOSED
+    assert judge(main_cf.replace("check_reverse_client_hostname_access", "check_client_access"),
+                 table("OK")).verdict is Verdict.OPEN
+    # The attacker controls its reverse DNS; an OK there is "not allowed for security reasons" (451).
+    verdict = judge(main_cf, table("OK"))
+    assert verdict.verdict is Verdict.CLOSED and verdict.assumed == ()
+
+
+def test_proxy_wrapper_and_config_directory_match() -> None:
+    main_cf = RELAY_WITH_TABLE.replace("mysql:/etc/postfix/sql", "proxy:mysql:$config_directory/sql")
+    main_cf = "config_directory = /srv/postfix\n" + main_cf.replace("clients.cf", "c.cf")
+    entry = table("REJECT", key="mysql:$config_directory/sql/c.cf")
+    assert judge(main_cf, entry).verdict is Verdict.CLOSED
+    assert judge(main_cf, table("REJECT", key="mysql:/etc/postfix/sql/c.cf")).verdict is Verdict.UNPROVEN
+
+
+def test_an_assumption_for_another_table_changes_nothing() -> None:
+    verdict = judge(RELAY_WITH_TABLE, table("REJECT", key="mysql:/etc/postfix/sql/other.cf"))
+    assert verdict.verdict is Verdict.UNPROVEN and verdict.consulted == ()
+
+
+def test_one_assumed_table_of_two_leaves_the_other_unproven() -> None:
+    main_cf = RELAY_WITH_TABLE.replace("reject_unauth_destination",
+                                       "check_sender_access ldap:/etc/postfix/senders.cf, reject_unauth_destination")
+    entry = table("DUNNO")
+    verdict = judge(main_cf, entry)
+    assert verdict.verdict is Verdict.UNPROVEN
+    assert [unknown.token for unknown in verdict.unknowns] == ["ldap:/etc/postfix/senders.cf"]
+    assert verdict.consulted == (entry,)
+    both = judge(main_cf, entry, table("REJECT", "DUNNO", key="ldap:/etc/postfix/senders.cf"))
+    assert both.verdict is Verdict.CLOSED and len(both.assumed) == 2
+
+
+def test_a_verdict_closed_anyway_does_not_rest_on_the_assumption() -> None:
+    main_cf = ("compatibility_level = 3.6\n"
+               "smtpd_client_restrictions = check_client_access mysql:/etc/postfix/sql/clients.cf\n"
+               "smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\n")
+    entry = table("OK", "REJECT")
+    verdict = judge(main_cf, entry)
+    assert verdict.verdict is Verdict.CLOSED
+    assert verdict.assumed == () and verdict.consulted == (entry,)
+
+
+def test_policy_service_assumptions() -> None:
+    assert judge(RELAY_WITH_POLICY).verdict is Verdict.UNPROVEN
+    greylist = service("DUNNO", "DEFER_IF_PERMIT", "PREPEND X-Greylist: delayed")
+    verdict = judge(RELAY_WITH_POLICY, greylist)
+    assert verdict.verdict is Verdict.CLOSED and verdict.assumed == (greylist,)
+    assert judge(RELAY_WITH_POLICY, service("DUNNO", "OK")).verdict is Verdict.OPEN
+    braced = RELAY_WITH_POLICY.replace("inet:127.0.0.1:10023", "{ inet:127.0.0.1:10023, timeout=10s }")
+    assert judge(braced, greylist).verdict is Verdict.CLOSED
+    # A table assumption with the same text is not a policy service assumption.
+    assert judge(RELAY_WITH_POLICY, table("DUNNO", key="inet:127.0.0.1:10023")).verdict is Verdict.UNPROVEN
+
+
+# ------------------------------------------------------------------------------------------
+# The run: assumptions reach every directory's verdicts (also in worker processes)
+
+from pfcheck.lint import LintOptions, lint  # noqa: E402
+from pfcheck.policy import PolicyResolver  # noqa: E402
+
+TWO_ASSUMPTIONS = """\
+version: 1
+assume:
+  tables:
+    "mysql:/etc/postfix/sql/clients.cf": {results: [REJECT, DUNNO]}
+    "mysql:/etc/postfix/sql/unused.cf": {results: [REJECT]}
+"""
+
+
+def _repo(tmp_path: Path) -> Path:
+    for name in ("a", "b"):
+        write(tmp_path / "hosts" / name, main=MYSQL_MAIN)
+    write(tmp_path / "hosts" / "plain")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".pfcheck.yaml").write_text(TWO_ASSUMPTIONS)
+    return tmp_path
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_assumptions_in_a_run_serial_and_in_workers(tmp_path: Path, jobs: int, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    repo = _repo(tmp_path)
+    monkeypatch.chdir(repo)
+    resolver = PolicyResolver(RULES)
+    result = lint(["."], LintOptions(jobs=jobs), resolver.policy_for)
+    found = sorted((f.code, f.path, f.line) for f in result.findings)
+    assert found == [
+        ("PF305", "hosts/a/main.cf", 4), ("PF305", "hosts/b/main.cf", 4), ("PF905", ".pfcheck.yaml", 5),
+    ]
+    assert not result.failed
+    # A run over one directory does not judge what the others use: no PF905.
+    partial = lint(["hosts/plain"], LintOptions(jobs=jobs), resolver.policy_for)
+    assert [f.code for f in partial.findings] == []
+
+
+def test_cli_json_names_the_assumption_in_the_witness(tmp_path: Path) -> None:
+    write(tmp_path / "mx", main=MYSQL_MAIN)
+    (tmp_path / "p.yaml").write_text(
+        "version: 1\nassume:\n  tables:\n    \"mysql:/etc/postfix/sql/clients.cf\": {results: [DUNNO, OK]}\n")
+    result = run(["--policy", "p.yaml", "--format", "json", "."], tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    [finding] = json.loads(result.stdout)["findings"]
+    assert finding["code"] == "PF301"
+    expected = "table mysql:/etc/postfix/sql/clients.cf answers only DUNNO, OK (assumed in p.yaml:4)"
+    assert expected in finding["witness"]["assumptions"]
+    assert expected in finding["message"]
