@@ -6,12 +6,14 @@ the repository before the decisive reject: an access table whose source file is 
 (or of a type pfcheck cannot read, such as `mysql:` or `ldap:`), a `check_policy_service`, a
 `mynetworks` that cannot be evaluated, or a restriction list too complex to enumerate. The
 message names each unknown. pfcheck never says "safe" silently, and never says "open" without
-a witness.
+a witness. This is an error by default: unverifiable input fails the run (fail closed).
 
 ## Why is this bad?
 The relay decision is made by data nobody reviewed with this change: a wrong line in a database
 table or a policy daemon that answers `OK` opens the relay. Either move the decisive
-`reject_unauth_destination` before the unknown, or keep the table source in the repo.
+`reject_unauth_destination` before the unknown, keep the table source in the repo, or state in
+the policy what the table or service can answer (`assume:`; the verdict is then judged under
+that assumption and reported as PF301 or PF305).
 
 ## Example
     smtpd_relay_restrictions = check_client_access mysql:/etc/postfix/clients.cf,
@@ -21,8 +23,14 @@ table or a policy daemon that answers `OK` opens the relay. Either move the deci
     smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
     smtpd_client_restrictions = check_client_access mysql:/etc/postfix/clients.cf
 
+    # or, in .pfcheck.yaml, when the table only ever blocks:
+    assume:
+      tables:
+        "mysql:/etc/postfix/clients.cf": {results: [REJECT, DUNNO]}
+
 ## References
 - postconf(5): smtpd_relay_restrictions; access(5); SMTPD_POLICY_README
+- docs/policy.md, `assume`
 """
 from __future__ import annotations
 
