@@ -389,3 +389,18 @@ def test_cli_json_names_the_assumption_in_the_witness(tmp_path: Path) -> None:
     expected = "table mysql:/etc/postfix/sql/clients.cf answers only DUNNO, OK (assumed in p.yaml:4)"
     assert expected in finding["witness"]["assumptions"]
     assert expected in finding["message"]
+
+
+def test_unproven_despite_an_assumption_names_what_is_still_missing(tmp_path: Path) -> None:
+    main = MYSQL_MAIN.replace("reject_unauth_destination",
+                              "check_sender_access ldap:/etc/postfix/senders.cf, reject_unauth_destination")
+    write(tmp_path / "mx", main=main)
+    (tmp_path / "p.yaml").write_text(
+        "version: 1\nassume:\n  tables:\n    \"mysql:/etc/postfix/sql/clients.cf\": {results: [DUNNO]}\n")
+    result = run(["--policy", "p.yaml", "--format", "json", "."], tmp_path)
+    assert result.returncode == 1
+    [finding] = json.loads(result.stdout)["findings"]
+    assert finding["code"] == "PF302"
+    assert "ldap:/etc/postfix/senders.cf" in finding["message"]
+    assert "(even assuming table mysql:/etc/postfix/sql/clients.cf answers only DUNNO (assumed in p.yaml:4))" \
+        in finding["message"]

@@ -38,7 +38,7 @@ from typing import Any, Iterator, Mapping
 
 from pfcheck.findings import Finding, Severity
 from pfcheck.rules.base import RuleContext, make_finding
-from pfcheck.rules.relay_common import dies_at_startup, point_at, relay_verdict, smtpd_listeners
+from pfcheck.rules.relay_common import assumption_texts, dies_at_startup, point_at, relay_verdict, smtpd_listeners
 
 ID = "PF302"
 NAME = "relay-unproven"
@@ -58,6 +58,10 @@ def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
         first = verdict.unknowns[0]
         path, line, column = point_at(ctx, first.location, listener)
         names = "; ".join(str(unknown) for unknown in verdict.unknowns)
+        # Assumptions that did apply are named too: the reviewer sees what is still missing.
+        applied = assumption_texts(ctx, verdict.assumed)
+        if applied:
+            names += f" (even assuming {'; '.join(applied)})"
         yield make_finding(
             ctx, ID, NAME, path, line, column,
             f"{listener.key}: cannot prove that untrusted clients cannot relay: the verdict depends on {names}",
