@@ -33,12 +33,13 @@ where you can.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any, Iterator, Mapping
 
 from pfcheck.findings import Finding, Severity
-from pfcheck.postfix.config import Listener
 from pfcheck.rules.base import RuleContext, make_finding
-from pfcheck.rules.relay_common import assumption_texts, dies_at_startup, relay_verdict, smtpd_listeners
+from pfcheck.rules.relay_common import (
+    assumption_texts, dies_at_startup, referencing_parameter, relay_verdict, smtpd_listeners,
+)
 
 ID = "PF305"
 NAME = "relay-assumed"
@@ -55,7 +56,7 @@ def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
         verdict = relay_verdict(ctx, listener)
         if verdict.verdict is not Verdict.CLOSED or not verdict.assumed:
             continue
-        parameter = _referencing_parameter(listener, verdict.assumed[0])
+        parameter = referencing_parameter(listener, verdict.assumed[0])
         if parameter is not None:
             path, line, column = ctx.location_of(listener.scope.get(parameter), listener)
         else:
@@ -69,22 +70,3 @@ def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
             actual=", ".join(assumption.key for assumption in verdict.assumed),
         )
 
-
-def _referencing_parameter(listener: Listener, assumption: Any) -> Optional[str]:
-    """The first restriction list (or class) of this listener that names the assumed table or
-    policy service: where the finding points."""
-    from pfcheck.postfix.relay import RESTRICTION_LIST_PARAMETERS, split_restrictions
-
-    scope = listener.scope
-    config_directory = scope.value("config_directory").strip() or "/etc/postfix"
-    classes = split_restrictions(scope.value("smtpd_restriction_classes"))
-    for parameter in (*RESTRICTION_LIST_PARAMETERS, *classes):
-        tokens = split_restrictions(scope.value(parameter))
-        for index, token in enumerate(tokens):
-            if assumption.kind == "policy_service":
-                if token.lower() != "check_policy_service" or index + 1 >= len(tokens):
-                    continue
-                token = tokens[index + 1]
-            if assumption.matches(token, config_directory):
-                return parameter
-    return None
