@@ -114,10 +114,77 @@ def expand(value: str, lookup: Lookup, *, name: Optional[str] = None) -> str:
     (undefined expands to ""). `name` is the parameter `value` belongs to; it is only
     used to attribute errors. Raises ExpansionError where Postfix would die.
     """
+    if "$" not in value:
+        return value
+    simple = _expand_simple(value, lookup, 0, _SimpleBudget(), {})
+    if simple is not None:
+        return simple
     engine = _Engine(lookup, scanning=False, top_name=name)
     output: List[str] = []
     engine.run(engine.parse(_Span(value, 0, len(value), name), 0, output))
     return "".join(output)
+
+
+# -- the fast path: only `$name`, `${name}` and `$$` ----------------------------------------
+#
+# Most values (`$myhostname`, `$config_directory/x`, `${a} ${b}`) contain nothing else, down
+# to the values they reference. For them the engine's result is plain substitution, and
+# none of its errors can happen while the nesting stays far below MAX_NESTING and the work far
+# below MAX_STEPS / MAX_RESULT_CHARS. Anything else (a `?`/`:`, a relational, `$(`, a bare
+# `$`, deep or large expansions) returns None and goes through the engine from the start.
+
+# One `$` piece: `$$`, `$name`, `${name}`; the empty alternative marks anything else.
+_SIMPLE_PIECE = re.compile(r"\$(?:(\$)|([A-Za-z0-9_]+)|\{([A-Za-z0-9_]+)\}|)")
+_SIMPLE_MAX_DEPTH = 50
+# Substitutions of values that contain `$` (each is at most a few engine steps).
+_SIMPLE_MAX_NESTED = 100_000
+
+
+class _SimpleBudget:
+    __slots__ = ("nested", "chars")
+
+    def __init__(self) -> None:
+        self.nested = 0
+        self.chars = 0
+
+
+def _expand_simple(value: str, lookup: Lookup, depth: int, budget: _SimpleBudget,
+                   memo: Dict[str, str]) -> Optional[str]:
+    """`value` expanded when it and everything it references is simple, else None."""
+    parts: List[str] = []
+    position = 0
+    for piece in _SIMPLE_PIECE.finditer(value):
+        start = piece.start()
+        if start > position:
+            parts.append(value[position:start])
+        position = piece.end()
+        if piece.group(1) is not None:
+            parts.append("$")
+            continue
+        name = piece.group(2) or piece.group(3)
+        if name is None:
+            return None
+        found = lookup(name)
+        if not found:
+            continue
+        if "$" in found:
+            known = memo.get(name)
+            budget.nested += 1
+            if known is None:
+                if depth >= _SIMPLE_MAX_DEPTH or budget.nested > _SIMPLE_MAX_NESTED:
+                    return None
+                known = _expand_simple(found, lookup, depth + 1, budget, memo)
+                if known is None:
+                    return None
+                memo[name] = known
+            found = known
+        budget.chars += len(found)
+        if budget.chars > MAX_RESULT_CHARS:
+            return None
+        parts.append(found)
+    if position < len(value):
+        parts.append(value[position:])
+    return "".join(parts)
 
 
 def references(value: str) -> Set[str]:

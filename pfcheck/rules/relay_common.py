@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
-from pfcheck.postfix.config import Listener
+from pfcheck.postfix.config import ConfigDir, Listener
 from pfcheck.rules.base import RuleContext
 
 
@@ -56,9 +56,7 @@ def dies_at_startup(listener: Listener) -> bool:
         return True
     scope = listener.scope
     overrides = {o.name for o in listener.service.overrides}
-    for name in set(scope.config.main.params) | overrides:
-        if not (name in overrides or name.startswith("smtpd_") or name in SMTPD_GLOBAL_PARAMETERS):
-            continue
+    for name in _smtpd_main_names(scope.config) | overrides:
         value = scope.get(name)
         if value.error is not None:
             return True
@@ -68,6 +66,17 @@ def dies_at_startup(listener: Listener) -> bool:
     if not level.origin.is_default and not valid_level(level.expanded, scope.config.version):
         return True
     return False
+
+
+def _smtpd_main_names(config: ConfigDir) -> frozenset[str]:
+    """The main.cf names every smtpd reads, found once per directory (not once per listener:
+    a main.cf may hold a million parameters and a master.cf thousands of listeners)."""
+    names = config.__dict__.get("_smtpd_main_names")
+    if names is None:
+        main = config.main
+        names = frozenset([*main.names_starting("smtpd_"), *(n for n in SMTPD_GLOBAL_PARAMETERS if n in main)])
+        config.__dict__["_smtpd_main_names"] = names
+    return names
 
 
 def point_at(ctx: RuleContext, location: Optional[tuple[str, int]], listener: Listener) -> tuple[Path, int, int]:
