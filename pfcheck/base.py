@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Optional
 
 from pfcheck.discovery import UsageError
+from pfcheck.postfix.source import MAX_INPUT_BYTES
 
 GIT_TIMEOUT = 60
 #: Above this many files below a config directory at REV, only its own files are read.
@@ -72,11 +73,12 @@ class BaseRevision:
         """A temp copy of `directory` as it was at the revision, None when it did not exist."""
         if not self.available(directory):
             return None
-        listing = _git(directory, "ls-tree", "-r", "-z", "--name-only", self.revision, "--", ".")
+        listing = _git(directory, "ls-tree", "-r", "-z", "-l", self.revision, "--", ".")
         if listing.returncode != 0:
             return None
         # Paths come relative to `directory`, tables in subdirectories included.
-        names = [n for n in listing.stdout.decode("utf-8", "surrogateescape").split("\0") if n]
+        sizes = _blob_sizes(listing.stdout)
+        names = list(sizes)
         if "main.cf" not in names and "master.cf" not in names:
             return None
         if len(names) > MAX_OLD_FILES:
@@ -89,9 +91,32 @@ class BaseRevision:
         for name in names:
             if ".." in Path(name).parts or Path(name).is_absolute():
                 continue
+            destination = target / name
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            size = sizes[name]
+            if size is not None and size > MAX_INPUT_BYTES:
+                # Never read into memory: a sparse stand-in of the same size makes the old
+                # side report it as too large, exactly as a checked-out copy would be.
+                with open(destination, "wb") as handle:
+                    handle.truncate(size)
+                continue
             blob = _git(directory, "cat-file", "blob", f"{self.revision}:./{name}")
             if blob.returncode == 0:
-                destination = target / name
-                destination.parent.mkdir(parents=True, exist_ok=True)
                 destination.write_bytes(blob.stdout)
         return target
+
+
+def _blob_sizes(listing: bytes) -> dict[str, Optional[int]]:
+    """`git ls-tree -r -z -l` output -> path: blob size (None for a submodule or a symlink's
+    target size that git does not give)."""
+    sizes: dict[str, Optional[int]] = {}
+    for entry in listing.split(b"\0"):
+        if not entry:
+            continue
+        meta, _, path = entry.partition(b"\t")
+        fields = meta.split()
+        if len(fields) < 4 or fields[1] != b"blob":
+            continue
+        name = path.decode("utf-8", "surrogateescape")
+        sizes[name] = int(fields[3]) if fields[3].isdigit() else None
+    return sizes

@@ -76,6 +76,7 @@ from typing import (
 )
 
 from pfcheck.postfix.lines import split_braced
+from pfcheck.postfix.source import read_bounded
 
 Location = Tuple[str, int]
 
@@ -728,8 +729,8 @@ class _Tables:
         if path is None:
             return None
         try:
-            return path.read_text(errors="surrogateescape")
-        except OSError:
+            return read_bounded(path).decode("utf-8", "surrogateescape")
+        except OSError:  # FileTooLarge included: unknown, as an unreadable file is
             return None
 
 

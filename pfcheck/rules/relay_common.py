@@ -1,24 +1,64 @@
 """Relay evaluation shared by PF301, PF302, PF303 and PF201: computed once per listener."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, Optional
 
-from pfcheck.postfix.config import ConfigDir, Listener
+from pfcheck.postfix.config import ConfigDir, Listener, Scope
 from pfcheck.rules.base import RuleContext
 
 
 def relay_verdict(ctx: RuleContext, listener: Listener) -> Any:
-    """The RelayVerdict of one listener (cached in the rule context)."""
+    """The RelayVerdict of one listener (cached in the rule context).
+
+    A master.cf may hold thousands of smtpd listeners that differ only in `-o` settings the
+    relay evaluator never reads (syslog_name, a banner, TLS files). The evaluator sees its
+    listener only through value() and location(), so a listener whose differing names avoid
+    every name an earlier evaluation read gets that earlier verdict, relabelled: the same
+    answers to the same questions give the same verdict.
+    """
     from pfcheck.postfix.relay import evaluate_relay
 
     cache: dict[str, Any] = ctx.cache.setdefault("relay", {})
-    if listener.key not in cache:
-        cache[listener.key] = evaluate_relay(
-            listener.scope, version=ctx.config.version, resolver=ctx.resolver(), trusted=None,
-            rewrite_params=ctx.config.global_scope,
-        )
-    return cache[listener.key]
+    if listener.key in cache:
+        return cache[listener.key]
+    shared: list[tuple[frozenset[str], Any]] = ctx.cache.setdefault("relay-shared", [])
+    differing = listener.scope.differing_names()
+    for names_read, verdict in shared:
+        if names_read.isdisjoint(differing):
+            cache[listener.key] = dataclasses.replace(verdict, service=listener.key)
+            return cache[listener.key]
+    params = _RecordingParams(listener.scope)
+    verdict = evaluate_relay(
+        params, version=ctx.config.version, resolver=ctx.resolver(), trusted=None,
+        rewrite_params=ctx.config.global_scope,
+    )
+    if params.names.isdisjoint(differing) and len(shared) < _SHARED_VERDICTS:
+        shared.append((frozenset(params.names), verdict))
+    cache[listener.key] = verdict
+    return verdict
+
+
+#: Distinct main.cf-only verdicts kept per directory (each listener is checked against them).
+_SHARED_VERDICTS = 8
+
+
+class _RecordingParams:
+    """A listener's scope as the relay evaluator sees it, noting every name it asks about."""
+
+    def __init__(self, scope: Scope) -> None:
+        self._scope = scope
+        self.service = scope.service
+        self.names: set[str] = set()
+
+    def value(self, name: str) -> str:
+        self.names.add(name)
+        return self._scope.value(name)
+
+    def location(self, name: str) -> Optional[tuple[str, int]]:
+        self.names.add(name)
+        return self._scope.location(name)
 
 
 def smtpd_listeners(ctx: RuleContext) -> list[Listener]:
