@@ -240,13 +240,27 @@ def build(shape: Shape, directory: Path, size: int) -> int:
     return len(master)
 
 
+def build_in_child(shape: Shape, directory: Path, size: int) -> int:
+    """build() in a child process. Generating 20 MB in Python grows this process to ~150 MB,
+    and a child forked from it would report that in its ru_maxrss (Linux keeps the high-water
+    mark across exec), so the processes that are measured must be forked from a small one."""
+    result = subprocess.run([sys.executable, __file__, "--build-only", shape.name, str(directory), str(size)],
+                            capture_output=True, text=True, check=True)
+    return int(result.stdout.strip())
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    if argv is None and len(sys.argv) == 5 and sys.argv[1] == "--build-only":
+        shape = next(s for s in SHAPES if s.name == sys.argv[2])
+        print(build(shape, Path(sys.argv[3]), int(sys.argv[4])))
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shapes", default=",".join(s.name for s in SHAPES),
                         help="comma-separated: " + ", ".join(s.name for s in SHAPES))
     parser.add_argument("--mib", type=float, default=20.0, help="size of the big file in MiB (default 20)")
     parser.add_argument("--pfcheck", default=None, help="pfcheck command (default: python -m pfcheck from this checkout)")
     parser.add_argument("--check", action="store_true", help="exit 1 when the mix shape misses a target")
+    parser.add_argument("--timeout", type=float, default=600, help="kill a run after this many seconds (default 600)")
     args = parser.parse_args(argv)
     wanted = args.shapes.split(",")
     unknown = set(wanted) - {s.name for s in SHAPES}
@@ -266,13 +280,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         run_measured([*command, "rules"], env)  # warm the bytecode cache
         for shape in (s for s in SHAPES if s.name in wanted):
             directory = workdir / shape.name
-            file_bytes = build(shape, directory, size)
+            file_bytes = build_in_child(shape, directory, size)
             runs = [("pfcheck", [*command, "--policy", "builtin", str(directory)], env)]
             if postconf is not None:
                 runs.append(("postconf", [postconf, "-c", str(directory), "-n"], None))
             results = {}
             for label, run_argv, run_env in runs:
-                result = run_measured(run_argv, run_env)
+                result = run_measured(run_argv, run_env, args.timeout)
                 results[label] = result
                 print(f"{shape.name:<11} {file_bytes / MIB:>8.1f}  {label:<9} {result.wall:>7.2f} {result.cpu:>7.2f} "
                       f"{result.peak_mib:>9.1f} {result.peak_mib * MIB / file_bytes:>6.1f}  {result.returncode:>4}  "

@@ -36,6 +36,9 @@ ALWAYS_SHOWN = (
 #: and the table resolver maps this prefix into the repository.
 INSTALLED_CONFIG_DIRECTORY = "/etc/postfix"
 
+#: Scope.evaluate() keeps Values whose raw value is at least this long.
+KEEP_EVALUATED_CHARS = 4096
+
 #: Postfix's DEF_MYDOMAIN, used when the host name has no dot.
 DEFAULT_DOMAIN = "localdomain"
 
@@ -173,7 +176,12 @@ class Scope:
         if cached is not None:
             return cached
         inherited = self._inherited(name, cache=False)
-        return inherited if inherited is not None else self._evaluate(name)
+        if inherited is not None:
+            return inherited
+        value = self._evaluate(name)
+        if len(value.raw) >= KEEP_EVALUATED_CHARS:
+            self._cache[name] = value  # few (the file is bounded), and costly to expand again
+        return value
 
     def _inherited(self, name: str, cache: bool = True) -> Optional[Value]:
         """The main.cf scope's Value when no `-o` of this service can change it."""
@@ -205,10 +213,9 @@ class Scope:
     def _remember(self, name: str, looked_up: set[str]) -> None:
         """Keep the dependencies that matter: names that some service overrides."""
         self._recorded.add(name)
-        overridden = self.config.overridden_names()
+        overridden = self.config.overridden_names
+        # Nested gets (derived defaults) have added their own lookups to `looked_up` already.
         touched = frozenset(looked_up & overridden) if looked_up and overridden else frozenset()
-        for dependency in self._touches_of(looked_up):
-            touched |= dependency
         if touched:
             self._touches[name] = touched
             for dependency_name in touched:
@@ -216,11 +223,6 @@ class Scope:
         if self._recording:
             self._recording[-1].update(looked_up)
             self._recording[-1].update(touched)
-
-    def _touches_of(self, names: set[str]) -> list[frozenset[str]]:
-        if not self._touches:
-            return []
-        return [self._touches[n] for n in names if n in self._touches]
 
     def _compute(self, name: str) -> Value:
         found = self.raw(name)
@@ -353,13 +355,10 @@ class ConfigDir:
             master = MasterCf(source.path)
         return master
 
+    @cached_property
     def overridden_names(self) -> frozenset[str]:
         """Every name some master.cf service sets with `-o` (what a service scope can change)."""
-        names = self.__dict__.get("_overridden_names")
-        if names is None:
-            names = frozenset(o.name for service in self.master.services for o in service.overrides)
-            self.__dict__["_overridden_names"] = names
-        return names
+        return frozenset(o.name for service in self.master.services for o in service.overrides)
 
     @property
     def issues(self) -> list[ConfigIssue]:

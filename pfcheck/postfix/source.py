@@ -12,7 +12,7 @@ import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import BinaryIO, Optional
 
 #: Postfix's ISSPACE: ASCII whitespace only (isascii(c) && isspace(c)).
 POSTFIX_SPACE = " \t\n\v\f\r"
@@ -68,21 +68,21 @@ def read_bounded(path: Path, limit: int = MAX_INPUT_BYTES) -> bytes:
     return data
 
 
-def _read_upto(handle: "os.FileIO", count: int) -> bytes:  # type: ignore[name-defined]
+def _read_upto(handle: BinaryIO, count: int) -> bytes:
     parts: list[bytes] = []
     while count > 0:
         try:
             part = handle.read(count)
-        except BlockingIOError:
+        except BlockingIOError:  # a FIFO without data yet: what is there is the file
             break
-        if not part:
+        if not part:  # end of file (None: non-blocking, nothing to read)
             break
         parts.append(part)
         count -= len(part)
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-def _read_chunked(handle: "os.FileIO", count: int) -> bytes:  # type: ignore[name-defined]
+def _read_chunked(handle: BinaryIO, count: int) -> bytes:
     """Up to `count` bytes in chunks, stopping after a chunk with a NUL byte: decode() only
     needs the bytes before the first NUL to report the file as binary."""
     parts: list[bytes] = []
