@@ -10,6 +10,7 @@ and smtpd exits with "unexpected command-line argument".
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -105,11 +106,18 @@ class MasterCf:
     @property
     def services(self) -> list[Service]:
         """Effective services: for duplicate name/type, master uses the last entry."""
+        # Computed once per list of entries: rules ask for it per listener, and a master.cf may
+        # have 100,000 entries.
+        cached = self.__dict__.get("_services")
+        if cached is not None and cached[0] is self.entries and cached[1] == len(self.entries):
+            return list(cached[2])
         by_key: dict[str, Service] = {}
         for entry in self.entries:
             by_key.pop(entry.key, None)
             by_key[entry.key] = entry
-        return list(by_key.values())
+        services = list(by_key.values())
+        self.__dict__["_services"] = (self.entries, len(self.entries), services)
+        return list(services)
 
 
 def split_fields(logical: LogicalLine) -> list[Token]:
@@ -183,7 +191,8 @@ def _parse_entry(path: Path, logical: LogicalLine, issues: list[ConfigIssue]) ->
             f"{message}; every Postfix program exits with this fatal error", "bad-field", fatal=True,
         ))
         return None
-    name, kind, private, unpriv, chroot, wakeup, maxproc, command = (t.text for t in tokens[:8])
+    # Interned: the same few words ("inet", "n", "smtpd", ...) in every one of many entries.
+    name, kind, private, unpriv, chroot, wakeup, maxproc, command = (sys.intern(t.text) for t in tokens[:8])
     service = Service(name, kind, private, unpriv, chroot, wakeup, maxproc, command,
                       args=[], path=path, line=logical.line)
     arguments = _normalise_arguments(tokens[8:])
