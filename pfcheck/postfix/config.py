@@ -183,6 +183,26 @@ class Scope:
             self._cache[name] = value  # few (the file is bounded), and costly to expand again
         return value
 
+    def expands_cleanly(self, name: str) -> bool:
+        """Whether get(name) would have no expansion error, without building its Value (a pass
+        over a million values needs only this for most of them). Dependencies are recorded as
+        get() records them."""
+        cached = self._cache.get(name)
+        if cached is not None or self.service is not None:
+            return (cached or self.get(name)).error is None
+        self._recording.append(set())
+        try:
+            raw = self._lookup(name)
+            if raw is None or "$" not in raw or name in _raw_parameters(self.config.version):
+                return True
+            try:
+                expand(raw, self._lookup, name=name)
+            except ExpansionError:
+                return False
+            return True
+        finally:
+            self._remember(name, self._recording.pop())
+
     def _inherited(self, name: str, cache: bool = True) -> Optional[Value]:
         """The main.cf scope's Value when no `-o` of this service can change it."""
         if self.service is None or name in self._overrides:

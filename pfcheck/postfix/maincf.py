@@ -119,10 +119,13 @@ class MainCf:
         position = text.find(char)
         while position >= 0:
             index = bisect.bisect_right(starts, position) - 1
-            if index < 0 or not self._holds(index, position):
+            span = self._value_span(index) if index >= 0 else None
+            held = span[0] <= position < span[1] if span is not None else index >= 0 and self._holds(index, position)
+            if not held:
                 position = text.find(char, position + 1)  # a comment, a name, ...
                 continue
-            if self._flags[index] & _LAST and char in self._value(index):
+            # In a one-line value, `position` is an occurrence of `char`.
+            if self._flags[index] & _LAST and (span is not None or char in self._value(index)):
                 name = _NAME.match(text, starts[index]).group()  # type: ignore[union-attr]
                 found.append(name)
                 self._remember_found(name, index)  # callers look these up next

@@ -92,7 +92,11 @@ def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
     reported: set[tuple[str, int, str]] = set()
     scopes = [(config.global_scope, None), *((l.scope, l) for l in config.listeners())]
     for scope, listener in scopes:
+        booleans = boolean_names(config.version)
         for name in sorted(_names_to_check(config, scope)):
+            if scope.service is None and name not in booleans and name != "compatibility_level" \
+                    and scope.expands_cleanly(name):
+                continue  # nothing to report, and no Value to build for it
             value = scope.evaluate(name)
             origin = value.origin
             if origin.is_default or origin.path is None:
