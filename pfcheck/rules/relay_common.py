@@ -90,6 +90,14 @@ def dies_at_startup(listener: Listener) -> bool:
     PF000 reports the cause; VRFY and relay findings for such a listener would describe
     answers Postfix never gives.
     """
+    # Asked by several rules per listener; the answer is kept on the listener.
+    known = listener.__dict__.get("_dies_at_startup")
+    if known is None:
+        known = listener.__dict__["_dies_at_startup"] = _dies_at_startup(listener)
+    return known
+
+
+def _dies_at_startup(listener: Listener) -> bool:
     from pfcheck.rules.pf000_config_error import is_boolean, valid_level
 
     if listener.service.startup_fatal:
@@ -97,7 +105,8 @@ def dies_at_startup(listener: Listener) -> bool:
     scope = listener.scope
     overrides = {o.name for o in listener.service.overrides}
     for name in _smtpd_main_names(scope.config) | overrides:
-        value = scope.get(name)
+        # evaluate(): a listener with 100,000 `-o` must not keep 100,000 Values.
+        value = scope.evaluate(name)
         if value.error is not None:
             return True
         if is_boolean(name, scope.config.version) and value.expanded.strip().lower() not in ("yes", "no"):
