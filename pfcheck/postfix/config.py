@@ -36,6 +36,9 @@ ALWAYS_SHOWN = (
 #: and the table resolver maps this prefix into the repository.
 INSTALLED_CONFIG_DIRECTORY = "/etc/postfix"
 
+_UNKNOWN = object()
+#: Raw values a Scope keeps for lookups, at most.
+_MAIN_VALUE_CACHE = 4096
 #: Scope.evaluate() keeps Values whose raw value is at least this long.
 KEEP_EVALUATED_CHARS = 4096
 
@@ -96,6 +99,8 @@ class Scope:
         self._touched_by: dict[str, set[str]] = {}
         #: Whether every main.cf value with a `$` was expanded here (so _touched_by is whole).
         self._dependencies_complete = False
+        #: Raw main.cf values lookups asked for (myhostname, ... again and again).
+        self._main_values: dict[str, Optional[str]] = {}
         #: Names whose dependencies _remember() has seen (main.cf scope only).
         self._recorded: set[str] = set()
 
@@ -148,7 +153,15 @@ class Scope:
 
     def _lookup(self, name: str) -> Optional[str]:
         """raw(name)'s value without building an Origin: expansion calls this per `$name`."""
-        value = None if name in self._overrides else self.config.main.value(name)
+        if name in self._overrides:
+            value = None
+        else:
+            value = self._main_values.get(name, _UNKNOWN)
+            if value is _UNKNOWN:
+                value = self.config.main.value(name)
+                if len(self._main_values) >= _MAIN_VALUE_CACHE:
+                    self._main_values.clear()  # bounded: names looked up once need no place
+                self._main_values[name] = value
         if value is not None:
             if self._recording:
                 self._recording[-1].add(name)
@@ -195,6 +208,8 @@ class Scope:
             raw = self._lookup(name)
             if raw is None or "$" not in raw or name in _raw_parameters(self.config.version):
                 return True
+            if len(raw) >= KEEP_EVALUATED_CHARS:
+                return self.evaluate(name).error is None  # kept: other rules read it too
             try:
                 expand(raw, self._lookup, name=name)
             except ExpansionError:
