@@ -125,7 +125,8 @@ def split_fields(logical: LogicalLine) -> list[Token]:
     tokens = []
     for text, offset in split_braced(logical.text, MASTER_BLANKS):
         line, column = logical.position(offset)
-        tokens.append(Token(text, line, column))
+        # Short words ("-o", "-", "n", "y") repeat in every entry and option: one copy each.
+        tokens.append(Token(sys.intern(text) if len(text) <= 4 else text, line, column))
     return tokens
 
 
@@ -199,6 +200,9 @@ def _parse_entry(path: Path, logical: LogicalLine, issues: list[ConfigIssue]) ->
     service.args = [token.text for token in arguments]
     service.postconf_overrides = _postconf_overrides(path, arguments)
     _apply_daemon_options(service, tokens[8:], issues)
+    if service.postconf_overrides == service.overrides:
+        # The usual case: one list of (immutable) Overrides for both views, not two copies.
+        service.postconf_overrides = service.overrides
     applied = [(o.name, o.value) for o in service.overrides]
     shown = [(o.name, o.value) for o in service.postconf_overrides]
     if applied != shown and not service.startup_fatal:
@@ -262,8 +266,8 @@ def _apply_daemon_options(service: Service, tokens: list[Token], issues: list[Co
             if error is not None:
                 fatal(token, f"{error}: master exits with this fatal error", "bad-brace")
                 return
-            text = inner
-        words.append(Token(text, token.line, token.column))
+            token = Token(inner, token.line, token.column)
+        words.append(token)  # (Tokens are immutable: an unchanged one is shared)
     index = 0
     while index < len(words):
         word = words[index]
