@@ -78,6 +78,7 @@ from typing import (
 )
 
 from pfcheck.postfix.lines import split_braced
+from pfcheck.postfix.source import read_bounded
 
 if TYPE_CHECKING:  # annotations only: this module imports networks lazily, where it is used
     from pfcheck.policy.assume import Assumptions
@@ -746,8 +747,8 @@ class _Tables:
         if path is None:
             return None
         try:
-            return path.read_text(errors="surrogateescape")
-        except OSError:
+            return read_bounded(path).decode("utf-8", "surrogateescape")
+        except OSError:  # FileTooLarge included: unknown, as an unreadable file is
             return None
 
 
