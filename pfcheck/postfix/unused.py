@@ -142,11 +142,17 @@ class _Analysis:
         namespaces: Dict[str, _Namespace] = {}
         self.entries: List[_Entry] = []
         for service in entries:
-            namespace = namespaces.setdefault(service.key, _Namespace(service.key))
+            namespace = namespaces.get(service.key)
             for override in service.postconf_overrides:
+                if namespace is None:
+                    namespace = namespaces[service.key] = _Namespace(service.key)
                 namespace.params.pop(override.name, None)
                 namespace.params[override.name] = override
-            self.entries.append(_Entry(service, namespace))
+            # An entry without `-o` has no namespace unless an earlier entry with the same
+            # service/type created it (dict_handle() of the shared name): then it is scanned
+            # and flagged too, and postconf repeats that entry's warnings.
+            if namespace is not None:
+                self.entries.append(_Entry(service, namespace))
         #: user-defined main.cf names validated so far (pcf_param_table additions)
         self.validated: Set[str] = set()
         self._known_cache: Dict[str, bool] = {}
