@@ -24,7 +24,8 @@ from pfcheck.postfix import defaults
 from pfcheck.postfix.config import load_config_dir
 from pfcheck.postfix.source import read_source
 from pfcheck.postfix.unused import dbms_suffixes, unused_parameters
-from tests.support.postfix_oracle import need_postconf, postconf
+from pfcheck.show import show_model
+from tests.support.postfix_oracle import need_postconf, parse_postconf_lines, postconf
 
 pytestmark = pytest.mark.live
 
@@ -82,6 +83,17 @@ def test_corpus_unused_parameters_agree_with_postconf(corpus_dir: Path, tmp_path
         warnings += count
         if problem:
             problems.append(f"{source_dir.name}: {problem}")
+        # `pfcheck show`: main lists what postconf -n prints (unused names left out), and
+        # warnings are postconf's warnings.
+        shown = parse_postconf_lines(postconf(work, "-n").stdout)
+        shown.pop("config_directory", None)
+        model = show_model(load_config_dir(work, version="3.7"))
+        read_only = defaults.read_only_parameters("3.7")
+        if set(model["main"]) - read_only != set(shown):
+            problems.append(f"{source_dir.name}: show main {sorted(set(model['main']) ^ set(shown))[:5]} vs postconf -n")
+        mine = Counter(w["message"].partition("=")[0] for w in model["warnings"])
+        if mine != Counter(f"unused parameter: {name}" for _, name in postconf_unused(work)[1].elements()):
+            problems.append(f"{source_dir.name}: show warnings {sorted(mine)}")
     print(f"\nPF002 vs postconf on the corpus: {configs} configs, {warnings} unused-parameter warnings, "
           f"{len(problems)} disagreements")
     assert configs >= 50
@@ -117,7 +129,7 @@ def _typo(draw: st.DrawFn, name: str) -> str:
 
 @st.composite
 def names(draw: st.DrawFn, services: list[str]) -> str:
-    kind = draw(st.sampled_from(["builtin", "typo", "custom", "custom", "service", "dbms", "version", "legacy"]))
+    kind = draw(st.sampled_from(["builtin", "typo", "custom", "custom", "service", "dbms", "version", "legacy", "special"]))
     if kind == "builtin":
         return draw(st.sampled_from(BUILTIN_37))
     if kind == "typo":
@@ -129,6 +141,9 @@ def names(draw: st.DrawFn, services: list[str]) -> str:
         return draw(st.sampled_from(services + ["nosuch"])) + draw(st.sampled_from(SERVICE_SUFFIXES))
     if kind == "dbms":
         return draw(st.sampled_from(["tab1", "tab2", "tab3"])) + "_" + draw(st.sampled_from(SUFFIXES + ["bogus"]))
+    if kind == "special":
+        # raw parameters are not scanned; read-only ones are dropped before the check
+        return draw(st.sampled_from(["smtpd_reject_footer", "forward_path", "process_name", "service_name"]))
     if kind == "legacy":
         return draw(st.sampled_from(sorted(defaults.legacy_names("3.7"))))
     return draw(st.sampled_from(OTHER_VERSION_NAMES))
@@ -136,7 +151,11 @@ def names(draw: st.DrawFn, services: list[str]) -> str:
 
 @st.composite
 def values(draw: st.DrawFn) -> str:
-    kind = draw(st.sampled_from(["word", "word", "ref", "cond", "dbms", "class"]))
+    kind = draw(st.sampled_from(["word", "word", "ref", "cond", "dbms", "class", "odd"]))
+    if kind == "odd":
+        # other reference forms, and syntax errors (the scan keeps the names before them)
+        return draw(st.sampled_from(["$(x_a)", "${x_b}", "$x_a ${x_b", "${x_a?${x_b}", "$$x_a",
+                                     "${{$x_a} == {1} ? {$x_b} : {x}}", "{ $x_b }", "${x_a:{ldap:tab3}}"]))
     if kind == "word":
         return draw(st.sampled_from(["yes", "permit", "10.0.0.0/8", "x", ""]))
     if kind == "ref":

@@ -208,10 +208,14 @@ class _Analysis:
     def dbms(self, text: str, entry: Optional[_Entry], recurse: bool) -> None:
         """pcf_register_dbms_helper(): `type:name` tokens, `proxy:` skipped, `{...}` entered."""
         suffixes = dbms_suffixes(self.version)
-        for token, _ in split_braced(text, _COMMA_SPACE):
+        # 2.10 - 2.11 split on blanks and commas only (mystrtok); 3.0+ keep `{...}` together.
+        tokens = _split(text) if self.key < (3, 0) else (token for token, _ in split_braced(text, _COMMA_SPACE))
+        for token in tokens:
             if token.startswith("{"):
-                inner, _error = extract_braced(token)
-                if recurse or self.key < (3, 8):
+                # 3.5+ enter a `{...}` token (3.8+ not inside an inline regexp/pcre table);
+                # before, its type is "{type" and matches no DBMS.
+                if self.key >= (3, 5) and recurse:
+                    inner, _error = extract_braced(token)
                     self.dbms(inner, entry, recurse)
                 continue
             db_type, sep, prefix = token.partition(":")
@@ -219,7 +223,7 @@ class _Analysis:
                 db_type, sep, prefix = prefix.partition(":")
             if not sep or prefix.startswith("/") or prefix.startswith("."):
                 continue
-            if prefix.startswith("{"):
+            if prefix.startswith("{") and self.key >= (3, 0):
                 inner, _error = extract_braced(prefix)
                 next_recurse = recurse and not (self.key >= (3, 8) and db_type in _REGEX_TYPES)
                 self.dbms(inner, entry, next_recurse)
