@@ -5,12 +5,14 @@ default values (PF101, PF202, PF301, PF302) so that the fact is computed in one 
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Iterable, List, Optional, Tuple
 
 from pfcheck.postfix import defaults
 from pfcheck.postfix.config import Listener, Value
-from pfcheck.postfix.unused import UnusedParameter, unused_parameters
 from pfcheck.rules.base import RuleContext
+
+if TYPE_CHECKING:
+    from pfcheck.postfix.unused import UnusedParameter
 
 #: The parameters a relay verdict (PF301, PF302) reads, whose defaults a misspelling leaves.
 RELAY_PARAMETERS = (
@@ -67,11 +69,15 @@ def version_note(name: str, target: str) -> Optional[str]:
     return f"Postfix {having[0]}" + (f" - {having[-1]}" if having[-1] != having[0] else "") + " had it"
 
 
-def unused(ctx: RuleContext) -> List[UnusedParameter]:
+def unused(ctx: RuleContext) -> List["UnusedParameter"]:
+    """postconf's unused names for this directory (imported on first use: a plain run's
+    imports stay lean)."""
+    from pfcheck.postfix.unused import unused_parameters
+
     return unused_parameters(ctx.config)
 
 
-def meant_for(ctx: RuleContext, name: str, listener: Optional[Listener] = None) -> List[UnusedParameter]:
+def meant_for(ctx: RuleContext, name: str, listener: Optional[Listener] = None) -> List["UnusedParameter"]:
     """Unused names in main.cf (or in this listener's `-o`) that look like misspellings of
     `name`, i.e. lines that were probably meant to set it and that Postfix ignores."""
     found = []
@@ -83,7 +89,7 @@ def meant_for(ctx: RuleContext, name: str, listener: Optional[Listener] = None) 
     return found
 
 
-def _where(ctx: RuleContext, item: UnusedParameter) -> str:
+def _where(ctx: RuleContext, item: "UnusedParameter") -> str:
     return f"{ctx.display(item.path)}:{item.line}"
 
 
@@ -120,5 +126,5 @@ def defaults_notes(ctx: RuleContext, listener: Listener, names: Iterable[str]) -
     return "".join(notes)
 
 
-def extra_details(items: Iterable[UnusedParameter]) -> dict[str, Any]:
+def extra_details(items: Iterable["UnusedParameter"]) -> dict[str, Any]:
     return {"misspelled": [(item.name, item.line) for item in items]}
