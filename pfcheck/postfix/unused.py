@@ -134,7 +134,7 @@ class _Analysis:
         self.config = config
         self.version = config.version
         self.main = config.main.params
-        entries = config.master.entries if config.master_source is None or config.master_source.checkable else []
+        entries = config.master.entries
         self.services = [(service.name, service.command) for service in entries]
         self.raw = defaults.raw_parameters(self.version)
         self.read_only = defaults.read_only_parameters(self.version)
@@ -295,10 +295,13 @@ def _split(text: str) -> Iterable[str]:
 def unused_parameters(config: "ConfigDir") -> List[UnusedParameter]:
     """postconf's unused-parameter warnings for this config at its target version, in
     postconf's order (main.cf first, then master.cf entries in file order). Empty when
-    main.cf is a template or unreadable (nothing is known about its names)."""
+    main.cf or master.cf is a template or unreadable (PF900): master.cf's services and `-o`
+    references decide which main.cf names are used, so nothing can be said then."""
     cached = getattr(config, "_pfcheck_unused", None)
     if cached is None:
-        cached = [] if not config.main_source.checkable else _Analysis(config).run()
+        master = config.master_source
+        readable = config.main_source.checkable and (master is None or master.checkable)
+        cached = _Analysis(config).run() if readable else []
         setattr(config, "_pfcheck_unused", cached)
     return cached
 

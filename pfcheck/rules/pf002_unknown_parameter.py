@@ -54,7 +54,8 @@ def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
         if history:
             hints.append(history)
         if guess:
-            hints.append(f"did you mean {guess}?")
+            case = " (parameter names are case-sensitive)" if guess.lower() == item.name.lower() else ""
+            hints.append(f"did you mean {guess}?{case}")
         if not hints:
             hints.append(f"nothing refers to it as ${item.name}, so no Postfix program reads it")
         subject = f"-o '{item.name}'" if item.file == "master.cf" else f"'{item.name}'"

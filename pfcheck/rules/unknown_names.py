@@ -46,7 +46,11 @@ def suggestion(ctx: RuleContext, name: str) -> Optional[str]:
     if key not in ctx.cache:
         import difflib  # only when a config has an unknown name: keeps plain runs lean
 
-        matches = difflib.get_close_matches(name, _candidates(ctx), n=1, cutoff=SUGGEST_CUTOFF)
+        candidates = _candidates(ctx)
+        # Names are case-sensitive (`Disable_VRFY_Command` is unused): a case-only difference
+        # scores low with difflib but is the likeliest intent.
+        lowered = [candidate for candidate in candidates if candidate.lower() == name.lower()]
+        matches = lowered or difflib.get_close_matches(name, candidates, n=1, cutoff=SUGGEST_CUTOFF)
         ctx.cache[key] = matches[0] if matches else None
     return ctx.cache[key]  # type: ignore[no-any-return]
 
