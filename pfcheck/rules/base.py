@@ -29,6 +29,9 @@ class RuleContext:
     repo_root: Path
     display: Callable[[Path], str] = str
     cache: dict[str, Any] = field(default_factory=dict)
+    #: The governing policy's `assume:` (pfcheck.policy.assume.Assumptions), set by run_rules():
+    #: the one way assumptions reach the relay evaluator (see relay_common.relay_verdict).
+    assumptions: Any = None
 
     def resolver(self) -> Any:
         """A TableResolver for table files inside the repo (created once per directory)."""

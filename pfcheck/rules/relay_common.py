@@ -14,11 +14,64 @@ def relay_verdict(ctx: RuleContext, listener: Listener) -> Any:
 
     cache: dict[str, Any] = ctx.cache.setdefault("relay", {})
     if listener.key not in cache:
-        cache[listener.key] = evaluate_relay(
+        verdict = evaluate_relay(
             listener.scope, version=ctx.config.version, resolver=ctx.resolver(), trusted=None,
-            rewrite_params=ctx.config.global_scope,
+            rewrite_params=ctx.config.global_scope, assumptions=ctx.assumptions,
         )
+        cache[listener.key] = verdict
+        consulted: list[Any] = ctx.cache.setdefault(CONSULTED, [])
+        consulted.extend(item for item in verdict.consulted if item not in consulted)
     return cache[listener.key]
+
+
+#: ctx.cache key: the policy assumptions some relay verdict of this directory looked up.
+CONSULTED = "assumptions_consulted"
+
+
+def consulted_assumptions(ctx: RuleContext) -> list[Any]:
+    """Every assumption a relay verdict of this directory looked up (each listener judged).
+
+    An OPEN verdict stops at its witness, before lists further on are looked at: for those,
+    an assumption the listener's restriction lists name counts as looked up too.
+    """
+    from pfcheck.postfix.relay import Verdict
+
+    consulted: list[Any] = []
+    for listener in smtpd_listeners(ctx):
+        if listener.remote and not dies_at_startup(listener):
+            verdict = relay_verdict(ctx, listener)
+            if verdict.verdict is Verdict.OPEN and ctx.assumptions:
+                consulted.extend(entry for entry in ctx.assumptions.entries
+                                 if referencing_parameter(listener, entry) is not None)
+    found = list(ctx.cache.get(CONSULTED, []))
+    return found + [entry for entry in consulted if entry not in found]
+
+
+def referencing_parameter(listener: Listener, assumption: Any) -> Optional[str]:
+    """The first restriction list (or class) of this listener that names the assumed table
+    or policy service, None when none does."""
+    from pfcheck.postfix.relay import RESTRICTION_LIST_PARAMETERS, split_restrictions
+
+    scope = listener.scope
+    config_directory = scope.value("config_directory").strip() or "/etc/postfix"
+    classes = split_restrictions(scope.value("smtpd_restriction_classes"))
+    for parameter in (*RESTRICTION_LIST_PARAMETERS, *classes):
+        tokens = split_restrictions(scope.value(parameter))
+        for index, token in enumerate(tokens):
+            if assumption.kind == "policy_service":
+                if token.lower() != "check_policy_service" or index + 1 >= len(tokens):
+                    continue
+                token = tokens[index + 1]
+            if assumption.matches(token, config_directory):
+                return parameter
+    return None
+
+
+def assumption_texts(ctx: RuleContext, assumptions: Any) -> list[str]:
+    """How findings name assumptions: the answers assumed and the policy file:line."""
+    from pfcheck.policy.assume import describe_all
+
+    return describe_all(assumptions, lambda path: ctx.display(Path(path)))
 
 
 def smtpd_listeners(ctx: RuleContext) -> list[Listener]:
