@@ -42,6 +42,7 @@ from pfcheck.postfix.mastercf import extract_braced
 
 if TYPE_CHECKING:
     from pfcheck.postfix.config import ConfigDir
+    from pfcheck.postfix.mastercf import Override, Service
 
 #: CHARS_COMMA_SP: how restriction class lists and DBMS scans split values.
 _COMMA_SPACE = ", \t\r\n"
@@ -119,12 +120,12 @@ class _Namespace:
     """A master.cf entry's `-o` namespace (shared by entries with the same service/type)."""
 
     key: str
-    params: Dict[str, object] = field(default_factory=dict)  # name -> Override (last wins)
+    params: Dict[str, "Override"] = field(default_factory=dict)  # name -> its last `-o`
 
 
 @dataclass
 class _Entry:
-    service: object  # mastercf.Service
+    service: "Service"
     namespace: _Namespace
     valid: Set[str] = field(default_factory=set)
 
@@ -235,14 +236,14 @@ class _Analysis:
         """pcf_lookup_parameter_value(): `-o`, main.cf, then the default (user names: "")."""
         def lookup(name: str) -> Optional[str]:
             if entry is not None:
+                # The entry's read-only namespace (pcf_parse_master_entry()).
                 if name == "process_name":
-                    return entry.service.process_name  # type: ignore[attr-defined]
+                    return entry.service.process_name
                 if name == "service_name":
-                    service = entry.service
-                    return service.name if service.process_name != service.name else service.process_name  # type: ignore[attr-defined]
+                    return entry.service.name
                 override = entry.namespace.params.get(name)
                 if override is not None:
-                    return override.value  # type: ignore[attr-defined]
+                    return override.value
             definition = self.main.get(name)
             if definition is not None:
                 return definition.value
@@ -255,7 +256,7 @@ class _Analysis:
 
     def run(self) -> List[UnusedParameter]:
         for entry in self.entries:
-            values = {name: o.value for name, o in entry.namespace.params.items()}  # type: ignore[attr-defined]
+            values = {name: o.value for name, o in entry.namespace.params.items()}
             self.scan_namespace(values, entry, self.lookup_for(entry))
         # Defaults of parameters main.cf leaves unset; legacy and per-service defaults name only
         # built-in parameters, so the built-in table's references are all that matter.
@@ -280,9 +281,8 @@ class _Analysis:
                 if name in self.read_only or self.known(name) or name in self.validated or name in entry.valid:
                     continue
                 found.append(UnusedParameter(
-                    name, override.value, "master.cf", override.path, override.line,  # type: ignore[attr-defined]
-                    override.column, service=entry.service.key,  # type: ignore[attr-defined]
-                    removed_alternative=removed.get(name)))
+                    name, override.value, "master.cf", override.path, override.line, override.column,
+                    service=entry.service.key, removed_alternative=removed.get(name)))
         return found
 
 

@@ -5,7 +5,7 @@ default values (PF101, PF202, PF301, PF302) so that the fact is computed in one 
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Iterable, List, Optional, Tuple
 
 from pfcheck.postfix import defaults
 from pfcheck.postfix.config import Listener, Value
@@ -129,6 +129,3 @@ def defaults_notes(ctx: RuleContext, listener: Listener, names: Iterable[str]) -
             notes.append(f"; {name} is at its default ({note})")
     return "".join(notes)
 
-
-def extra_details(items: Iterable["UnusedParameter"]) -> dict[str, Any]:
-    return {"misspelled": [(item.name, item.line) for item in items]}
