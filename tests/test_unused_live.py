@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from pfcheck.postfix import defaults
 from pfcheck.postfix.config import load_config_dir
 from pfcheck.postfix.source import read_source
-from pfcheck.postfix.unused import dbms_suffixes, unused_parameters
+from pfcheck.postfix.unused import dbms_client_unused, dbms_suffixes, unused_parameters
 from pfcheck.show import show_model
 from tests.support.postfix_oracle import need_postconf, parse_postconf_lines, postconf
 
@@ -217,3 +217,25 @@ def test_generated_unused_parameters_agree_with_postconf(config: tuple[str, str]
         FIGURES["compared"] += 1
         FIGURES["warnings"] += count
     assert problem is None, f"{problem}\n--- main.cf ---\n{main}--- master.cf ---\n{master}"
+
+
+@pytest.mark.parametrize("db_type", sorted(dbms_suffixes("3.7")))
+def test_database_client_configurations_agree_with_postconf(db_type: str, tmp_path: Path) -> None:
+    """pcf_check_dbms_client(): every option of the client, a near miss and an unknown name;
+    `$config_directory` names the file next to main.cf for both (-c DIR / /etc/postfix)."""
+    need_postconf()
+    options = dbms_suffixes("3.7")[db_type]
+    (tmp_path / "main.cf").write_text(
+        f"virtual_alias_maps = proxy:{db_type}:$config_directory/client.cf, {db_type}:/nonexistent/x.cf\n"
+        f"smtpd_client_restrictions = check_client_access {{{db_type}:$config_directory/client.cf}}\n")
+    (tmp_path / "master.cf").write_text("")
+    (tmp_path / "client.cf").write_text(
+        "".join(f"{name} = 1\n" for name in options) + f"{options[0]}x = 2\nbogus_{db_type} = 3\n")
+    result = postconf(tmp_path, "-n")
+    expected = sorted(re.findall(rf"warning: {db_type}:{re.escape(str(tmp_path))}/client.cf: unused parameter: ([^=]*)=",
+                                 result.stderr))
+    config = load_config_dir(tmp_path, version="3.7")
+    mine = sorted(item.name for item in dbms_client_unused(
+        config, lambda name: tmp_path / name[len("/etc/postfix/"):] if name.startswith("/etc/postfix/") else None))
+    assert expected == [f"{options[0]}x", f"bogus_{db_type}"] or not expected
+    assert mine == expected, result.stderr

@@ -55,7 +55,7 @@ class UnusedParameter:
 
     name: str
     value: str
-    file: str  # "main.cf" | "master.cf"
+    file: str  # "main.cf" | "master.cf" | a database client configuration "ldap:/etc/postfix/x.cf"
     path: Path
     line: int
     column: int
@@ -156,6 +156,10 @@ class _Analysis:
                 self.entries.append(_Entry(service, namespace))
         #: user-defined main.cf names validated so far (pcf_param_table additions)
         self.validated: Set[str] = set()
+        #: `type:/absolute/path` database client configurations met, in order (postconf
+        #: checks each file once: pcf_check_dbms_client())
+        self.client_files: Dict[str, Tuple[str, str]] = {}
+        self.unused: List[UnusedParameter] = []
         self._known_cache: Dict[str, bool] = {}
 
     # -- the global table ------------------------------------------------------------------
@@ -222,6 +226,9 @@ class _Analysis:
             db_type, sep, prefix = token.partition(":")
             while sep and db_type == "proxy":
                 db_type, sep, prefix = prefix.partition(":")
+            if sep and prefix.startswith("/") and db_type in suffixes:
+                self.client_files.setdefault(f"{db_type}:{prefix}", (db_type, prefix))
+                continue
             if not sep or prefix.startswith("/") or prefix.startswith("."):
                 continue
             if prefix.startswith("{") and self.key >= (3, 0):
@@ -247,6 +254,10 @@ class _Analysis:
             definition = self.main.get(name)
             if definition is not None:
                 return definition.value
+            if name == "config_directory":
+                # Where the files are installed (as pfcheck.postfix.config assumes), so that
+                # `ldap:$config_directory/x.cf` names a file the repository can hold.
+                return self.config.host_facts.get(name, "/etc/postfix")
             value = defaults.default_value(name, self.version, services=self.services,
                                            host=self.config.host_facts or None)
             if value is None and name in self.validated:
@@ -292,18 +303,53 @@ def _split(text: str) -> Iterable[str]:
             yield part
 
 
+def _analysis(config: "ConfigDir") -> Optional[_Analysis]:
+    cached = getattr(config, "_pfcheck_unused_analysis", False)
+    if cached is False:
+        master = config.master_source
+        readable = config.main_source.checkable and (master is None or master.checkable)
+        cached = None
+        if readable:
+            cached = _Analysis(config)
+            cached.unused = cached.run()
+        setattr(config, "_pfcheck_unused_analysis", cached)
+    return cached  # type: ignore[return-value]
+
+
+def dbms_client_unused(config: "ConfigDir", locate: Callable[[str], Optional[Path]]) -> List[UnusedParameter]:
+    """pcf_check_dbms_client(): in each `ldap:/path`, `mysql:/path`, ... client configuration
+    that a built-in or per-service value names, the settings that are not options of that
+    client (`ldap:/etc/postfix/users.cf: unused parameter: NAME=VALUE`). `locate` maps the
+    server path to the repository file (None: not in the repository, nothing to say)."""
+    from pfcheck.postfix.maincf import parse_main_cf
+    from pfcheck.postfix.source import read_source
+
+    analysis = _analysis(config)
+    if analysis is None:
+        return []
+    suffixes = dbms_suffixes(config.version)
+    found: List[UnusedParameter] = []
+    for spec, (db_type, server_path) in analysis.client_files.items():
+        path = locate(server_path)
+        if path is None:
+            continue
+        source = read_source(path)
+        if source.unreadable is not None:
+            continue  # (a `%s` in query_filter is no template: postconf reads the file as is)
+        # dict_load_fp(): the same reader as main.cf, last definition wins.
+        for name, definition in parse_main_cf(source).params.items():
+            if name not in suffixes[db_type]:
+                found.append(UnusedParameter(name, definition.value, spec, path, definition.line, definition.column))
+    return found
+
+
 def unused_parameters(config: "ConfigDir") -> List[UnusedParameter]:
     """postconf's unused-parameter warnings for this config at its target version, in
     postconf's order (main.cf first, then master.cf entries in file order). Empty when
     main.cf or master.cf is a template or unreadable (PF900): master.cf's services and `-o`
     references decide which main.cf names are used, so nothing can be said then."""
-    cached = getattr(config, "_pfcheck_unused", None)
-    if cached is None:
-        master = config.master_source
-        readable = config.main_source.checkable and (master is None or master.checkable)
-        cached = _Analysis(config).run() if readable else []
-        setattr(config, "_pfcheck_unused", cached)
-    return cached
+    analysis = _analysis(config)
+    return [] if analysis is None else analysis.unused
 
 
 def unused_names(config: "ConfigDir") -> FrozenSet[str]:

@@ -10,7 +10,10 @@ something refers to it: a `$name` in a main.cf value, in a `-o` value or in a de
 named in `smtpd_restriction_classes`; or a `<table>_<option>` of an `ldap:table`, `mysql:table`,
 `pgsql:table`, `sqlite:table` or `memcache:table` named in a parameter value. The message adds
 the known parameter the name is most likely a misspelling of, or the Postfix version that
-introduced it. Rules that read a parameter left at its default (PF101, PF202, PF301, PF302)
+introduced it. Like postconf, it also reports the settings of a database client configuration
+named by absolute path (`ldap:/etc/postfix/users.cf`, `proxy:mysql:...`) that are not options
+of that client (ldap_table(5), mysql_table(5), ...), when the file is in the repository. Rules
+that read a parameter left at its default (PF101, PF202, PF301, PF302)
 name the misspelled line that was probably meant to set it.
 
 ## Why is this bad?
@@ -37,7 +40,7 @@ from typing import Any, Iterator, Mapping
 
 from pfcheck.findings import Finding, Severity
 from pfcheck.rules.base import RuleContext, make_finding
-from pfcheck.rules.unknown_names import suggestion, unused, version_note
+from pfcheck.rules.unknown_names import client_suggestion, suggestion, unused, version_note
 
 ID = "PF002"
 NAME = "unknown-parameter"
@@ -64,4 +67,21 @@ def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
             f"{subject} is not a Postfix {version} parameter (postconf: {item.postconf_warning()}); "
             + "; ".join(hints),
             service=item.service, parameter=item.name, expected=guess, actual=item.value,
+        )
+    yield from _client_files(ctx)
+
+
+def _client_files(ctx: RuleContext) -> Iterator[Finding]:
+    """Database client configurations in the repository (`ldap:/etc/postfix/users.cf`)."""
+    from pfcheck.postfix.unused import dbms_client_unused
+
+    for item in dbms_client_unused(ctx.config, ctx.resolver().source_path):
+        db_type = item.file.partition(":")[0]
+        guess = client_suggestion(item.name, db_type, ctx.config.version)
+        hint = f"; did you mean {guess}?" if guess else ""
+        yield make_finding(
+            ctx, ID, NAME, item.path, item.line, item.column,
+            f"'{item.name}' is not a {db_type}_table(5) option of Postfix {ctx.config.version} "
+            f"(postconf: {item.file}: {item.postconf_warning()}){hint}",
+            parameter=item.name, expected=guess, actual=item.value,
         )

@@ -55,6 +55,17 @@ def suggestion(ctx: RuleContext, name: str) -> Optional[str]:
     return ctx.cache[key]  # type: ignore[no-any-return]
 
 
+def client_suggestion(name: str, db_type: str, version: str) -> Optional[str]:
+    """The option of a database client (ldap_table(5), ...) `name` is most likely meant as."""
+    import difflib
+
+    from pfcheck.postfix.unused import dbms_suffixes
+
+    options = dbms_suffixes(version).get(db_type, ())
+    matches = difflib.get_close_matches(name, options, n=1, cutoff=SUGGEST_CUTOFF)
+    return matches[0] if matches else None
+
+
 def versions_with(name: str) -> List[str]:
     """The supported Postfix series whose postconf knows `name` as a built-in or legacy name."""
     return [version for version in defaults.SUPPORTED_VERSIONS
