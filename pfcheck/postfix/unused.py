@@ -30,7 +30,7 @@ tables; 3.9+ report removed names as "support for parameter X has been removed; 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Dict, FrozenSet, Iterable, List, Optional, Set, Tuple
 
@@ -115,19 +115,26 @@ def _default_references(version: str) -> Dict[str, FrozenSet[str]]:
 _DEFAULT_REFS: Dict[str, Dict[str, FrozenSet[str]]] = {}
 
 
-@dataclass
+# Plain classes, not dataclasses: this module is imported on every lint run.
 class _Namespace:
     """A master.cf entry's `-o` namespace (shared by entries with the same service/type)."""
 
-    key: str
-    params: Dict[str, "Override"] = field(default_factory=dict)  # name -> its last `-o`
+    __slots__ = ("key", "params")
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.params: Dict[str, "Override"] = {}  # name -> its last `-o`
 
 
-@dataclass
 class _Entry:
-    service: "Service"
-    namespace: _Namespace
-    valid: Set[str] = field(default_factory=set)
+    """A master.cf entry that has a namespace, with the names validated locally."""
+
+    __slots__ = ("service", "namespace", "valid")
+
+    def __init__(self, service: "Service", namespace: _Namespace) -> None:
+        self.service = service
+        self.namespace = namespace
+        self.valid: Set[str] = set()
 
 
 class _Analysis:
