@@ -5,6 +5,7 @@ from typing import Any, Optional
 
 from pfcheck.postfix.config import ALWAYS_SHOWN, ConfigDir, Scope
 from pfcheck.postfix.lines import collapse_space
+from pfcheck.postfix.unused import unused_parameters
 
 
 def _errors(config: ConfigDir) -> list[dict[str, Any]]:
@@ -35,17 +36,38 @@ def _errors(config: ConfigDir) -> list[dict[str, Any]]:
     return sorted(errors, key=lambda e: (e["path"], e["line"], e["column"]))
 
 
+def _warnings(config: ConfigDir) -> list[dict[str, Any]]:
+    """postconf's "unused parameter" warnings (PF002), at the main.cf name or the `-o`; the
+    message is postconf's text, `service` the master.cf entry of an `-o` (None for main.cf)."""
+    return [
+        {"path": str(item.path), "line": item.line, "column": item.column,
+         "message": item.postconf_warning(), "service": item.service}
+        for item in unused_parameters(config)
+    ]
+
+
+def _unused(config: ConfigDir, service_key: Optional[str]) -> set[str]:
+    """Names postconf calls unused in main.cf and, for a service, in its `-o`: postconf -n
+    does not show them, and no daemon reads them, so the model leaves them out."""
+    return {item.name for item in unused_parameters(config)
+            if item.file == "main.cf" or (service_key is not None and item.service == service_key)}
+
+
 def _scope_names(config: ConfigDir, scope: Scope) -> list[str]:
     names = set(config.main.params) | set(ALWAYS_SHOWN)
     if scope.service is not None:
         names |= {o.name for o in scope.service.overrides}
+    names -= _unused(config, scope.service.key if scope.service is not None else None) - set(ALWAYS_SHOWN)
     return sorted(names)
 
 
 def show_model(config: ConfigDir) -> dict[str, Any]:
     """The stable JSON model of `pfcheck show --format json`."""
     main: dict[str, Any] = {}
+    unused_main = _unused(config, None)
     for name, definition in sorted(config.main.params.items()):
+        if name in unused_main:
+            continue  # postconf -n leaves it out (see "warnings")
         value = config.global_scope.get(name)
         main[name] = {
             "value": collapse_space(definition.value),
@@ -88,6 +110,7 @@ def show_model(config: ConfigDir) -> dict[str, Any]:
         "effective": effective,
         "listeners": listeners,
         "errors": _errors(config),
+        "warnings": _warnings(config),
     }
 
 
@@ -97,6 +120,9 @@ def render_show_text(model: dict[str, Any]) -> str:
     out.append(f"# master.cf: {model['master_cf']}")
     for error in model["errors"]:
         out.append(f"# error: {error['path']}:{error['line']}:{error['column']}: {error['message']}")
+    for warning in model.get("warnings", []):
+        where = f" [{warning['service']}]" if warning.get("service") else ""
+        out.append(f"# warning: {warning['path']}:{warning['line']}:{warning['column']}: {warning['message']}{where}")
     out.append("")
     out.append("## main.cf (postconf -n)")
     for name, item in model["main"].items():

@@ -251,13 +251,14 @@ def test_stale_entry_is_reported_as_info_and_does_not_fail(repo: Path, capsys: p
 
 
 def test_duplicate_findings_need_duplicate_entries(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Real parameter names as filler: an unknown name would be PF002.
     unused = '# pfcheck: ignore[PF101] reason="old"\n'
-    write(repo, {"h/main.cf": unused + "a = 1\n" + unused + "b = 2\n", "h/master.cf": "pickup unix n - y 60 1 pickup\n"})
+    write(repo, {"h/main.cf": unused + "biff = no\n" + unused + "mail_name = b\n", "h/master.cf": "pickup unix n - y 60 1 pickup\n"})
     assert run("h", capsys=capsys)[1] == [("PF902", "h/main.cf", 1), ("PF902", "h/main.cf", 3)]
     run("h", "--write-baseline", "baseline.json", capsys=capsys)
     entries, _ = parse_baseline((repo / "baseline.json").read_text())
     assert len(entries) == 2 and entries[0] == entries[1]
-    write(repo, {"h/main.cf": unused + "a = 1\n" + unused + "b = 2\n" + unused + "c = 3\n"})
+    write(repo, {"h/main.cf": unused + "biff = no\n" + unused + "mail_name = b\n" + unused + "smtpd_banner = c\n"})
     code, findings, _ = run("h", "--baseline", "baseline.json", capsys=capsys)
     assert code == 0 and findings == [("PF902", "h/main.cf", 5)]
 

@@ -85,6 +85,7 @@ SCENARIOS = {s.code: s for s in [
     Scenario("PF000", CLEAN_MAIN_CF + "this line has no equals sign\n"),
     Scenario("PF001", "compatibility_level = 3.6\ndisable_vrfy_command = no\nmynetworks = 127.0.0.0/8\n"
                       "disable_vrfy_command = yes\n"),
+    Scenario("PF002", CLEAN_MAIN_CF + "mydistination = example.com\n"),
     Scenario("PF101", CLEAN_MAIN_CF.replace("disable_vrfy_command = yes", "disable_vrfy_command = no")),
     Scenario("PF201", CLEAN_MAIN_CF.replace("127.0.0.0/8", "127.0.0.0/8 192.0.2.0/24")),
     Scenario("PF202", "compatibility_level = 3.6\ndisable_vrfy_command = yes\nmynetworks_style = subnet\n"),

@@ -381,3 +381,15 @@ def relay_before_recipient(
         relay_first = _postfix_bool("smtpd_relay_before_recipient_restrictions", relay_before_recipient_value)
     safety_net = compat_level_below(level, "1", version) and not relay_restrictions_set
     return relay_first and not safety_net
+
+
+def service_parameter_names(version: str = DEFAULT_VERSION, services: Iterable[Tuple[str, str]] = ()) -> FrozenSet[str]:
+    """Every per-service name postconf derives from master.cf `(service name, command)` pairs
+    (see default_value()): the names is_known_parameter() accepts beyond the built-in table."""
+    suffixes = _grouped(_data.SERVICE_SUFFIXES, _series(version))
+    assert isinstance(suffixes, dict)
+    return frozenset(
+        service + suffix
+        for service, command in services
+        for suffix, (_, commands) in suffixes.items() if command in commands.split()
+    )

@@ -9,6 +9,7 @@ from typing import Optional
 RULE_MODULES: tuple[str, ...] = (
     "pf000_config_error",
     "pf001_config_warning",
+    "pf002_unknown_parameter",
     "pf101_vrfy_enabled",
     "pf201_mynetworks_outside_policy",
     "pf202_mynetworks_implicit",

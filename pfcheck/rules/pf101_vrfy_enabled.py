@@ -30,6 +30,7 @@ from typing import Any, Iterator, Mapping
 from pfcheck.findings import Finding, Severity
 from pfcheck.rules.base import RuleContext, make_finding
 from pfcheck.rules.relay_common import dies_at_startup
+from pfcheck.rules.unknown_names import describe_origin
 
 ID = "PF101"
 NAME = "vrfy-enabled"
@@ -46,7 +47,7 @@ def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
         if value.error is not None or value.expanded.strip().lower() != "no":
             continue
         path, line, column = ctx.location_of(value, listener)
-        how = "by default" if value.origin.is_default else f"set at {value.origin.label()}"
+        how = describe_origin(ctx, value, listener)
         yield make_finding(
             ctx, ID, NAME, path, line, column,
             f"{listener.key} answers VRFY: disable_vrfy_command = no ({how}); "

@@ -29,6 +29,7 @@ from typing import Any, Iterator, Mapping
 
 from pfcheck.findings import Finding, Severity
 from pfcheck.rules.base import RuleContext, make_finding
+from pfcheck.rules.unknown_names import default_note
 
 ID = "PF202"
 NAME = "mynetworks-implicit"
@@ -40,6 +41,7 @@ def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
     reported: set[tuple[str, int]] = set()
     for listener in ctx.remote_smtpd_listeners():
         scope = listener.scope
+        note = default_note(ctx, "mynetworks", listener)
         if not scope.get("mynetworks").origin.is_default:
             continue
         style = scope.get("mynetworks_style")
@@ -58,7 +60,7 @@ def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
         reported.add((str(path), line))
         yield make_finding(
             ctx, ID, NAME, path, line, column,
-            f"{listener.key}: mynetworks is unset, so Postfix trusts every client in the host's "
+            f"{listener.key}: mynetworks is unset{f' ({note})' if note else ''}, so Postfix trusts every client in the host's "
             f"{'IP class' if style.expanded.strip().lower() == 'class' else 'subnets'}: {why}; "
             "who may relay depends on the machine, not on this repo",
             service=listener.key, parameter="mynetworks", expected="an explicit mynetworks",

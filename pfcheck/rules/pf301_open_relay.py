@@ -41,6 +41,7 @@ from typing import Any, Iterator, Mapping
 from pfcheck.findings import Finding, Severity
 from pfcheck.rules.base import RuleContext, make_finding
 from pfcheck.rules.relay_common import assumption_texts, dies_at_startup, point_at, relay_verdict, smtpd_listeners
+from pfcheck.rules.unknown_names import RELAY_PARAMETERS, defaults_notes
 
 ID = "PF301"
 NAME = "open-relay"
@@ -71,7 +72,7 @@ def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
             ctx, ID, NAME, path, line, column,
             f"{listener.key} relays for an untrusted client: client {witness.client}, HELO {helo}, "
             f"MAIL FROM:<{witness.smtp_sender}>, RCPT TO:<{witness.smtp_recipient}> is accepted "
-            f"through {how}{table}{assumed}",
+            f"through {how}{table}{assumed}{defaults_notes(ctx, listener, RELAY_PARAMETERS)}",
             service=listener.key, parameter=witness.parameter,
             witness=_with_assumptions(
                 {key: value for key, value in witness.as_dict().items()

@@ -39,6 +39,7 @@ from typing import Any, Iterator, Mapping
 from pfcheck.findings import Finding, Severity
 from pfcheck.rules.base import RuleContext, make_finding
 from pfcheck.rules.relay_common import assumption_texts, dies_at_startup, point_at, relay_verdict, smtpd_listeners
+from pfcheck.rules.unknown_names import RELAY_PARAMETERS, defaults_notes
 
 ID = "PF302"
 NAME = "relay-unproven"
@@ -64,7 +65,8 @@ def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
             names += f" (even assuming {'; '.join(applied)})"
         yield make_finding(
             ctx, ID, NAME, path, line, column,
-            f"{listener.key}: cannot prove that untrusted clients cannot relay: the verdict depends on {names}",
+            f"{listener.key}: cannot prove that untrusted clients cannot relay: the verdict depends on {names}"
+            f"{defaults_notes(ctx, listener, RELAY_PARAMETERS)}",
             service=listener.key, parameter=first.parameter or None,
             actual=", ".join(unknown.token for unknown in verdict.unknowns),
         )

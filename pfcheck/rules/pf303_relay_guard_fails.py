@@ -34,6 +34,7 @@ from typing import Any, Iterator, Mapping
 from pfcheck.findings import Finding, Severity
 from pfcheck.rules.base import RuleContext, make_finding
 from pfcheck.rules.relay_common import dies_at_startup, point_at, relay_verdict, smtpd_listeners
+from pfcheck.rules.unknown_names import defaults_notes
 
 ID = "PF303"
 NAME = "relay-guard-fails"
@@ -60,7 +61,8 @@ def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
             if not listener.scope.is_set("smtpd_relay_restrictions") and compat in ("0", "") else ""
         yield make_finding(
             ctx, ID, NAME, path, line, column,
-            f"{listener.key}: every smtpd exits at its first connection with \"fatal: {guard.message}\"{hint}; "
+            f"{listener.key}: every smtpd exits at its first connection with \"fatal: {guard.message}\"{hint}"
+            f"{defaults_notes(ctx, listener, ('smtpd_relay_restrictions', 'smtpd_recipient_restrictions'))}; "
             "the listener takes no mail",
             service=listener.key, parameter=guard.parameter or "smtpd_relay_restrictions",
             actual=listener.scope.value("smtpd_relay_restrictions"), from_default=location is None,

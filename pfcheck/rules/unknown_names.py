@@ -1,0 +1,142 @@
+"""What pfcheck says about names postconf calls unused: a did-you-mean, the Postfix version
+that has the name, and (for the rules that read a parameter left at its default) the
+misspelled line that was probably meant to set it. Shared by PF002 and the rules that describe
+default values (PF101, PF202, PF301, PF302) so that the fact is computed in one place.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterable, List, Optional, Tuple
+
+from pfcheck.postfix import defaults
+from pfcheck.postfix.config import Listener, Value
+from pfcheck.rules.base import RuleContext
+
+if TYPE_CHECKING:
+    from pfcheck.postfix.unused import UnusedParameter
+
+#: The parameters a relay verdict (PF301, PF302) reads, whose defaults a misspelling leaves.
+RELAY_PARAMETERS = (
+    "smtpd_relay_restrictions", "smtpd_recipient_restrictions", "smtpd_client_restrictions",
+    "smtpd_helo_restrictions", "smtpd_sender_restrictions", "smtpd_restriction_classes",
+    "mynetworks", "mynetworks_style", "relay_domains", "permit_mx_backup_networks",
+)
+
+#: difflib ratio above which a known name is offered as "did you mean"; typos of one or two
+#: characters in names of 10+ characters score above 0.9, unrelated user names below 0.8.
+SUGGEST_CUTOFF = 0.84
+
+
+def _candidates(ctx: RuleContext) -> Tuple[str, ...]:
+    cached = ctx.cache.get("unknown_names.candidates")
+    if cached is None:
+        config = ctx.config
+        version = config.version
+        services = [(s.name, s.command) for s in config.master.entries]
+        names = set(defaults.builtin_defaults(version)) | set(defaults.legacy_names(version))
+        names |= defaults.service_parameter_names(version, services)
+        names -= defaults.read_only_parameters(version)
+        cached = tuple(sorted(names))
+        ctx.cache["unknown_names.candidates"] = cached
+    return cached
+
+
+def suggestion(ctx: RuleContext, name: str) -> Optional[str]:
+    """The known parameter of the target version `name` is most likely a misspelling of."""
+    key = f"unknown_names.suggest.{name}"
+    if key not in ctx.cache:
+        import difflib  # only when a config has an unknown name: keeps plain runs lean
+
+        candidates = _candidates(ctx)
+        # Names are case-sensitive (`Disable_VRFY_Command` is unused): a case-only difference
+        # scores low with difflib but is the likeliest intent.
+        lowered = [candidate for candidate in candidates if candidate.lower() == name.lower()]
+        matches = lowered or difflib.get_close_matches(name, candidates, n=1, cutoff=SUGGEST_CUTOFF)
+        ctx.cache[key] = matches[0] if matches else None
+    return ctx.cache[key]  # type: ignore[no-any-return]
+
+
+def client_suggestion(name: str, db_type: str, version: str) -> Optional[str]:
+    """The option of a database client (ldap_table(5), ...) `name` is most likely meant as."""
+    import difflib
+
+    from pfcheck.postfix.unused import dbms_suffixes
+
+    options = dbms_suffixes(version).get(db_type, ())
+    matches = difflib.get_close_matches(name, options, n=1, cutoff=SUGGEST_CUTOFF)
+    return matches[0] if matches else None
+
+
+def versions_with(name: str) -> List[str]:
+    """The supported Postfix series whose postconf knows `name` as a built-in or legacy name."""
+    return [version for version in defaults.SUPPORTED_VERSIONS
+            if name in defaults.builtin_defaults(version) or name in defaults.legacy_names(version)]
+
+
+def version_note(name: str, target: str) -> Optional[str]:
+    """`introduced in Postfix 3.8` / `Postfix 2.10 - 3.8 have it` for a name the target lacks."""
+    having = versions_with(name)
+    if not having:
+        return None
+    target_key = defaults.parse_version(target)
+    later = [v for v in having if defaults.parse_version(v) > target_key]
+    if later:
+        return f"it was introduced in Postfix {later[0]}"
+    return f"Postfix {having[0]}" + (f" - {having[-1]}" if having[-1] != having[0] else "") + " had it"
+
+
+def unused(ctx: RuleContext) -> List["UnusedParameter"]:
+    """postconf's unused names for this directory (imported on first use: a plain run's
+    imports stay lean)."""
+    from pfcheck.postfix.unused import unused_parameters
+
+    return unused_parameters(ctx.config)
+
+
+def meant_for(ctx: RuleContext, name: str, listener: Optional[Listener] = None) -> List["UnusedParameter"]:
+    """Unused names in main.cf (or in this listener's `-o`) that look like misspellings of
+    `name`, i.e. lines that were probably meant to set it and that Postfix ignores."""
+    found = []
+    for item in unused(ctx):
+        if item.file == "master.cf" and (listener is None or item.service != listener.key):
+            continue
+        if item.name != name and suggestion(ctx, item.name) == name:
+            found.append(item)
+    return found
+
+
+def _where(ctx: RuleContext, item: "UnusedParameter") -> str:
+    return f"{ctx.display(item.path)}:{item.line}"
+
+
+def default_note(ctx: RuleContext, name: str, listener: Optional[Listener] = None) -> str:
+    """`'disable_vrfy_comand' at main.cf:2 is not a Postfix parameter` when misspelled lines
+    were probably meant to set `name` (which is therefore at its default), else ""."""
+    items = meant_for(ctx, name, listener)
+    if not items:
+        return ""
+    shown = ", ".join(f"'{item.name}' at {_where(ctx, item)}" for item in items)
+    return f"{shown} {'is' if len(items) == 1 else 'are'} not a Postfix parameter"
+
+
+def describe_origin(ctx: RuleContext, value: Value, listener: Optional[Listener] = None) -> str:
+    """How a rule says where a value comes from: `by default` (with the misspelled line that
+    was probably meant to set it, if any) or `set at main.cf:3`."""
+    if value.origin.is_default:
+        note = default_note(ctx, value.name, listener)
+        return f"by default; {note}" if note else "by default"
+    return f"set at {value.origin.label()}"
+
+
+def defaults_notes(ctx: RuleContext, listener: Listener, names: Iterable[str]) -> str:
+    """For the parameters a verdict read (`names`), the misspelled lines meant to set those
+    left at their defaults: `; smtpd_relay_restrictions is at its default ('...' at
+    main.cf:3 is not a Postfix parameter)`, else ""."""
+    notes = []
+    for name in dict.fromkeys(names):
+        if not listener.scope.get(name).origin.is_default:
+            continue
+        note = default_note(ctx, name, listener)
+        if note:
+            notes.append(f"; {name} is at its default ({note})")
+    return "".join(notes)
+
