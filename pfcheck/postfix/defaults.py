@@ -62,8 +62,15 @@ def parse_version(text: str) -> Tuple[int, int]:
     return key
 
 
+_SERIES_OF: Dict[str, str] = {}
+
+
 def _series(version: str) -> str:
-    return _SUPPORTED_TUPLES[parse_version(version)]
+    # Called once per parameter name by the unused-parameter analysis: parse each spelling once.
+    series = _SERIES_OF.get(version)
+    if series is None:
+        series = _SERIES_OF[version] = _SUPPORTED_TUPLES[parse_version(version)]
+    return series
 
 
 # ------------------------------------------------------------------------------------------
@@ -97,11 +104,16 @@ def _table(series: str) -> Dict[str, str]:
     return table
 
 
+_GROUPED: Dict[Tuple[int, str], object] = {}
+
+
 def _grouped(data: Mapping[str, object], series: str) -> object:
-    for members, value in data.items():
-        if series in members.split():
-            return value
-    return {}
+    key = (id(data), series)  # the data tables are module constants: their ids are stable
+    found = _GROUPED.get(key)
+    if found is None:
+        found = next((value for members, value in data.items() if series in members.split()), {})
+        _GROUPED[key] = found
+    return found
 
 
 def host_placeholder(name: str) -> str:
@@ -143,12 +155,22 @@ class _ReadOnly(Mapping[str, str]):
 def _service_parameter_default(name: str, series: str, services: Iterable[Tuple[str, str]]) -> Optional[str]:
     suffixes = _grouped(_data.SERVICE_SUFFIXES, series)
     assert isinstance(suffixes, dict)
+    services = list(services)
+    if not services:
+        return None
+    # Split the name at each "_" and look the suffix up, rather than trying every service
+    # prefix: this runs once per main.cf name (a million in a generated file).
+    commands: Dict[str, list] = {}
     for service, command in services:
-        if not name.startswith(service + "_"):
-            continue
-        entry = suffixes.get(name[len(service):])
-        if entry is not None and command in entry[1].split():
-            return entry[0]
+        commands.setdefault(service, []).append(command)
+    index = name.find("_")
+    while index > 0:
+        entry = suffixes.get(name[index:])
+        if entry is not None:
+            allowed = entry[1].split()
+            if any(command in allowed for command in commands.get(name[:index], ())):
+                return entry[0]
+        index = name.find("_", index + 1)
     return None
 
 

@@ -48,9 +48,16 @@ SEVERITY = Severity.WARNING
 OPTIONS: Mapping[str, tuple[type, Any]] = {}
 
 
+#: Unknown names reported one by one per directory; the rest are counted in one more finding.
+#: A real config has a handful; a generated one can have a million, and a finding (with its
+#: did-you-mean search) per name would make the run superlinear in time and memory.
+MAX_LISTED = 200
+
+
 def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
     version = ctx.config.version
-    for item in unused(ctx):
+    items = unused(ctx)
+    for item in items[:MAX_LISTED]:
         hints = []
         history = version_note(item.name, version)
         guess = None if history and "introduced" in history else suggestion(ctx, item.name)
@@ -67,6 +74,14 @@ def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
             f"{subject} is not a Postfix {version} parameter (postconf: {item.postconf_warning()}); "
             + "; ".join(hints),
             service=item.service, parameter=item.name, expected=guess, actual=item.value,
+        )
+    if len(items) > MAX_LISTED:
+        first = items[MAX_LISTED]
+        yield make_finding(
+            ctx, ID, NAME, first.path, first.line, first.column,
+            f"'{first.name}' and {len(items) - MAX_LISTED - 1} more names are not Postfix {version} "
+            f"parameters (postconf: unused parameter); pfcheck lists the first {MAX_LISTED} one by one",
+            parameter=None, actual=str(len(items) - MAX_LISTED),
         )
     yield from _client_files(ctx)
 

@@ -40,6 +40,14 @@ def _candidates(ctx: RuleContext) -> Tuple[str, ...]:
     return cached
 
 
+def _lowered(ctx: RuleContext) -> dict[str, str]:
+    cached = ctx.cache.get("unknown_names.lowered")
+    if cached is None:
+        cached = {candidate.lower(): candidate for candidate in reversed(_candidates(ctx))}
+        ctx.cache["unknown_names.lowered"] = cached
+    return cached  # type: ignore[no-any-return]
+
+
 def suggestion(ctx: RuleContext, name: str) -> Optional[str]:
     """The known parameter of the target version `name` is most likely a misspelling of."""
     key = f"unknown_names.suggest.{name}"
@@ -49,8 +57,12 @@ def suggestion(ctx: RuleContext, name: str) -> Optional[str]:
         candidates = _candidates(ctx)
         # Names are case-sensitive (`Disable_VRFY_Command` is unused): a case-only difference
         # scores low with difflib but is the likeliest intent.
-        lowered = [candidate for candidate in candidates if candidate.lower() == name.lower()]
-        matches = lowered or difflib.get_close_matches(name, candidates, n=1, cutoff=SUGGEST_CUTOFF)
+        lowered = _lowered(ctx).get(name.lower())
+        # A ratio of at least SUGGEST_CUTOFF needs the shorter name to be at least
+        # cutoff / (2 - cutoff) of the longer: the other lengths cannot match.
+        factor = SUGGEST_CUTOFF / (2 - SUGGEST_CUTOFF)
+        near = [c for c in candidates if min(len(c), len(name)) >= factor * max(len(c), len(name))]
+        matches = [lowered] if lowered else difflib.get_close_matches(name, near, n=1, cutoff=SUGGEST_CUTOFF)
         ctx.cache[key] = matches[0] if matches else None
     return ctx.cache[key]  # type: ignore[no-any-return]
 
@@ -95,13 +107,30 @@ def unused(ctx: RuleContext) -> List["UnusedParameter"]:
 def meant_for(ctx: RuleContext, name: str, listener: Optional[Listener] = None) -> List["UnusedParameter"]:
     """Unused names in main.cf (or in this listener's `-o`) that look like misspellings of
     `name`, i.e. lines that were probably meant to set it and that Postfix ignores."""
+    from pfcheck.rules.pf002_unknown_parameter import MAX_LISTED
+
     found = []
-    for item in unused(ctx):
+    # As many as PF002 lists one by one: past that the file is generated, not misspelled.
+    for item in unused(ctx)[:MAX_LISTED]:
         if item.file == "master.cf" and (listener is None or item.service != listener.key):
             continue
-        if item.name != name and suggestion(ctx, item.name) == name:
+        # The best-match search over every known name is the expensive part: run it only for
+        # names close enough to this one to be its misspelling (one cheap comparison each).
+        if item.name != name and _could_mean(item.name, name) and suggestion(ctx, item.name) == name:
             found.append(item)
     return found
+
+
+def _could_mean(unknown: str, known: str) -> bool:
+    """Whether `known` can be `unknown`'s suggestion: a case-only difference, or a difflib
+    ratio that can reach SUGGEST_CUTOFF (the cheap upper bounds first)."""
+    if unknown.lower() == known.lower():
+        return True
+    import difflib
+
+    matcher = difflib.SequenceMatcher(None, unknown, known)
+    return (matcher.real_quick_ratio() >= SUGGEST_CUTOFF and matcher.quick_ratio() >= SUGGEST_CUTOFF
+            and matcher.ratio() >= SUGGEST_CUTOFF)
 
 
 def _where(ctx: RuleContext, item: "UnusedParameter") -> str:
