@@ -1094,7 +1094,9 @@ class _AddressModel:
         return route
 
     def transport_of(self, resolved: _Resolved) -> str:
-        return self.route_of(resolved).channel
+        """The channel, "" when an unseen table decides it (so nothing counts it as bounced)."""
+        route = self.route_of(resolved)
+        return "" if route.unknown is not None else route.channel
 
 
 # ----------------------------------------------------------------------------------------
@@ -1691,7 +1693,9 @@ class _Evaluator:
                               f"{route.detail}: cannot tell whether {resolved.address} resolves to the error "
                               "transport")
             marked = path.unknown(unknown)
-            routes = [(replace(route, channel="error", nexthop="(unknown)"), marked), (route, marked)]
+            # The unseen table may bounce the address or send it anywhere else.
+            routes = [(replace(route, channel="error", nexthop="(unknown)"), marked),
+                      (replace(route, channel="(unknown)", nexthop="(unknown)"), marked)]
         for candidate, route_path in routes:
             reply = candidate.rcpt_reply(smtp_address(address), as_sender)
             if reply is None and not (resolved.cls == "relay" and self.relay_recipient_maps):

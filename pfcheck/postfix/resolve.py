@@ -85,19 +85,35 @@ class Route:
         else:
             return None
         dsn, text = dsn_split(default, self.nexthop)
+        dsn = dsn_fix(dsn, sender)
+        # smtpd_check_reject() makes the DSN class agree with the reply code.
+        dsn = str(code)[0] + dsn[1:]
         what = "Sender" if sender else "Recipient"
         return f"{code} {dsn} <{address}>: {what} address rejected: {text}"
 
 
-_DSN = re.compile(r"([245]\.\d{1,3}\.\d{1,3})(?:\s+|$)")
+_DSN = re.compile(r"([245]\.\d{1,3}\.\d{1,3})(?:\s|$)")
+# smtpd_dsn_fix.c dsn_map: X.1.<micro> -> (sender DSN, recipient DSN); others map to X.1.0.
+# (SND_DSN, smtpd_dsn_fix.h, is 4.1.7.)
+_DSN_MAP = {"1": ("4.1.7", "4.1.1"), "2": ("4.1.8", "4.1.2"), "3": ("4.1.7", "4.1.3"), "4": ("4.1.7", "4.1.4"),
+            "5": ("4.1.0", "4.1.5"), "6": ("4.1.7", "4.1.6"), "7": ("4.1.7", "4.1.3"), "8": ("4.1.8", "4.1.2")}
 
 
 def dsn_split(default: str, text: str) -> Tuple[str, str]:
     """dsn_split(): a leading "d.ddd.ddd" status in the text replaces the default one."""
+    text = text.lstrip()
     match = _DSN.match(text)
     if match is None:
         return default, text
-    return match.group(1), text[match.end():]
+    return match.group(1), text[match.end():].lstrip()
+
+
+def dsn_fix(status: str, sender: bool) -> str:
+    """smtpd_dsn_fix(): an address status (X.1.Y) is turned into the sender or recipient one."""
+    if not (status[:1].isdigit() and status[1:4] == ".1."):
+        return status
+    fixed = _DSN_MAP.get(status[4:], ("4.1.0", "4.1.0"))[0 if sender else 1]
+    return status[0] + fixed[1:]
 
 
 def main_cf_channel(setting: str, rcpt_domain: str) -> Tuple[str, str]:
