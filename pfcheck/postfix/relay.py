@@ -52,6 +52,12 @@ smtpd's `-o` overrides [observed: `smtpd -o relay_domains=static:all` still answ
 denied"]. Pass the main.cf scope (or the `rewrite` service's scope) as `rewrite_params`.
 A domain in mydestination or virtual_*_domains is delivered locally, never relayed, so lists
 of those that pfcheck cannot read are taken not to name the relay target (noted in `notes`).
+The route (channel/nexthop: `*_transport`, `transport_maps`, `relocated_maps`) comes from
+`resolve.Router`; smtpd rejects a recipient whose route is `error`/`retry` in check_rcpt_maps()
+(implicit smtpd_reject_unlisted_recipient, reject_unlisted_*), unless canonical or virtual alias
+maps know it. A route table pfcheck cannot read makes the verdict UNPROVEN (it may bounce the
+recipient or send it anywhere); when routes bounce relay-target.example, other foreign domains
+(and the domains transport entries name) are tried as recipients.
 """
 from __future__ import annotations
 
