@@ -18,7 +18,7 @@ fix.example          error:4.1.8 bad domain
 retry.example        retry:try later
 discard.example      discard:
 keep.example         :[192.0.2.25]
-user+tag@ext.example error:no such address
+user@ext.example     error:no such address
 .parent.example      error:parent entry
 *                    error:only local
 """
@@ -29,10 +29,10 @@ default_transport = smtp
 smtpd_relay_restrictions = check_client_access static:OK, reject_unauth_destination
 transport_maps = hash:/etc/postfix/transport
 """
-# (recipient, expected outcome when pfcheck predicts no rejection)
+# user+tag@ext.example finds the user@ext.example entry (MA_FIND_NOEXT), other+tag@ the wildcard.
 RECIPIENTS: List[str] = [
     "x@remote.example", "x@dsn.example", "x@fix.example", "x@retry.example", "x@discard.example",
-    "x@keep.example", "user+tag@ext.example", "user+other@ext.example", "x@sub.parent.example",
+    "x@keep.example", "user+tag@ext.example", "user@ext.example", "other+tag@ext.example", "x@sub.parent.example",
     "x@parent.example",
 ]
 
