@@ -1696,14 +1696,19 @@ class _Evaluator:
         if route.unknown is not None:
             unknown = Unknown("table", route.unknown, route.unknown_parameter,
                               self.address_model.location(route.unknown_parameter),
-                              f"{route.detail}: cannot tell whether {resolved.address} resolves to the error "
-                              "transport")
+                              f"{route.detail}: cannot tell whether it bounces foreign recipients "
+                              "(error transport) or lets them through")
             marked = path.unknown(unknown)
             # The unseen table may bounce the address or send it anywhere else.
             routes = [(replace(route, channel="error", nexthop="(unknown)"), marked),
                       (replace(route, channel="(unknown)", nexthop="(unknown)"), marked)]
         for candidate, route_path in routes:
             reply = candidate.rcpt_reply(smtp_address(address), as_sender)
+            if candidate.location is not None and candidate.unknown is None:
+                # A routing table entry decided: say which (the witness explains itself).
+                route_path = route_path.step(f"{resolved.address} resolves to {candidate.channel or '(kept)'}:"
+                                             f"{candidate.nexthop} ({candidate.origin} {candidate.location[0]}:"
+                                             f"{candidate.location[1]})")
             if reply is None and not (resolved.cls == "relay" and self.relay_recipient_maps):
                 yield _DUNNO, route_path, ""
                 continue
@@ -1714,11 +1719,8 @@ class _Evaluator:
                     yield _DUNNO, checked_path.step(f"{resolved.address} is rewritten (canonical/virtual "
                                                     "alias maps): accepted"), ""
                 elif reply is not None:
-                    where = candidate.origin
-                    if candidate.location is not None:
-                        where += f" {candidate.location[0]}:{candidate.location[1]}"
                     yield _REJECT, checked_path.step(f"{resolved.address} resolves to the {candidate.channel} "
-                                                     f"transport ({where})"), reply
+                                                     f"transport ({candidate.origin})"), reply
                 else:
                     yield from self._class_validation(resolved, checked_path)
 
