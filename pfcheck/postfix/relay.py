@@ -85,6 +85,7 @@ from typing import (
 
 from pfcheck.postfix.lines import split_braced
 from pfcheck.postfix.resolve import Route, Router
+from pfcheck.postfix.source import read_bounded
 
 if TYPE_CHECKING:  # annotations only: this module imports networks lazily, where it is used
     from pfcheck.policy.assume import Assumptions
@@ -761,8 +762,8 @@ class _Tables:
         if path is None:
             return None
         try:
-            return path.read_text(errors="surrogateescape")
-        except OSError:
+            return read_bounded(path).decode("utf-8", "surrogateescape")
+        except OSError:  # FileTooLarge included: unknown, as an unreadable file is
             return None
 
 

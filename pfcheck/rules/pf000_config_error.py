@@ -29,6 +29,7 @@ sets the value `yes # no VRFY`, and every smtpd exits with
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Iterator, Mapping
 
 from pfcheck.findings import Finding, Severity
@@ -54,7 +55,32 @@ def valid_level(text: str, version: str) -> bool:
 
 
 def is_boolean(name: str, version: str) -> bool:
-    return name not in NOT_BOOLEAN and defaults.default_value(name, version) in ("yes", "no")
+    return name in boolean_names(version)
+
+
+@lru_cache(maxsize=None)
+def boolean_names(version: str) -> frozenset[str]:
+    """Built-in parameters whose value must be yes or no."""
+    return frozenset(
+        name for name in defaults.builtin_defaults(version)
+        if name not in NOT_BOOLEAN and defaults.default_value(name, version) in ("yes", "no")
+    )
+
+
+def _names_to_check(config: Any, scope: Any) -> set[str]:
+    """The names whose value in this scope can be an error: what an expansion can break (a
+    `$` in the main.cf value, or a service's `-o`), booleans and compatibility_level. Every
+    other main.cf value expands to itself and cannot fail, so a million plain parameters cost
+    one scan. In a service scope only what its `-o` can change: the rest is the main.cf
+    scope's Value, already reported there."""
+    main = config.main
+    if scope.service is not None:
+        return scope.differing_names()
+    names = set(main.names_containing("$"))
+    names.update(n for n in boolean_names(config.version) if n in main)
+    if "compatibility_level" in main:
+        names.add("compatibility_level")
+    return names
 
 
 def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
@@ -66,11 +92,12 @@ def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
     reported: set[tuple[str, int, str]] = set()
     scopes = [(config.global_scope, None), *((l.scope, l) for l in config.listeners())]
     for scope, listener in scopes:
-        names = set(config.main.params)
-        if scope.service is not None:
-            names |= {o.name for o in scope.service.overrides}
-        for name in sorted(names):
-            value = scope.get(name)
+        booleans = boolean_names(config.version)
+        for name in sorted(_names_to_check(config, scope)):
+            if scope.service is None and name not in booleans and name != "compatibility_level" \
+                    and scope.expands_cleanly(name):
+                continue  # nothing to report, and no Value to build for it
+            value = scope.evaluate(name)
             origin = value.origin
             if origin.is_default or origin.path is None:
                 continue

@@ -1,27 +1,66 @@
 """Relay evaluation shared by PF301, PF302, PF303 and PF201: computed once per listener."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, Optional
 
-from pfcheck.postfix.config import Listener
+from pfcheck.postfix.config import ConfigDir, Listener, Scope
 from pfcheck.rules.base import RuleContext
 
 
 def relay_verdict(ctx: RuleContext, listener: Listener) -> Any:
-    """The RelayVerdict of one listener (cached in the rule context)."""
+    """The RelayVerdict of one listener (cached in the rule context).
+
+    A master.cf may hold thousands of smtpd listeners that differ only in `-o` settings the
+    relay evaluator never reads (syslog_name, a banner, TLS files). The evaluator sees its
+    listener only through value() and location(), so a listener whose differing names avoid
+    every name an earlier evaluation read gets that earlier verdict, relabelled: the same
+    answers to the same questions give the same verdict.
+    """
     from pfcheck.postfix.relay import evaluate_relay
 
     cache: dict[str, Any] = ctx.cache.setdefault("relay", {})
-    if listener.key not in cache:
-        verdict = evaluate_relay(
-            listener.scope, version=ctx.config.version, resolver=ctx.resolver(), trusted=None,
-            rewrite_params=ctx.config.global_scope, assumptions=ctx.assumptions,
-        )
-        cache[listener.key] = verdict
-        consulted: list[Any] = ctx.cache.setdefault(CONSULTED, [])
-        consulted.extend(item for item in verdict.consulted if item not in consulted)
-    return cache[listener.key]
+    if listener.key in cache:
+        return cache[listener.key]
+    shared: list[tuple[frozenset[str], Any]] = ctx.cache.setdefault("relay-shared", [])
+    differing = listener.scope.differing_names()
+    for names_read, verdict in shared:
+        if names_read.isdisjoint(differing):
+            cache[listener.key] = dataclasses.replace(verdict, service=listener.key)
+            return cache[listener.key]
+    params = _RecordingParams(listener.scope)
+    verdict = evaluate_relay(
+        params, version=ctx.config.version, resolver=ctx.resolver(), trusted=None,
+        rewrite_params=ctx.config.global_scope, assumptions=ctx.assumptions,
+    )
+    consulted: list[Any] = ctx.cache.setdefault(CONSULTED, [])
+    consulted.extend(item for item in verdict.consulted if item not in consulted)
+    if params.names.isdisjoint(differing) and len(shared) < _SHARED_VERDICTS:
+        shared.append((frozenset(params.names), verdict))
+    cache[listener.key] = verdict
+    return verdict
+
+
+#: Distinct main.cf-only verdicts kept per directory (each listener is checked against them).
+_SHARED_VERDICTS = 8
+
+
+class _RecordingParams:
+    """A listener's scope as the relay evaluator sees it, noting every name it asks about."""
+
+    def __init__(self, scope: Scope) -> None:
+        self._scope = scope
+        self.service = scope.service
+        self.names: set[str] = set()
+
+    def value(self, name: str) -> str:
+        self.names.add(name)
+        return self._scope.value(name)
+
+    def location(self, name: str) -> Optional[tuple[str, int]]:
+        self.names.add(name)
+        return self._scope.location(name)
 
 
 #: ctx.cache key: the policy assumptions some relay verdict of this directory looked up.
@@ -103,16 +142,23 @@ def dies_at_startup(listener: Listener) -> bool:
     PF000 reports the cause; VRFY and relay findings for such a listener would describe
     answers Postfix never gives.
     """
+    # Asked by several rules per listener; the answer is kept on the listener.
+    known = listener.__dict__.get("_dies_at_startup")
+    if known is None:
+        known = listener.__dict__["_dies_at_startup"] = _dies_at_startup(listener)
+    return known
+
+
+def _dies_at_startup(listener: Listener) -> bool:
     from pfcheck.rules.pf000_config_error import is_boolean, valid_level
 
     if listener.service.startup_fatal:
         return True
     scope = listener.scope
     overrides = {o.name for o in listener.service.overrides}
-    for name in set(scope.config.main.params) | overrides:
-        if not (name in overrides or name.startswith("smtpd_") or name in SMTPD_GLOBAL_PARAMETERS):
-            continue
-        value = scope.get(name)
+    for name in _smtpd_main_names(scope.config) | overrides:
+        # evaluate(): a listener with 100,000 `-o` must not keep 100,000 Values.
+        value = scope.evaluate(name)
         if value.error is not None:
             return True
         if is_boolean(name, scope.config.version) and value.expanded.strip().lower() not in ("yes", "no"):
@@ -121,6 +167,17 @@ def dies_at_startup(listener: Listener) -> bool:
     if not level.origin.is_default and not valid_level(level.expanded, scope.config.version):
         return True
     return False
+
+
+def _smtpd_main_names(config: ConfigDir) -> frozenset[str]:
+    """The main.cf names every smtpd reads, found once per directory (not once per listener:
+    a main.cf may hold a million parameters and a master.cf thousands of listeners)."""
+    names = config.__dict__.get("_smtpd_main_names")
+    if names is None:
+        main = config.main
+        names = frozenset([*main.names_starting("smtpd_"), *(n for n in SMTPD_GLOBAL_PARAMETERS if n in main)])
+        config.__dict__["_smtpd_main_names"] = names
+    return names
 
 
 def point_at(ctx: RuleContext, location: Optional[tuple[str, int]], listener: Listener) -> tuple[Path, int, int]:
