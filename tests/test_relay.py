@@ -63,6 +63,15 @@ DEFAULTS_3_7: Dict[str, str] = {
     "proxy_interfaces": "",
     "default_transport": "smtp",
     "relay_transport": "relay",
+    "local_transport": "local:$myhostname",
+    "virtual_transport": "virtual",
+    "transport_maps": "",
+    "relocated_maps": "",
+    "recipient_delimiter": "",
+    "sender_dependent_default_transport_maps": "",
+    "canonical_maps": "",
+    "recipient_canonical_maps": "",
+    "sender_canonical_maps": "",
     "virtual_alias_domains": "$virtual_alias_maps",
     "virtual_alias_maps": "$virtual_maps",
     "virtual_maps": "",
@@ -580,6 +589,37 @@ def test_error_transport_rejects_remote_recipients() -> None:
     assert verdict_of(main).verdict is Verdict.CLOSED
     # without the check smtpd answers 250, but the mail bounces through the error transport
     assert verdict_of(main + "smtpd_reject_unlisted_recipient = no").verdict is Verdict.CLOSED
+
+
+_PERMISSIVE = ("compatibility_level = 3.6\nsmtpd_relay_restrictions = check_client_access static:OK, "
+               "reject_unauth_destination\n")
+
+
+def test_wildcard_error_transport_closes_every_foreign_recipient() -> None:
+    assert verdict_of(_PERMISSIVE + "transport_maps = inline:{{* = error:only local}}").verdict is Verdict.CLOSED
+    # a canonical mapping makes smtpd accept before it looks at the transport
+    assert verdict_of(_PERMISSIVE + "transport_maps = inline:{{* = error:only local}}\n"
+                      "canonical_maps = static:someone@example.com").verdict is Verdict.OPEN
+
+
+def test_error_entries_send_the_witness_elsewhere() -> None:
+    verdict = verdict_of(_PERMISSIVE + "transport_maps = inline:{{* = error:only local}, partner.example=smtp:}")
+    assert verdict.verdict is Verdict.OPEN and verdict.witness is not None
+    assert verdict.witness.smtp_recipient == "relaytest@partner.example"
+    verdict = verdict_of(_PERMISSIVE + "transport_maps = inline:{.example=error:no, [198.51.100.9]=error:no}")
+    assert verdict.verdict is Verdict.OPEN and verdict.witness is not None
+    assert verdict.witness.smtp_recipient == "relaytest@relay-target.net"
+
+
+def test_unreadable_transport_table_is_unproven_and_named() -> None:
+    verdict = verdict_of(_PERMISSIVE + "transport_maps = hash:/etc/postfix/transport")
+    assert verdict.verdict is Verdict.UNPROVEN
+    assert any(unknown.token == "hash:/etc/postfix/transport" and unknown.parameter == "transport_maps"
+               for unknown in verdict.unknowns), verdict.unknowns
+    # a sender-dependent default transport is not modelled: never a false "closed"
+    verdict = verdict_of(_PERMISSIVE + "default_transport = error:no\n"
+                         "sender_dependent_default_transport_maps = inline:{probe@attacker.example=smtp}")
+    assert verdict.verdict is Verdict.UNPROVEN
 
 
 def test_discard_is_not_a_relay() -> None:

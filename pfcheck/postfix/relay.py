@@ -52,6 +52,12 @@ smtpd's `-o` overrides [observed: `smtpd -o relay_domains=static:all` still answ
 denied"]. Pass the main.cf scope (or the `rewrite` service's scope) as `rewrite_params`.
 A domain in mydestination or virtual_*_domains is delivered locally, never relayed, so lists
 of those that pfcheck cannot read are taken not to name the relay target (noted in `notes`).
+The route (channel/nexthop: `*_transport`, `transport_maps`, `relocated_maps`) comes from
+`resolve.Router`; smtpd rejects a recipient whose route is `error`/`retry` in check_rcpt_maps()
+(implicit smtpd_reject_unlisted_recipient, reject_unlisted_*), unless canonical or virtual alias
+maps know it. A route table pfcheck cannot read makes the verdict UNPROVEN (it may bounce the
+recipient or send it anywhere); when routes bounce relay-target.example, other foreign domains
+(and the domains transport entries name) are tried as recipients.
 """
 from __future__ import annotations
 
@@ -78,6 +84,7 @@ from typing import (
 )
 
 from pfcheck.postfix.lines import split_braced
+from pfcheck.postfix.resolve import Route, Router
 from pfcheck.postfix.source import read_bounded
 
 if TYPE_CHECKING:  # annotations only: this module imports networks lazily, where it is used
@@ -378,6 +385,9 @@ ATTACKER_HOSTNAME = "probe." + ATTACKER_DOMAIN
 RELAY_TARGET_DOMAIN = "relay-target.example"
 RELAY_TARGET_LITERAL = "[198.51.100.9]"
 RELAY_TARGET_LOCALPART = "relaytest"
+# Other foreign domains a recipient may name when routing bounces RELAY_TARGET_DOMAIN.
+ALTERNATIVE_TARGET_DOMAINS = ("relay-target.net", "relay-target.org")
+_MAX_ROUTE_KEYS = 20  # transport table keys tried as recipients (each one costs an evaluation)
 
 
 # ----------------------------------------------------------------------------------------
@@ -617,6 +627,11 @@ _LOOKUP_FAILURE = "451 4.3.5 Server configuration error"
 
 
 _REGEX_META = set("[]{}()*+?|\\^$")
+
+
+def _lookup_failed(result: _Lookup) -> bool:
+    """_Tables.lookup()'s way of saying the lookup failed (Postfix: dict error)."""
+    return result.value == _LOOKUP_FAILURE and bool(result.detail)
 
 
 def _regex_example(pattern: str) -> Optional[str]:
@@ -948,8 +963,10 @@ class _AddressModel:
         self.swap_bangpath = _is_yes(value("swap_bangpath") or "yes")
         self.dequoted = _is_yes(value("resolve_dequoted_address") or "yes")
         self.append_dot_mydomain = _is_yes(value("append_dot_mydomain") or "no")
-        self.default_transport = value("default_transport").strip() or "smtp"
-        self.relay_transport = value("relay_transport").strip() or "relay"
+        # Channels and nexthops (main.cf *_transport, transport_maps, relocated_maps): resolve.py.
+        self.router = Router(value, tables.lookup, _lookup_failed)
+        self.location = params.location
+        self._routes: Dict[Tuple[str, str], Route] = {}
         self.own_literals: Set[str] = set()
         for name in ("inet_interfaces", "proxy_interfaces"):
             for item in re.split(r"[,\s]+", value(name)):
@@ -1069,12 +1086,24 @@ class _AddressModel:
                 return _Resolved(final, domain, cls, routed)
         return _Resolved(final, domain, "default", routed)
 
+    def route_of(self, resolved: _Resolved) -> Route:
+        """trivial-rewrite's channel/nexthop for a resolved address. Invalid addresses
+        (RESOLVE_FLAG_ERROR) skip it, as resolve_addr() does. The virtual alias class is
+        error:User unknown unless virtual_alias_maps knows the address; it is final (never
+        relayed), so it is left as accepted here."""
+        if resolved.error or resolved.unknown is not None or resolved.fail is not None or resolved.cls == "alias":
+            return Route("", "", "")
+        key = (resolved.address, resolved.cls)
+        route = self._routes.get(key)
+        if route is None:
+            route = self.router.route(resolved.address, resolved.cls)
+            self._routes[key] = route
+        return route
+
     def transport_of(self, resolved: _Resolved) -> str:
-        if resolved.cls == "relay":
-            return self.relay_transport.split(":", 1)[0]
-        if resolved.cls == "default":
-            return self.default_transport.split(":", 1)[0]
-        return ""
+        """The channel, "" when an unseen table decides it (so nothing counts it as bounced)."""
+        route = self.route_of(resolved)
+        return "" if route.unknown is not None else route.channel
 
 
 # ----------------------------------------------------------------------------------------
@@ -1645,22 +1674,86 @@ class _Evaluator:
 
     def _rcpt_maps(self, address: str, state: _State, path: _Path, parameter: str,
                    as_sender: bool) -> Iterator[Tuple[int, _State, _Path, int, str]]:
-        for status, branch_path, reply in self._recipient_validation(address, path, parameter):
+        for status, branch_path, reply in self._recipient_validation(address, path, parameter, as_sender):
             if status == _REJECT:
-                yield self._reject(state, branch_path, 550, reply)
+                code, _, text = reply.partition(" ")
+                yield self._reject(state, branch_path, int(code), text)
             else:
                 yield _DUNNO, state, branch_path, 1, ""
 
-    def _recipient_validation(self, address: str, path: _Path, parameter: str) -> Iterator[Tuple[int, _Path, str]]:
-        """check_rcpt_maps() for one address (remote and relay classes as pfcheck models them)."""
+    def _recipient_validation(self, address: str, path: _Path, parameter: str,
+                              as_sender: bool = False) -> Iterator[Tuple[int, _Path, str]]:
+        """check_rcpt_maps() for one address (remote and relay classes as pfcheck models them):
+        (status, path, full reply)."""
         resolved = self.address_model.resolve(address)
-        transport = self.address_model.transport_of(resolved)
-        if transport == "error":
-            yield _REJECT, path, "5.1.1 rejected: error transport"
+        route = self.address_model.route_of(resolved)
+        if resolved.fail is not None or route.fail is not None:
+            # RESOLVE_FLAG_FAIL: reject_dict_retry()
+            why = resolved.fail or route.fail
+            yield _REJECT, path.step(f"address resolution fails: {why}"), \
+                f"451 4.3.0 <{smtp_address(address)}>: Temporary lookup failure"
             return
-        if transport == "retry":
-            yield _REJECT, path, "4.1.1 rejected: retry transport"
+        routes: List[Tuple[Route, _Path]] = [(route, path)]
+        if route.unknown is not None:
+            unknown = Unknown("table", route.unknown, route.unknown_parameter,
+                              self.address_model.location(route.unknown_parameter),
+                              f"{route.detail}: cannot tell whether it bounces foreign recipients "
+                              "(error transport) or lets them through")
+            marked = path.unknown(unknown)
+            # The unseen table may bounce the address or send it anywhere else.
+            routes = [(replace(route, channel="error", nexthop="(unknown)"), marked),
+                      (replace(route, channel="(unknown)", nexthop="(unknown)"), marked)]
+        for candidate, route_path in routes:
+            reply = candidate.rcpt_reply(smtp_address(address), as_sender)
+            if candidate.location is not None and candidate.unknown is None:
+                # A routing table entry decided: say which (the witness explains itself).
+                route_path = route_path.step(f"{resolved.address} resolves to {candidate.channel or '(kept)'}:"
+                                             f"{candidate.nexthop} ({candidate.origin} {candidate.location[0]}:"
+                                             f"{candidate.location[1]})")
+            if reply is None and not (resolved.cls == "relay" and self.relay_recipient_maps):
+                yield _DUNNO, route_path, ""
+                continue
+            for rewritten, checked_path in self._rewrite_maps(resolved, route_path, as_sender):
+                if rewritten:
+                    # A canonical or virtual alias mapping: smtpd accepts before it looks at the
+                    # transport or the class's recipient table.
+                    yield _DUNNO, checked_path.step(f"{resolved.address} is rewritten (canonical/virtual "
+                                                    "alias maps): accepted"), ""
+                elif reply is not None:
+                    yield _REJECT, checked_path.step(f"{resolved.address} resolves to the {candidate.channel} "
+                                                     f"transport ({candidate.origin})"), reply
+                else:
+                    yield from self._class_validation(resolved, checked_path)
+
+    def _rewrite_maps(self, resolved: _Resolved, path: _Path, as_sender: bool) -> Iterator[Tuple[bool, _Path]]:
+        """Whether check_rcpt_maps() finds the address in recipient_canonical_maps (or
+        sender_canonical_maps), canonical_maps or virtual_alias_maps (mail_addr_find():
+        full, without extension, @domain)."""
+        tokens: List[Tuple[str, str]] = []
+        for parameter in ("sender_canonical_maps" if as_sender else "recipient_canonical_maps",
+                          "canonical_maps", "virtual_alias_maps"):
+            tokens += [(parameter, token) for token in split_restrictions(self.params.value(parameter))]
+        keys = [(resolved.address, False)]
+        bare = self.address_model.router.strip(resolved.address)
+        if bare is not None:
+            keys.append((bare, True))
+        keys.append(("@" + resolved.domain, True))
+        yield from self._any_found(tokens, keys, path)
+
+    def _any_found(self, tokens: Sequence[Tuple[str, str]], keys: Sequence[Tuple[str, bool]],
+                   path: _Path) -> Iterator[Tuple[bool, _Path]]:
+        if not tokens:
+            yield False, path
             return
+        (parameter, token), rest = tokens[0], tokens[1:]
+        for found, branch_path in self._table_lookup(path, token, keys, parameter):
+            if found is not None:
+                yield True, branch_path
+            else:
+                yield from self._any_found(rest, keys, branch_path)
+
+    def _class_validation(self, resolved: _Resolved, path: _Path) -> Iterator[Tuple[int, _Path, str]]:
+        """check_rcpt_maps()'s per-class recipient tables (relay_recipient_maps)."""
         if resolved.cls == "relay" and self.relay_recipient_maps:
             keys = [(resolved.address, False), ("@" + resolved.domain, True)]
             for token in split_restrictions(self.relay_recipient_maps):
@@ -1668,7 +1761,7 @@ class _Evaluator:
                     if found is not None:
                         yield _DUNNO, branch_path, ""
                     else:
-                        yield _REJECT, branch_path, "5.1.1 User unknown in relay recipient table"
+                        yield _REJECT, branch_path, "550 5.1.1 User unknown in relay recipient table"
                 return
         yield _DUNNO, path, ""
 
@@ -1676,8 +1769,10 @@ class _Evaluator:
         """permit_auth_destination() for the recipient: True (final or relay class, not
         routed), False, or "fail" (the resolver's table lookup failed: 451)."""
         resolved = self.address_model.resolve(recipient)
-        if resolved.fail is not None:
-            yield "fail", path.step(f"address resolution fails: {resolved.fail}")
+        # A failed transport_maps/relocated_maps lookup is RESOLVE_FLAG_FAIL too (resolve_addr()).
+        fail = resolved.fail or self.address_model.route_of(resolved).fail
+        if fail is not None:
+            yield "fail", path.step(f"address resolution fails: {fail}")
             return
         if resolved.unknown is not None:
             unknown = Unknown("table", resolved.unknown, parameter, self.location(parameter),
@@ -1951,7 +2046,8 @@ class _Evaluator:
             if (parameter == "smtpd_sender_restrictions" and self.reject_unlisted_sender and attempt.sender
                     and not branch.state.sender_maps_checked):
                 # smtpd_reject_unlisted_sender: the sender is validated after the sender list.
-                for status, checked_path, reply in self._recipient_validation(attempt.sender, branch_path, parameter):
+                for status, checked_path, reply in self._recipient_validation(attempt.sender, branch_path, parameter,
+                                                                              as_sender=True):
                     if status == _REJECT:
                         yield False, checked_path, reply
                     else:
@@ -2325,6 +2421,7 @@ class _Scenarios:
             elif "@" not in key and "." not in key.strip("."):
                 domain = f"relay-target.{key.strip('.')}"
                 candidates.append((f"{RELAY_TARGET_LOCALPART}@{domain}", domain))
+        candidates += self._route_alternatives()
         usable: List[Tuple[str, str]] = []
         for recipient, domain in candidates:
             internal = recipient[1:-1] if recipient.startswith('"') and recipient.endswith('"') else recipient
@@ -2335,6 +2432,36 @@ class _Scenarios:
                 continue
             usable.append((internal, domain))
         return _unique(usable)
+
+
+    def _route_alternatives(self) -> List[Tuple[str, str]]:
+        """Recipients outside the routing entries that reject relay-target.example: when
+        transport_maps (or relocated_maps, or an error relay/default transport) bounces some
+        domains, an attacker picks another one. Domains named by transport entries are tried
+        too (a `* error:` wildcard with exceptions relays exactly those)."""
+        router = self.model.router
+        target = f"{RELAY_TARGET_LOCALPART}@{RELAY_TARGET_DOMAIN}"
+        base = self.model.route_of(self.model.resolve(target))
+        if not (router.transport_maps or router.relocated_maps or base.rcpt_reply(target) is not None):
+            return []
+        domains: List[str] = list(ALTERNATIVE_TARGET_DOMAINS)
+        addresses: List[str] = []
+        for token in router.transport_maps:
+            for entry in (self.evaluator.tables.entries(token) or [])[:_MAX_ROUTE_KEYS]:
+                key = entry.key.strip().lower()
+                if not key or key == "*" or key.startswith("[") or " " in key:
+                    continue
+                if "@" in key:
+                    addresses.append(key)
+                elif key.startswith("."):
+                    domains.append("relay-target" + key)
+                else:
+                    domains.append(key)
+                    if router.parent_style:
+                        domains.append(f"relay-target.{key}")
+        result = [(f"{RELAY_TARGET_LOCALPART}@{domain}", domain) for domain in domains]
+        result += [(address, address.rpartition("@")[2]) for address in addresses if not address.startswith("@")]
+        return result
 
 
 def _unique(items: Iterable[Any]) -> List[Any]:
