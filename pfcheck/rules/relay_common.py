@@ -25,47 +25,34 @@ def smtpd_listeners(ctx: RuleContext) -> list[Listener]:
     return [listener for listener in ctx.config.listeners() if listener.service.process_name == "smtpd"]
 
 
-#: Booleans outside the smtpd_ prefix that every smtpd reads at start-up (mail_params.c, smtpd.c).
-SMTPD_GLOBAL_BOOLEANS = frozenset({
-    "disable_vrfy_command", "allow_untrusted_routing", "strict_rfc821_envelopes",
-    "smtputf8_enable", "show_user_unknown_table_name", "soft_bounce", "resolve_dequoted_address",
-    "allow_min_user", "enable_long_queue_ids", "append_dot_mydomain", "swap_bangpath",
-    "allow_percent_hack", "resolve_null_domain", "resolve_numeric_domain",
-})
-
-
-#: main.cf parameters outside the smtpd_ prefix whose expansion every smtpd performs.
-SMTPD_GLOBAL_PARAMETERS = SMTPD_GLOBAL_BOOLEANS | frozenset({
-    "mynetworks", "mynetworks_style", "relay_domains", "mydestination", "myhostname", "mydomain",
-    "myorigin", "inet_interfaces", "proxy_interfaces", "compatibility_level",
-    "parent_domain_matches_subdomains", "virtual_alias_domains", "virtual_mailbox_domains",
-    "relay_recipient_maps", "local_recipient_maps", "permit_mx_backup_networks",
-})
-
-
 def dies_at_startup(listener: Listener) -> bool:
-    """Whether smtpd exits before it answers anything: a master.cf argument it rejects, or a
-    bad boolean or `$` expansion in a parameter it reads.
+    """Whether smtpd exits before it answers anything: a master.cf argument it rejects, a `$`
+    expansion error, or a value Postfix's type tables or mail_params_init() refuse, in a
+    parameter this smtpd reads (Postfix's own tables say which: mail_params.c and smtpd.c).
 
     PF000 reports the cause; VRFY and relay findings for such a listener would describe
-    answers Postfix never gives.
+    answers Postfix never gives. Refusals that rest on a host fact (an inet_interfaces name
+    that may resolve on the mail host) and TLS-library parameters (read only when smtpd has a
+    certificate) do not count: a verdict is better than a silence built on a guess.
     """
-    from pfcheck.rules.pf000_config_error import is_boolean, valid_level
+    from pfcheck.postfix.param_types import GLOBAL, types_of
+    from pfcheck.postfix.refusals import scope_refusals, set_names
+    from pfcheck.rules.pf000_config_error import valid_level
 
     if listener.service.startup_fatal:
         return True
     scope = listener.scope
-    overrides = {o.name for o in listener.service.overrides}
-    for name in set(scope.config.main.params) | overrides:
-        if not (name in overrides or name.startswith("smtpd_") or name in SMTPD_GLOBAL_PARAMETERS):
-            continue
+    version = scope.config.version
+    program = listener.service.process_name
+    for name in set_names(scope):
         value = scope.get(name)
-        if value.error is not None:
+        if value.error is not None and any(entry.read_by(program) for entry in types_of(name, version)):
             return True
-        if is_boolean(name, scope.config.version) and value.expanded.strip().lower() not in ("yes", "no"):
+    for refusal in scope_refusals(scope, program).values():
+        if not refusal.assumption and (GLOBAL in refusal.readers or program in refusal.readers):
             return True
     level = scope.get("compatibility_level")
-    if not level.origin.is_default and not valid_level(level.expanded, scope.config.version):
+    if not level.origin.is_default and not valid_level(level.expanded, version):
         return True
     return False
 
