@@ -77,6 +77,11 @@ READER_BY_FILE = {
     "tls/tls_misc.c": "tls",
 }
 
+#: Macros no header, makedefs or build defines: their #ifdef blocks are dead code.
+#: USE_TLSPROXY guards smtpd's old tlsproxy_service_name entry (smtpd/smtpd.c @v3.7.11):
+#: Debian's smtpd accepts `tlsproxy_service_name =` (checked by tests/test_param_types_live.py).
+NEVER_DEFINED = ("USE_TLSPROXY",)
+
 _TABLE = re.compile(r"CONFIG_(INT|LONG|TIME|STR|RAW|NINT|NBOOL|BOOL|STR_FN)_TABLE\s+\w+\s*\[\s*\]\s*=\s*\{(.*?)\};",
                     re.S)
 _DEFINE = re.compile(r"^[ \t]*#[ \t]*define[ \t]+([A-Za-z_]\w*)[ \t]+(.*?)[ \t]*$", re.M)
@@ -97,7 +102,8 @@ def release_sources(git_dir: Path, tag: str) -> Dict[str, str]:
 
 
 def strip_source(text: str) -> str:
-    """Comments, line continuations and `#if 0` blocks removed (dead code is no table)."""
+    """Comments, line continuations, `#if 0` and `#ifdef NEVER_DEFINED` blocks removed (dead
+    code is no table)."""
     text = _COMMENT.sub(" ", text)
     text = re.sub(r"\\\n", " ", text)
     out, dead = [], 0
@@ -111,7 +117,7 @@ def strip_source(text: str) -> str:
             elif dead == 1 and re.match(r"#\s*(else|elif)", directive):
                 dead = 0
             continue
-        if re.match(r"#\s*if\s+0\b", directive):
+        if re.match(r"#\s*if\s+0\b", directive) or re.match(r"#\s*ifdef\s+(%s)\b" % "|".join(NEVER_DEFINED), directive):
             dead = 1
             continue
         out.append(line)

@@ -39,7 +39,7 @@ import pytest
 
 from pfcheck.postfix import defaults, param_types
 from pfcheck.postfix.config import load_config_dir
-from pfcheck.rules import pf000_config_error
+from pfcheck.rules import pf000_config_error, pf303_relay_guard_fails
 from pfcheck.rules.base import RuleContext
 from tests.support.postfix_oracle import POSTCONF, cool_down, need_postconf
 
@@ -245,6 +245,9 @@ def pfcheck_fatal(case: Case, directory: Path) -> Optional[str]:
     for finding in pf000_config_error.check(ctx, {}):
         if finding.parameter == case.name and ' with "fatal: ' in finding.message:
             return finding.message.split(' with "fatal: ', 1)[1].rpartition('"')[0]
+    # smtpd's relay guard ("specify at least one working instance of ...") is PF303's.
+    for finding in pf303_relay_guard_fails.check(ctx, {}):
+        return finding.message.split(' with "fatal: ', 1)[1].rpartition('"')[0]
     return None
 
 

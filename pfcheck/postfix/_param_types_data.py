@@ -772,7 +772,7 @@ tlsproxy_client_scert_verifydepth nint 0 0 tlsproxy
 tlsproxy_client_security_level str 0 0 tlsproxy
 tlsproxy_client_use_tls nbool 0 0 tlsproxy
 tlsproxy_enforce_tls nbool 0 0 tlsproxy
-tlsproxy_service_name str 1 0 lmtp,postscreen,smtp,smtpd
+tlsproxy_service_name str 1 0 lmtp,postscreen,smtp
 tlsproxy_tls_CAfile str 0 0 tlsproxy
 tlsproxy_tls_CApath str 0 0 tlsproxy
 tlsproxy_tls_always_issue_session_ids nbool 0 0 tlsproxy
@@ -1001,7 +1001,7 @@ smtpd_tls_session_cache_timeout time 0 0 smtpd,tlsmgr,tlsproxy
 !tlsproxy_client_scert_verifydepth
 !tlsproxy_client_security_level
 !tlsproxy_client_use_tls
-tlsproxy_service_name str 1 0 postscreen,smtpd
+tlsproxy_service_name str 1 0 postscreen
 !tlsproxy_tls_chain_files
 tlsproxy_tls_session_cache_timeout time 0 0 tlsproxy
 !virtual_alias_address_length_limit
@@ -1150,7 +1150,7 @@ tls_dane_trust_anchor_digest_enable bool 0 0 tls
 !tlsproxy_client_scert_verifydepth
 !tlsproxy_client_security_level
 !tlsproxy_client_use_tls
-tlsproxy_service_name str 1 0 postscreen,smtpd
+tlsproxy_service_name str 1 0 postscreen
 !tlsproxy_tls_chain_files
 !virtual_alias_address_length_limit
 !virtual_delivery_status_filter
@@ -1270,7 +1270,7 @@ tls_dane_trust_anchor_digest_enable bool 0 0 tls
 !tlsproxy_client_scert_verifydepth
 !tlsproxy_client_security_level
 !tlsproxy_client_use_tls
-tlsproxy_service_name str 1 0 postscreen,smtpd
+tlsproxy_service_name str 1 0 postscreen
 !tlsproxy_tls_chain_files
 ''',
     "3.1": r'''
@@ -1375,7 +1375,7 @@ tls_dane_trust_anchor_digest_enable bool 0 0 tls
 !tlsproxy_client_scert_verifydepth
 !tlsproxy_client_security_level
 !tlsproxy_client_use_tls
-tlsproxy_service_name str 1 0 postscreen,smtpd
+tlsproxy_service_name str 1 0 postscreen
 !tlsproxy_tls_chain_files
 ''',
     "3.2": r'''
@@ -1474,7 +1474,7 @@ tls_dane_trust_anchor_digest_enable bool 0 0 tls
 !tlsproxy_client_scert_verifydepth
 !tlsproxy_client_security_level
 !tlsproxy_client_use_tls
-tlsproxy_service_name str 1 0 postscreen,smtpd
+tlsproxy_service_name str 1 0 postscreen
 !tlsproxy_tls_chain_files
 ''',
     "3.3": r'''
@@ -1569,7 +1569,7 @@ tls_dane_trust_anchor_digest_enable bool 0 0 tls
 !tlsproxy_client_scert_verifydepth
 !tlsproxy_client_security_level
 !tlsproxy_client_use_tls
-tlsproxy_service_name str 1 0 postscreen,smtpd
+tlsproxy_service_name str 1 0 postscreen
 !tlsproxy_tls_chain_files
 ''',
     "3.4": r'''

@@ -203,6 +203,93 @@ def check_typed(entry: ParamType, value: str, version: str, default_unit: Callab
 
 
 # ------------------------------------------------------------------------------------------
+# Words a program looks up in a fixed table when it starts (name_code()/name_mask(), maps)
+# Sources @v3.7.11: smtpd/smtpd_check.c tempfail_actions[], global/hfrom_format.c,
+# smtpd/smtpd.c bare_lf_mask_table[], global/mail_error.c, global/input_transp.c,
+# global/maps.c maps_create() + util/dict_open.c dict_open().
+
+
+@dataclass(frozen=True)
+class NamedValues:
+    words: Tuple[str, ...]
+    #: name_mask() lists (case-sensitive, each word checked) vs name_code() (one word, any case).
+    is_list: bool
+    message: str
+
+
+_TEMPFAIL = NamedValues(("defer", "defer_if_permit"), False, "bad configuration: {name} = {value}")
+_NAME_MASK_MESSAGE = 'unknown {name} value "{word}" in "{value}"'
+NAMED_VALUES: Mapping[str, NamedValues] = {
+    "unknown_helo_hostname_tempfail_action": _TEMPFAIL,
+    "unknown_address_tempfail_action": _TEMPFAIL,
+    "unverified_recipient_tempfail_action": _TEMPFAIL,
+    "unverified_sender_tempfail_action": _TEMPFAIL,
+    "header_from_format": NamedValues(("standard", "obsolete"), False, 'invalid setting: "{name} = {value}"'),
+    "smtpd_forbid_bare_newline": NamedValues(("normalize", "yes", "reject", "no"), False,
+                                             "bad parameter value: '{name} = {value}'"),
+    "notify_classes": NamedValues(("bounce", "2bounce", "data", "delay", "policy", "protocol", "resource",
+                                   "software"), True, _NAME_MASK_MESSAGE),
+    "receive_override_options": NamedValues(("no_unknown_recipient_checks", "no_address_mappings",
+                                             "no_header_body_checks", "no_milters"), True, _NAME_MASK_MESSAGE),
+}
+
+#: Map-valued parameters that are not named `*_maps`: a list of maps, or one map (whole value).
+MAP_LISTS = frozenset({"relay_clientcerts", "smtpd_dns_reply_filter"})
+SINGLE_MAPS = frozenset({"smtpd_command_filter"})
+#: `*_maps` parameters whose value is a list of map names, not maps to open (proxymap).
+NOT_MAPS = frozenset({"proxy_read_maps", "proxy_write_maps"})
+#: Programs verified to open every map parameter they read when they start (the differential
+#: test); other readers open some maps only when they need them.
+MAP_OPENERS = frozenset({"smtpd"})
+
+
+def named_value_refusal(name: str, value: str) -> Optional[str]:
+    spec = NAMED_VALUES.get(name)
+    if spec is None:
+        return None
+    if spec.is_list:
+        for word in (w for w in _NAME_MASK_DELIMS.split(value) if w):
+            if word not in spec.words:
+                return spec.message.format(name=name, value=value, word=word)
+        return None
+    if value.lower() not in spec.words:
+        return spec.message.format(name=name, value=value)
+    return None
+
+
+def is_map_parameter(name: str) -> bool:
+    return (name.endswith("_maps") and name not in NOT_MAPS) or name in MAP_LISTS or name in SINGLE_MAPS
+
+
+def _brace_tokens(value: str) -> list:
+    """mystrtokq(value, CHARS_COMMA_SP, "{}"): words, with `{...}` kept together."""
+    tokens, current, depth = [], [], 0
+    for char in value:
+        if depth == 0 and char in ", \t\r\n":
+            if current:
+                tokens.append("".join(current))
+                current = []
+            continue
+        depth += char == "{"
+        depth -= char == "}" and depth > 0
+        current.append(char)
+    if current:
+        tokens.append("".join(current))
+    return tokens
+
+
+def map_refusal(name: str, value: str) -> Optional[str]:
+    """dict_open(): every map is `type:name` with both parts non-empty."""
+    for token in ([value] if name in SINGLE_MAPS and value else _brace_tokens(value)):
+        kind, colon, rest = token.partition(":")
+        if not colon:
+            return f'open dictionary: expecting "type:name" form instead of "{token}"'
+        if not kind or not rest:
+            return f'open dictionary: expecting "type:name" form instead of "{kind}:{rest}"'
+    return None
+
+
+# ------------------------------------------------------------------------------------------
 # mail_params_init() checks beyond the tables (postfix/src/global/mail_params.c @v3.7.11)
 
 #: msg_syslog_set_facility() names (util/msg_syslog.c facility_names, Linux).
@@ -214,6 +301,11 @@ SYSLOG_FACILITIES = frozenset({
 _NAME_MASK_DELIMS = re.compile(r"[, \t\r\n]+")
 _VALID_LABEL_LEN = 63
 _VALID_HOSTNAME_LEN = 255
+
+
+def split_words(value: str) -> list:
+    """mystrtok(value, CHARS_COMMA_SP): the words of a list."""
+    return [word for word in _NAME_MASK_DELIMS.split(value) if word]
 
 
 def valid_hostname(name: str) -> Optional[str]:

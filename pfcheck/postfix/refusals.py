@@ -7,7 +7,9 @@ them kill a listener's smtpd.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Dict, Optional
+import functools
+import re
+from typing import TYPE_CHECKING, Dict, Mapping, Optional
 
 from pfcheck.postfix import defaults, param_types
 from pfcheck.postfix.expand import ExpansionError, expand
@@ -50,10 +52,18 @@ def scope_refusals(scope: "Scope", program: Optional[str]) -> Dict[str, Refusal]
         for entry in param_types.types_of(name, version):
             if not entry.read_by(program):
                 continue
-            text = value.raw if entry.kind == "raw" else value.expanded
-            message = param_types.check_typed(entry, text, version, lambda: _default_unit(scope, name))
+            message = _entry_refusal(scope, entry, program)
             if message is not None:
-                found[name] = Refusal(name, message, entry.readers)
+                found[name] = Refusal(name, message[0], message[1])
+                break
+    _derived_refusals(scope, program, names - read_only, found)
+    if "smtpd_restriction_classes" in names and "smtpd_restriction_classes" not in found and any(
+            e.read_by(program) for e in param_types.types_of("smtpd_restriction_classes", version)):
+        # smtpd_check_init(): every class must be a parameter with a non-empty value.
+        for word in param_types.split_words(scope.value("smtpd_restriction_classes")):
+            if not scope.value(word):
+                found["smtpd_restriction_classes"] = Refusal(
+                    "smtpd_restriction_classes", f"restriction class `{word}' needs a definition", ("smtpd",))
                 break
 
     def is_set(name: str) -> bool:
@@ -64,6 +74,67 @@ def scope_refusals(scope: "Scope", program: Optional[str]) -> Dict[str, Refusal]
         if name not in found and scope.get(name).error is None:
             found[name] = refusal
     return found
+
+
+def _entry_refusal(scope: "Scope", entry: param_types.ParamType,
+                   program: Optional[str]) -> Optional[tuple[str, tuple[str, ...]]]:
+    """(fatal text, readers) for the scope's value of one table entry, or None."""
+    name, version = entry.name, scope.config.version
+    value = scope.get(name)
+    text = value.raw if entry.kind == "raw" else value.expanded
+    message = param_types.check_typed(entry, text, version, lambda: _default_unit(scope, name))
+    if message is not None:
+        return message, entry.readers
+    message = param_types.named_value_refusal(name, text)
+    if message is not None:
+        return message, entry.readers
+    if param_types.is_map_parameter(name):
+        openers = tuple(r for r in entry.readers if r in param_types.MAP_OPENERS)
+        if openers and (program is None or program in openers):
+            message = param_types.map_refusal(name, text)
+            if message is not None:
+                return message, openers
+    return None
+
+
+_REFERENCE = re.compile(r"\$(?:\{|\()?([A-Za-z0-9_]+)")
+
+
+@functools.lru_cache(maxsize=None)
+def _referring_defaults(version: str) -> Mapping[str, tuple[str, ...]]:
+    """name -> the typed parameters whose built-in default refers to it, Postfix's order of
+    checking first where it checks several (smtpd_check.c: the tempfail actions)."""
+    table = param_types.parameter_types(version)
+    order = [n for n in param_types.NAMED_VALUES if n in table] + sorted(set(table) - set(param_types.NAMED_VALUES))
+    index: Dict[str, list[str]] = {}
+    for name in order:
+        for ref in dict.fromkeys(_REFERENCE.findall(defaults.default_value(name, version) or "")):
+            index.setdefault(ref, []).append(name)
+    return {ref: tuple(names) for ref, names in index.items()}
+
+
+def _derived_refusals(scope: "Scope", program: Optional[str], names: set[str], found: Dict[str, Refusal]) -> None:
+    """Unset parameters whose default refers to a set one (`unknown_helo_hostname_tempfail_action
+    = $reject_tempfail_action`): Postfix checks the expanded default, and names the unset
+    parameter in its message; the finding belongs to the line that sets the referenced one."""
+    version = scope.config.version
+    referring = _referring_defaults(defaults._series(version))
+    for referenced in sorted(names):
+        if referenced in found:
+            continue
+        for name in referring.get(referenced, ()):
+            if name in names or scope.get(name).error is not None:
+                continue
+            refusal = None
+            for entry in param_types.types_of(name, version):
+                # Numbers and booleans fall back to a compiled-in default, never to a string.
+                if entry.read_by(program) and entry.kind not in ("int", "long", "bool"):
+                    refusal = _entry_refusal(scope, entry, program)
+                    if refusal is not None:
+                        break
+            if refusal is not None:
+                found[referenced] = Refusal(referenced, refusal[0], refusal[1])
+                break
 
 
 def who_exits(readers: tuple[str, ...], service_label: Optional[str]) -> str:
