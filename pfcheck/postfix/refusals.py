@@ -100,6 +100,15 @@ def _entry_refusal(scope: "Scope", entry: param_types.ParamType,
 _REFERENCE = re.compile(r"\$(?:\{|\()?([A-Za-z0-9_]+)")
 
 
+def _can_refuse(entry: param_types.ParamType) -> bool:
+    """Whether some string value can fail this entry (a plain unbounded string cannot)."""
+    if entry.kind in ("int", "long", "bool"):
+        return False  # unset: the compiled-in number, never the string default
+    if entry.kind in ("str", "str_fn", "raw") and not (entry.min or entry.max):
+        return entry.name in param_types.NAMED_VALUES or param_types.is_map_parameter(entry.name)
+    return True
+
+
 @functools.lru_cache(maxsize=None)
 def _referring_defaults(version: str) -> Mapping[str, tuple[str, ...]]:
     """name -> the typed parameters whose built-in default refers to it, Postfix's order of
@@ -108,6 +117,8 @@ def _referring_defaults(version: str) -> Mapping[str, tuple[str, ...]]:
     order = [n for n in param_types.NAMED_VALUES if n in table] + sorted(set(table) - set(param_types.NAMED_VALUES))
     index: Dict[str, list[str]] = {}
     for name in order:
+        if not any(_can_refuse(entry) for entry in table[name]):
+            continue
         for ref in dict.fromkeys(_REFERENCE.findall(defaults.default_value(name, version) or "")):
             index.setdefault(ref, []).append(name)
     return {ref: tuple(names) for ref, names in index.items()}

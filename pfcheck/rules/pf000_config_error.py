@@ -105,7 +105,7 @@ def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
                 yield make_finding(
                     ctx, ID, NAME, origin.path, origin.line, origin.column,
                     f"{name}: {value.error.message}; every daemon that reads {name} exits with "
-                    f"\"fatal: macro processing error\"",
+                    f"\"fatal: dictionary mail_dict: macro processing error\"",
                     parameter=name, actual=value.raw,
                 )
             elif name == "compatibility_level" and not valid_level(value.expanded, config.version):
