@@ -246,8 +246,9 @@ def pfcheck_fatal(case: Case, directory: Path) -> Optional[str]:
     for finding in pf000_config_error.check(ctx, {}):
         if finding.parameter == case.name and ' with "fatal: ' in finding.message:
             return finding.message.split(' with "fatal: ', 1)[1].rpartition('"')[0]
-    # smtpd's relay guard ("specify at least one working instance of ...") is PF303's.
-    if case.name not in ("smtpd_relay_restrictions", "smtpd_recipient_restrictions"):
+    # smtpd's relay guard ("specify at least one working instance of ...") and restriction
+    # classes are PF303's: the relay evaluator reads them.
+    if case.name not in ("smtpd_relay_restrictions", "smtpd_recipient_restrictions", "smtpd_restriction_classes"):
         return None
     for finding in pf303_relay_guard_fails.check(ctx, {}):
         return finding.message.split(' with "fatal: ', 1)[1].rpartition('"')[0]

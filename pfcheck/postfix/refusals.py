@@ -57,14 +57,7 @@ def scope_refusals(scope: "Scope", program: Optional[str]) -> Dict[str, Refusal]
                 found[name] = Refusal(name, message[0], message[1])
                 break
     _derived_refusals(scope, program, names - read_only, found)
-    if "smtpd_restriction_classes" in names and "smtpd_restriction_classes" not in found and any(
-            e.read_by(program) for e in param_types.types_of("smtpd_restriction_classes", version)):
-        # smtpd_check_init(): every class must be a parameter with a non-empty value.
-        for word in param_types.split_words(scope.value("smtpd_restriction_classes")):
-            if not scope.value(word):
-                found["smtpd_restriction_classes"] = Refusal(
-                    "smtpd_restriction_classes", f"restriction class `{word}' needs a definition", ("smtpd",))
-                break
+    # smtpd_restriction_classes without definitions: PF303 (the relay evaluator reads them).
 
     def is_set(name: str) -> bool:
         return name in names and not scope.get(name).origin.is_default
