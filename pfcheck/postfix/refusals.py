@@ -29,8 +29,13 @@ def set_names(scope: "Scope") -> set[str]:
 
 def _default_unit(scope: "Scope", name: str) -> str:
     default = defaults.default_value(name, scope.config.version) or ""
+
+    def lookup(other: str) -> Optional[str]:
+        found = scope.raw(other)
+        return None if found is None else found[0]
+
     try:
-        default = expand(default, scope._lookup, name=name)
+        default = expand(default, lookup, name=name)
     except ExpansionError:
         pass
     return param_types.default_time_unit(default)
@@ -62,7 +67,10 @@ def scope_refusals(scope: "Scope", program: Optional[str]) -> Dict[str, Refusal]
     def is_set(name: str) -> bool:
         return name in names and not scope.get(name).origin.is_default
 
-    config_directory = scope.value("config_directory") or "/etc/postfix"
+    from pfcheck.postfix.config import INSTALLED_CONFIG_DIRECTORY
+
+    # Postfix names main.cf by its installed path: $config_directory/main.cf.
+    config_directory = scope.value("config_directory") or INSTALLED_CONFIG_DIRECTORY
     for name, refusal in param_types.global_refusals(scope.value, is_set, version, config_directory).items():
         if name not in found and scope.get(name).error is None:
             found[name] = refusal
