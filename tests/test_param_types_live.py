@@ -326,7 +326,23 @@ def run_case(case: Case) -> tuple[Case, Optional[str], Optional[str]]:
         directory = Path(name)
         (directory / "main.cf").write_text(_main_cf(case))
         (directory / "master.cf").write_text(_master_cf(case))
-        return case, pfcheck_fatal(case, directory), postfix_fatal(case, directory)
+        ours, theirs = pfcheck_fatal(case, directory), postfix_fatal(case, directory)
+        other = _other_program(directory, case)
+        if ours is not None and theirs is None and other is not None:
+            # A value every program accepts can still break the string default of a parameter
+            # only one daemon reads (default_process_limit -> postscreen_pre_queue_limit): ask it.
+            theirs = postfix_fatal(Case(case.name, case.value, other, case.via_override, case.extra), directory)
+        return case, ours, theirs
+
+
+def _other_program(directory: Path, case: Case) -> Optional[str]:
+    """The one daemon PF000 says exits, when that is not every program."""
+    config = load_config_dir(directory, version=VERSION)
+    for finding in pf000_config_error.check(RuleContext(config, directory), {}):
+        match = re.search(r"is refused: every ([a-z-]+) exits at start-up", finding.message)
+        if finding.parameter == case.name and match and (DAEMON_DIRECTORY / match.group(1)).exists():
+            return match.group(1)
+    return None
 
 
 def run_all(cases: list[Case]) -> tuple[list[str], int]:
