@@ -18,9 +18,9 @@ The oracle is the real program that reads the parameter, on a private copy of th
   a refusal; qmgr's later "requires a process limit of 1" means the tables were accepted.
 
 A process is killed as soon as its fatal line is out (Postfix sleeps 1 s after a fatal).
-The table test takes every parameter of those readers (~1600 inputs, ~20 s);
-PFCHECK_PARAM_TYPES_SAMPLE=N narrows it to N per kind and reader. The slow test adds random
-values (PFCHECK_PARAM_TYPES_RANDOM=N, default 2000).
+The table test takes every parameter of those readers (~1600 inputs, ~20-35 s);
+PFCHECK_PARAM_TYPES_SAMPLE=N narrows it to N per kind and reader. The optional slow test adds
+random values (PFCHECK_PARAM_TYPES_RANDOM=N, PFCHECK_PARAM_TYPES_SEED=S).
 """
 from __future__ import annotations
 
@@ -406,9 +406,13 @@ def random_cases(count: int, seed: int = 13) -> list[Case]:
 
 @pytest.mark.slow
 def test_random_values_agree_with_postfix() -> None:
-    """PFCHECK_PARAM_TYPES_RANDOM=N random values (default 2000)."""
+    """Optional (~30 s per 2000): PFCHECK_PARAM_TYPES_RANDOM=N random values, seed
+    PFCHECK_PARAM_TYPES_SEED (default 13). CI runs the table test only."""
+    count = os.environ.get("PFCHECK_PARAM_TYPES_RANDOM")
+    if not count:
+        pytest.skip("set PFCHECK_PARAM_TYPES_RANDOM=N for N random values (2000 take ~30 s)")
     _need_daemons()
-    cases = random_cases(int(os.environ.get("PFCHECK_PARAM_TYPES_RANDOM", "2000")))
+    cases = random_cases(int(count), int(os.environ.get("PFCHECK_PARAM_TYPES_SEED", "13")))
     started = time.monotonic()
     problems, fatal_count = run_all(cases)
     print(f"{len(cases)} random inputs, {fatal_count} refused by Postfix, {len(problems)} disagreements, "
