@@ -9,10 +9,12 @@ import posixpath
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 from pfcheck.discovery import UsageError
+from pfcheck.postfix.source import MAX_INPUT_BYTES
 
 GIT_TIMEOUT = 60
 #: Above this many files below a config directory at REV, only its own files are read.
@@ -103,28 +105,28 @@ class BaseRevision:
         entries = self._tree(directory, ".")
         if entries is None:
             return None
-        names = [name for _mode, _kind, name in entries]
+        names = [entry.name for entry in entries]
         if "main.cf" not in names and "master.cf" not in names:
             return None
         if len(entries) > MAX_OLD_FILES:
             # A config directory at the top of a big repo: the config files and what sits
             # next to them are what the old model can reference without a subdirectory.
-            entries = [entry for entry in entries if "/" not in entry[2]]
+            entries = [entry for entry in entries if "/" not in entry.name]
         self._count += 1
         target = self._workdir / str(self._count)
         target.mkdir()
         top = self._toplevel(directory)
         prefix = directory.resolve().relative_to(top.resolve()).as_posix() if directory.resolve() != top.resolve() else ""
-        for mode, kind, name in entries:
-            if ".." in Path(name).parts or Path(name).is_absolute():
+        for entry in entries:
+            if ".." in Path(entry.name).parts or Path(entry.name).is_absolute():
                 continue
-            repo_path = f"{prefix}/{name}" if prefix else name
-            self._materialise(top, repo_path, mode, kind, target / name, depth=0)
+            repo_path = f"{prefix}/{entry.name}" if prefix else entry.name
+            self._materialise(top, repo_path, entry, target / entry.name, depth=0)
         return target
 
-    def _tree(self, directory: Path, spec: str) -> Optional[list[tuple[str, str, str]]]:
-        """(mode, type, path relative to `spec`) of every entry below `spec` at the revision."""
-        listing = _git(directory, "ls-tree", "-r", "-z", self.revision, "--", spec)
+    def _tree(self, directory: Path, spec: str) -> Optional[list[_TreeEntry]]:
+        """Every entry below `spec` at the revision, `name` relative to `spec`'s directory."""
+        listing = _git(directory, "ls-tree", "-r", "-z", "-l", self.revision, "--", spec)
         if listing.returncode != 0:
             return None
         entries = []
@@ -132,21 +134,31 @@ class BaseRevision:
             if not record:
                 continue
             meta, _, name = record.partition("\t")
-            mode, kind, _object = meta.split(" ", 2)
-            entries.append((mode, kind, name))
+            fields = meta.split()
+            if len(fields) < 4:
+                continue
+            size = int(fields[3]) if fields[3].isdigit() else None
+            entries.append(_TreeEntry(fields[0], fields[1], size, name))
         return entries
 
     def _blob(self, top: Path, repo_path: str) -> Optional[bytes]:
         blob = _git(top, "cat-file", "blob", f"{self.revision}:{repo_path}")
         return blob.stdout if blob.returncode == 0 else None
 
-    def _materialise(self, top: Path, repo_path: str, mode: str, kind: str, destination: Path, depth: int) -> None:
-        if kind != "blob" or depth > MAX_LINK_DEPTH:
+    def _materialise(self, top: Path, repo_path: str, entry: _TreeEntry, destination: Path, depth: int) -> None:
+        if entry.kind != "blob" or depth > MAX_LINK_DEPTH:
             return  # submodules; link chains too long
+        if entry.size is not None and entry.size > MAX_INPUT_BYTES:
+            # Never read into memory: a sparse stand-in of the same size makes the old side
+            # report it as too large, exactly as a checked-out copy would be.
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            with open(destination, "wb") as handle:
+                handle.truncate(entry.size)
+            return
         data = self._blob(top, repo_path)
         if data is None:
             return
-        if mode != SYMLINK_MODE:
+        if entry.mode != SYMLINK_MODE:
             destination.parent.mkdir(parents=True, exist_ok=True)
             destination.write_bytes(data)
             return
@@ -159,10 +171,20 @@ class BaseRevision:
         kind_of = _git(top, "cat-file", "-t", f"{self.revision}:{pointed}")
         pointed_kind = kind_of.stdout.decode().strip() if kind_of.returncode == 0 else ""
         if pointed_kind == "tree":
-            for sub_mode, sub_kind, sub_name in self._tree(top, pointed) or []:
-                relative = posixpath.relpath(sub_name, pointed) if sub_name.startswith(pointed + "/") else sub_name
-                self._materialise(top, f"{pointed}/{relative}", sub_mode, sub_kind, destination / relative, depth + 1)
+            for sub in self._tree(top, pointed) or []:
+                relative = posixpath.relpath(sub.name, pointed) if sub.name.startswith(pointed + "/") else sub.name
+                self._materialise(top, f"{pointed}/{relative}", sub, destination / relative, depth + 1)
         elif pointed_kind == "blob":
-            mode_of = self._tree(top, pointed) or []
-            pointed_mode = mode_of[0][0] if mode_of else "100644"
-            self._materialise(top, pointed, pointed_mode, "blob", destination, depth + 1)
+            listed = self._tree(top, pointed) or []
+            if listed:
+                self._materialise(top, pointed, listed[0], destination, depth + 1)
+
+
+@dataclass(frozen=True)
+class _TreeEntry:
+    """One `git ls-tree -r -l` entry: mode, object type, blob size (None for a submodule)."""
+
+    mode: str
+    kind: str
+    size: Optional[int]
+    name: str

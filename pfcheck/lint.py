@@ -6,7 +6,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Generator, Iterable, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Callable, Generator, Iterable, Iterator, Optional, Sequence
 
 from pfcheck.discovery import Discovery, Target, discover, find_repo_root
 from pfcheck.findings import Finding, Severity
@@ -14,6 +14,7 @@ from pfcheck.postfix.config import ConfigDir, load_config_dir
 from pfcheck.postfix.source import read_source
 from pfcheck.rules import RULES, pf203_mynetworks_widened, pf304_relay_opened
 from pfcheck.rules.base import RuleContext
+from pfcheck.rules.pf905_unused_assumption import AssumptionUsage
 from pfcheck.suppress import Suppressor
 
 if TYPE_CHECKING:  # imported where used: a run without --base / --baseline needs neither
@@ -101,6 +102,7 @@ def load_target(target: Target, version: str) -> ConfigDir:
 def run_rules(ctx: RuleContext, policy: Any) -> list[Finding]:
     """Every enabled rule over one directory, with the policy's severity applied."""
     findings: list[Finding] = []
+    ctx.assumptions = getattr(policy, "assumptions", None)
     for code, module in RULES.items():
         severity = policy.severity(code)
         if severity is None:
@@ -108,6 +110,16 @@ def run_rules(ctx: RuleContext, policy: Any) -> list[Finding]:
         for finding in module.check(ctx, policy.options(code)):
             findings.append(finding.with_(severity=severity))
     return findings
+
+
+def _rules_and_assumptions(ctx: RuleContext, policy: Any) -> tuple[list[Finding], list[Any]]:
+    """run_rules(), and the policy assumptions this directory's relay verdicts looked up (PF905)."""
+    findings = run_rules(ctx, policy)
+    if not getattr(policy, "assumptions", None):
+        return findings, []
+    from pfcheck.rules.relay_common import consulted_assumptions
+
+    return findings, consulted_assumptions(ctx)
 
 
 def _identity(finding: Finding) -> tuple[str, str, str, str]:
@@ -162,7 +174,8 @@ def lint(paths: Iterable[str], options: LintOptions, policies: Callable[[Path], 
             # error is the one a serial run meets first, and the workers inherit the cache.
             job = _Job(targets, [policies(t.directory) for t in targets], options.postfix_version, cwd)
             precomputed = _rule_findings_in_workers(job, workers)
-        result = _lint_targets(targets, options, policies, cwd, suppressor, base, precomputed)
+        result = _lint_targets(targets, options, policies, cwd, suppressor, base, precomputed,
+                               AssumptionUsage(paths))
         result.unrelated = unrelated
         result.excluded = [display(p) for p in excluded]
         return result
@@ -191,8 +204,9 @@ def _without_excluded(found: Discovery, policies: Callable[[Path], Any]) -> tupl
 
 def _lint_targets(targets: list[Target], options: LintOptions, policies: Callable[[Path], Any], cwd: Path,
                   suppressor: Suppressor, base: Optional[BaseRevision],
-                  precomputed: Optional[Iterator[list[Finding]]] = None) -> LintResult:
-    """`precomputed` yields each target's run_rules() findings in target order (from workers)."""
+                  precomputed: Optional[Iterator[tuple[list[Finding], list[Any]]]] = None,
+                  usage: Optional[AssumptionUsage] = None) -> LintResult:
+    """`precomputed` yields each target's _rules_and_assumptions() in target order (from workers)."""
     results: list[DirectoryResult] = []
     findings: list[Finding] = []
     files_checked = 0
@@ -201,7 +215,9 @@ def _lint_targets(targets: list[Target], options: LintOptions, policies: Callabl
         version = options.postfix_version or policy.postfix_version
         config = load_target(target, version)
         ctx = _rule_context(config, target, cwd)
-        raw_findings = next(precomputed) if precomputed is not None else run_rules(ctx, policy)
+        raw_findings, consulted = next(precomputed) if precomputed is not None else _rules_and_assumptions(ctx, policy)
+        if usage is not None:
+            usage.record(policy, consulted)
         if base is not None and target.template is None:
             raw_findings = compare_with_base(ctx, base, policy, raw_findings)
         # The directory is judged as a unit: every finding is reported where it is (main.cf,
@@ -215,12 +231,16 @@ def _lint_targets(targets: list[Target], options: LintOptions, policies: Callabl
         findings.extend(dir_findings)
     run_policy = _run_policy(options, policies)
     run_findings = _with_policy_severity(suppressor.finish(), run_policy)
+    # PF905 lives in a policy file and is judged by that policy's fail_on.
+    policy_findings = usage.findings_by_policy(lambda p: display_path(p, cwd)) if usage is not None else []
     findings.extend(run_findings)
+    findings.extend(f for _policy, group in policy_findings for f in group)
     findings.sort(key=Finding.sort_key)
     written = getattr(suppressor.baseline, "written", None)
     result = LintResult(findings, results, files_checked, suppressor.suppressed, written,
                         run_findings, options.new_only)
-    return decide_failing(result, options, run_policy)
+    result.run_findings.extend(f for _policy, group in policy_findings for f in group)
+    return decide_failing(result, options, run_policy, policy_findings)
 
 
 # --- the pass/fail decision ----------------------------------------------------------------
@@ -252,12 +272,14 @@ def fails(finding: Finding, threshold: Severity, new_only: bool) -> bool:
     return finding.severity >= threshold and not (new_only and finding.status == "existing")
 
 
-def decide_failing(result: LintResult, options: LintOptions, run_policy: Any = None) -> LintResult:
+def decide_failing(result: LintResult, options: LintOptions, run_policy: Any = None,
+                   policy_findings: Sequence[tuple[Any, list[Finding]]] = ()) -> LintResult:
     """Set `failing` on every finding of `result`, once, and record the thresholds used.
 
     A directory's findings (PF904 of the directory's own policy file among them) are judged by
-    the policy governing the directory; run-level findings (PF903, in the baseline file) by
-    `run_policy`, the policy governing the baseline file. `--fail-on` overrides both.
+    the policy governing the directory; findings in a policy file (PF905) by that policy;
+    other run-level findings (PF903, in the baseline file) by `run_policy`, the policy
+    governing the baseline file. `--fail-on` overrides them all.
     """
     decided: dict[int, Finding] = {}
     thresholds: dict[str, Severity] = {}
@@ -271,8 +293,15 @@ def decide_failing(result: LintResult, options: LintOptions, run_policy: Any = N
     for directory in result.directories:
         directory.findings = judge(directory.findings, directory.policy)
         thresholds[policy_label(directory.policy)] = fail_on_for(directory.policy, options)
-    result.run_findings = judge(result.run_findings, run_policy)
-    if result.run_findings:
+    in_policies = {id(f) for _policy, group in policy_findings for f in group}
+    for policy, group in policy_findings:
+        judge(group, policy)
+        if group:
+            thresholds[policy_label(policy)] = fail_on_for(policy, options)
+    others = [f for f in result.run_findings if id(f) not in in_policies]
+    result.run_findings = [decided.get(id(f), f) for f in result.run_findings if id(f) in in_policies]
+    result.run_findings += judge(others, run_policy)
+    if others:
         thresholds[policy_label(run_policy)] = fail_on_for(run_policy, options)
     # A finding no directory claims (none today) is judged as a run-level one: never unjudged.
     result.findings = [decided.get(id(f)) or judge([f], run_policy)[0] for f in result.findings]
@@ -390,16 +419,16 @@ def _ignore_interrupts() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _rules_of(index: int) -> list[Finding]:
-    """In a worker: run_rules() on the index-th directory, exactly as the serial path does."""
+def _rules_of(index: int) -> tuple[list[Finding], list[Any]]:
+    """In a worker: _rules_and_assumptions() on the index-th directory, as the serial path does."""
     job = _FORKED_JOB
     assert job is not None, "worker started without a job"
     target, policy = job.targets[index], job.policies[index]
     config = load_target(target, job.postfix_version or policy.postfix_version)
-    return run_rules(_rule_context(config, target, job.cwd), policy)
+    return _rules_and_assumptions(_rule_context(config, target, job.cwd), policy)
 
 
-def _rule_findings_in_workers(job: _Job, workers: int) -> Generator[list[Finding], None, None]:
+def _rule_findings_in_workers(job: _Job, workers: int) -> Generator[tuple[list[Finding], list[Any]], None, None]:
     """Each directory's run_rules() findings, computed by `workers` forked processes, in order."""
     import multiprocessing
 

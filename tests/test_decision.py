@@ -74,7 +74,12 @@ class Scenario:
     policy_extra: str = ""
     off: tuple[str, ...] = ()
     baseline_main_cf: Optional[str] = None
+    paths: tuple[str, ...] = ("mx",)
 
+
+POLICY_SERVICE = "inet:127.0.0.1:10023"
+ASSUMED_CLOSED = f'assume:\n  policy_services:\n    "{POLICY_SERVICE}": {{results: [DUNNO, DEFER_IF_PERMIT]}}\n'
+ASSUMED_NOTHING = 'assume:\n  tables:\n    "mysql:/etc/postfix/nowhere.cf": {results: [REJECT]}\n'
 
 SCENARIOS = {s.code: s for s in [
     Scenario("PF000", CLEAN_MAIN_CF + "this line has no equals sign\n"),
@@ -97,6 +102,11 @@ SCENARIOS = {s.code: s for s in [
     Scenario("PF903", CLEAN_MAIN_CF,
              baseline_main_cf=CLEAN_MAIN_CF.replace("disable_vrfy_command = yes", "disable_vrfy_command = no")),
     Scenario("PF904", CLEAN_MAIN_CF, policy_extra=EXPIRED_WAIVER),
+    Scenario("PF305", CLEAN_MAIN_CF + "smtpd_relay_restrictions = permit_mynetworks, "
+                      f"check_policy_service {POLICY_SERVICE}, reject_unauth_destination\n",
+             policy_extra=ASSUMED_CLOSED),
+    # PF905 is reported when the run judges the policy whole: the directory holding it is named.
+    Scenario("PF905", CLEAN_MAIN_CF, policy_extra=ASSUMED_NOTHING, paths=(".",)),
 ]}
 
 # (threshold source, threshold, --new-only): the policy's fail_on and --fail-on, each at every
@@ -193,7 +203,7 @@ def tree(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
 def _run(tree: Tree, severity: str, source: str, threshold: str, new_only: bool) -> tuple[int, dict[str, str]]:
     policy_fail_on = threshold if source == "policy" else CONTRARY_POLICY_FAIL_ON[threshold]
     (tree.root / ".pfcheck.yaml").write_text(tree.policy(severity, policy_fail_on), encoding="utf-8")
-    args = ["mx"]
+    args = list(tree.scenario.paths)
     if source == "flag":
         args += ["--fail-on", threshold]
     if tree.scenario.base_main_cf is not None or new_only:

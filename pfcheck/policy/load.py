@@ -23,6 +23,7 @@ from types import MappingProxyType
 from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence, Union
 
 from pfcheck.findings import Severity
+from pfcheck.policy.assume import NO_ASSUMPTIONS, Assumptions, parse_assume
 
 # --------------------------------------------------------------------------------------------
 # Public constants
@@ -274,6 +275,8 @@ class Policy:
     source_description: str
     #: Globs (relative to the policy file's directory) of paths that are not configs.
     exclude: tuple[str, ...] = ()
+    #: `assume:` entries (pfcheck/policy/assume.py), laid over the base policy's.
+    assumptions: Assumptions = NO_ASSUMPTIONS
 
     @property
     def base_dir(self) -> Optional[Path]:
@@ -377,6 +380,8 @@ class Policy:
                 }
                 for waiver in self.waivers
             ]
+        if self.assumptions:
+            data["assume"] = self.assumptions.as_data()
         return data
 
 
@@ -954,7 +959,7 @@ class _Validator:
             raise self.fail(root, 'missing key "version" (write "version: 1" as the first line)')
         version = self.version(version_node)
         keys = self.check_keys(
-            items, ("version", "postfix_version", "fail_on", "rules", "suppressions", "waivers", "exclude")
+            items, ("version", "postfix_version", "fail_on", "rules", "suppressions", "waivers", "exclude", "assume")
         )
 
         postfix_version = base.postfix_version if base else DEFAULT_POSTFIX_VERSION
@@ -983,6 +988,9 @@ class _Validator:
         rules = self.rules(rules_node, base)
         waivers = self.waivers(keys["waivers"][1], path) if "waivers" in keys else ()
         exclude = self.exclude(keys["exclude"][1]) if "exclude" in keys else ()
+        assumptions = base.assumptions if base else NO_ASSUMPTIONS
+        if "assume" in keys:
+            assumptions = parse_assume(self, keys["assume"][1], path).layered_on(assumptions)
         return Policy(
             version=version,
             postfix_version=postfix_version,
@@ -993,6 +1001,7 @@ class _Validator:
             path=path,
             source_description=str(path) if path is not None else "built-in default policy",
             exclude=exclude,
+            assumptions=assumptions,
         )
 
     def version(self, node: Any) -> int:

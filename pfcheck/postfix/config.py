@@ -36,6 +36,12 @@ ALWAYS_SHOWN = (
 #: and the table resolver maps this prefix into the repository.
 INSTALLED_CONFIG_DIRECTORY = "/etc/postfix"
 
+_UNKNOWN = object()
+#: Raw values a Scope keeps for lookups, at most.
+_MAIN_VALUE_CACHE = 4096
+#: Scope.evaluate() keeps Values whose raw value is at least this long.
+KEEP_EVALUATED_CHARS = 4096
+
 #: Postfix's DEF_MYDOMAIN, used when the host name has no dot.
 DEFAULT_DOMAIN = "localdomain"
 
@@ -72,19 +78,39 @@ class Value:
 
 
 class Scope:
-    """A parameter namespace: main.cf alone (service None) or main.cf + one service's `-o`."""
+    """A parameter namespace: main.cf alone (service None) or main.cf + one service's `-o`.
+
+    A service scope answers most names with the main.cf scope's Value: the two differ only where
+    an expansion meets one of the service's `-o` names. To know that without expanding twice,
+    every expansion records the names it looks up (directly, or through the derived defaults of
+    myhostname/mydomain); the main.cf scope keeps those that some service overrides.
+    """
 
     def __init__(self, config: "ConfigDir", service: Optional[Service] = None) -> None:
         self.config = config
         self.service = service
         self._overrides = service.override_map() if service is not None else {}
         self._cache: dict[str, Value] = {}
+        #: One set per expansion in progress: the names it has looked up so far.
+        self._recording: list[set[str]] = []
+        #: name -> the overridden-somewhere names its value depends on (main.cf scope only).
+        self._touches: dict[str, frozenset[str]] = {}
+        #: overridden-somewhere name -> names whose value depends on it (main.cf scope only).
+        self._touched_by: dict[str, set[str]] = {}
+        #: Whether every main.cf value with a `$` was expanded here (so _touched_by is whole).
+        self._dependencies_complete = False
+        #: Raw main.cf values lookups asked for (myhostname, ... again and again).
+        self._main_values: dict[str, Optional[str]] = {}
+        #: Names whose dependencies _remember() has seen (main.cf scope only).
+        self._recorded: set[str] = set()
 
     @property
     def label(self) -> str:
         return self.service.key if self.service is not None else "main.cf"
 
     def raw(self, name: str) -> Optional[tuple[str, Origin]]:
+        if self._recording:
+            self._recording[-1].add(name)
         read_only = name in defaults.read_only_parameters(self.config.version)
         override = self._overrides.get(name)
         # A daemon sets process_name before it applies `-o` (which can still change it), and
@@ -129,6 +155,8 @@ class Scope:
                 return None
             if "." in hostname:
                 return hostname
+            if self._recording:
+                self._recording[-1].add("mydomain")  # whether a service sets it matters
             explicit = "mydomain" in self._overrides or self.config.main.get("mydomain") is not None
             return f"{hostname}.{self.value('mydomain') if explicit else DEFAULT_DOMAIN}"
         if name == "mydomain":
@@ -140,25 +168,138 @@ class Scope:
         return None
 
     def _lookup(self, name: str) -> Optional[str]:
+        """raw(name)'s value without building an Origin: expansion calls this per `$name`."""
+        if name in self._overrides:
+            value = None
+        else:
+            value = self._main_values.get(name, _UNKNOWN)
+            if value is _UNKNOWN:
+                value = self.config.main.value(name)
+                if len(self._main_values) >= _MAIN_VALUE_CACHE:
+                    self._main_values.clear()  # bounded: names looked up once need no place
+                self._main_values[name] = value
+        if value is not None:
+            if self._recording:
+                self._recording[-1].add(name)
+            return value
         found = self.raw(name)
         return None if found is None else found[0]
 
     def get(self, name: str) -> Value:
         cached = self._cache.get(name)
+        if cached is None:
+            cached = self._inherited(name)
+            if cached is None:
+                cached = self._evaluate(name)
+            self._cache[name] = cached
+        if self._recording:
+            # A nested get (a derived default): its dependencies are the caller's too.
+            self._recording[-1].add(name)
+            self._recording[-1].update(self._dependencies(name))
+        return cached
+
+    def evaluate(self, name: str) -> Value:
+        """get(name) without keeping the Value: for passes over every parameter, where a
+        cache of a million Values would be most of the memory."""
+        cached = self._cache.get(name)
         if cached is not None:
             return cached
+        inherited = self._inherited(name, cache=False)
+        if inherited is not None:
+            return inherited
+        value = self._evaluate(name)
+        if len(value.raw) >= KEEP_EVALUATED_CHARS:
+            self._cache[name] = value  # few (the file is bounded), and costly to expand again
+        return value
+
+    def expands_cleanly(self, name: str) -> bool:
+        """Whether get(name) would have no expansion error, without building its Value (a pass
+        over a million values needs only this for most of them). Dependencies are recorded as
+        get() records them."""
+        cached = self._cache.get(name)
+        if cached is not None or self.service is not None:
+            return (cached or self.get(name)).error is None
+        self._recording.append(set())
+        try:
+            raw = self._lookup(name)
+            if raw is None or "$" not in raw or name in _raw_parameters(self.config.version):
+                return True
+            if len(raw) >= KEEP_EVALUATED_CHARS:
+                return self.evaluate(name).error is None  # kept: other rules read it too
+            try:
+                expand(raw, self._lookup, name=name)
+            except ExpansionError:
+                return False
+            return True
+        finally:
+            self._remember(name, self._recording.pop())
+
+    def _inherited(self, name: str, cache: bool = True) -> Optional[Value]:
+        """The main.cf scope's Value when no `-o` of this service can change it."""
+        if self.service is None or name in self._overrides:
+            return None
+        main_scope = self.config.global_scope
+        value = main_scope.get(name) if cache else main_scope.evaluate(name)
+        if self._overrides and not main_scope._dependencies(name).isdisjoint(self._overrides):
+            return None
+        return value
+
+    def _dependencies(self, name: str) -> frozenset[str]:
+        if self.service is None:
+            return self._touches.get(name, frozenset())
+        return frozenset()
+
+    def _evaluate(self, name: str) -> Value:
+        self._recording.append(set())
+        try:
+            value = self._compute(name)
+        finally:
+            looked_up = self._recording.pop()
+        if self.service is None:
+            self._remember(name, looked_up)
+        elif self._recording:
+            self._recording[-1].update(looked_up)
+        return value
+
+    def _remember(self, name: str, looked_up: set[str]) -> None:
+        """Keep the dependencies that matter: names that some service overrides."""
+        self._recorded.add(name)
+        overridden = self.config.overridden_names
+        # Nested gets (derived defaults) have added their own lookups to `looked_up` already.
+        touched = frozenset(looked_up & overridden) if looked_up and overridden else frozenset()
+        if touched:
+            self._touches[name] = touched
+            for dependency_name in touched:
+                self._touched_by.setdefault(dependency_name, set()).add(name)
+        if self._recording:
+            self._recording[-1].update(looked_up)
+            self._recording[-1].update(touched)
+
+    def _compute(self, name: str) -> Value:
         found = self.raw(name)
         raw, origin = found if found is not None else ("", DEFAULT_ORIGIN)
         # Daemons read these without `$` expansion: their `$name` is expanded per message.
-        if name in defaults.raw_parameters(self.config.version):
-            result = Value(name, raw, raw, origin)
-            self._cache[name] = result
-            return result
+        if "$" not in raw or name in _raw_parameters(self.config.version):
+            return Value(name, raw, raw, origin)
         try:
-            result = Value(name, raw, expand(raw, self._lookup, name=name), origin)
+            return Value(name, raw, expand(raw, self._lookup, name=name), origin)
         except ExpansionError as error:
-            result = Value(name, raw, "", origin, error)
-        self._cache[name] = result
+            return Value(name, raw, "", origin, error)
+
+    def differing_names(self) -> set[str]:
+        """Names whose Value here may differ from the main.cf scope's: this service's `-o`
+        names and the main.cf parameters whose `$` expansion reaches one of them."""
+        if self.service is None:
+            return set()
+        main_scope = self.config.global_scope
+        if not main_scope._dependencies_complete:
+            for name in self.config.main.names_containing("$"):
+                if name not in main_scope._recorded:
+                    main_scope.evaluate(name)
+            main_scope._dependencies_complete = True
+        result = set(self._overrides)
+        for overridden in self._overrides:
+            result |= main_scope._touched_by.get(overridden, set())
         return result
 
     # The interface the relay evaluator needs (pfcheck.postfix.relay.EffectiveParams).
@@ -265,6 +406,11 @@ class ConfigDir:
             master = MasterCf(source.path)
         return master
 
+    @cached_property
+    def overridden_names(self) -> frozenset[str]:
+        """Every name some master.cf service sets with `-o` (what a service scope can change)."""
+        return frozenset(o.name for service in self.master.services for o in service.overrides)
+
     @property
     def issues(self) -> list[ConfigIssue]:
         return [*self.main.issues, *self.master.issues]
@@ -343,6 +489,11 @@ def load_config_dir(
     if master_source is None and (master_path.exists() or master_path.is_symlink()):
         master_source = read_source(master_path)
     return ConfigDir(directory, main_source, master_source, version=version, host_facts=dict(host_facts or {}))
+
+
+@lru_cache(maxsize=None)
+def _raw_parameters(version: str) -> frozenset[str]:
+    return defaults.raw_parameters(version)
 
 
 @lru_cache(maxsize=1)

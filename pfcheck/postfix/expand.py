@@ -40,8 +40,10 @@ limited by memory, not by Python's recursion limit.
 """
 from __future__ import annotations
 
+import bisect
 import re
-from typing import Callable, Dict, Generator, List, Optional, Set, Tuple
+from array import array
+from typing import Callable, Dict, Generator, Iterator, List, Optional, Set, Tuple
 
 __all__ = ["ExpansionError", "expand", "references", "compat_level_value", "MAX_NESTING"]
 
@@ -114,10 +116,103 @@ def expand(value: str, lookup: Lookup, *, name: Optional[str] = None) -> str:
     (undefined expands to ""). `name` is the parameter `value` belongs to; it is only
     used to attribute errors. Raises ExpansionError where Postfix would die.
     """
+    if "$" not in value:
+        return value
+    simple = _expand_simple(value, lookup)
+    if simple is not None:
+        return simple
     engine = _Engine(lookup, scanning=False, top_name=name)
     output: List[str] = []
     engine.run(engine.parse(_Span(value, 0, len(value), name), 0, output))
     return "".join(output)
+
+
+# -- the fast path: only `$name`, `${name}` and `$$` ----------------------------------------
+#
+# Most values (`$myhostname`, `$config_directory/x`, `${a} ${b}`) contain nothing else, down
+# to the values they reference. For them the engine's result is plain substitution, and
+# none of its errors can happen while the nesting stays far below MAX_NESTING and the work far
+# below MAX_STEPS / MAX_RESULT_CHARS. Anything else (a `?`/`:`, a relational, `$(`, a bare
+# `$`, deep or large expansions) raises _NotSimple and goes through the engine from the start.
+
+# One `$` piece: `$$`, `$name`, `${name}`; the empty alternative marks anything else.
+_SIMPLE_PIECE = re.compile(r"\$(?:(\$)|([A-Za-z0-9_]+)|\{([A-Za-z0-9_]+)\}|)")
+_SIMPLE_MAX_DEPTH = 50
+# Distinct names with a `$` value expanded. The engine expands each at most once per level
+# (its memo), a few steps each: 50 levels x 50,000 names stays far below MAX_STEPS.
+_SIMPLE_MAX_NESTED = 50_000
+# re.sub() keeps every piece until it joins them: a value of millions of `$x` is substituted
+# in segments of this many characters, so that list stays small.
+_SIMPLE_SEGMENT = 1 << 20
+
+
+class _NotSimple(Exception):
+    """The value needs the engine."""
+
+
+class _Simple:
+    """One fast-path expansion: a replacement per name (lookups are pure within it)."""
+
+    __slots__ = ("lookup", "replacements", "nested", "chars")
+
+    def __init__(self, lookup: Lookup) -> None:
+        self.lookup = lookup
+        self.replacements: Dict[str, str] = {}
+        self.nested = 0
+        self.chars = 0
+
+    def expand(self, value: str, depth: int) -> str:
+        if len(value) <= _SIMPLE_SEGMENT:
+            return _SIMPLE_PIECE.sub(lambda piece: self.replace(piece, depth), value)
+        return "".join(_SIMPLE_PIECE.sub(lambda piece: self.replace(piece, depth), segment)
+                       for segment in _segments(value))
+
+    def replace(self, piece: "re.Match[str]", depth: int) -> str:
+        if piece.group(1) is not None:
+            return "$"
+        name = piece.group(2) or piece.group(3)
+        if name is None:
+            raise _NotSimple()
+        found = self.replacements.get(name)
+        if found is None:
+            raw = self.lookup(name)
+            if not raw:
+                found = ""
+            elif "$" in raw:
+                self.nested += 1
+                if depth >= _SIMPLE_MAX_DEPTH or self.nested > _SIMPLE_MAX_NESTED:
+                    raise _NotSimple()
+                found = self.expand(raw, depth + 1)
+            else:
+                found = raw
+            self.replacements[name] = found
+        self.chars += len(found)
+        if self.chars > MAX_RESULT_CHARS:
+            raise _NotSimple()  # the engine reports it
+        return found
+
+
+def _segments(value: str) -> Iterator[str]:
+    """`value` cut before a `$` that follows a non-`$` character: no `$` piece spans a cut
+    (`$$` pairs from the left, and `${name}` holds no `$`)."""
+    start = 0
+    while start < len(value):
+        cut = value.find("$", start + _SIMPLE_SEGMENT)
+        while cut > 0 and value[cut - 1] == "$":
+            cut = value.find("$", cut + 1)
+        if cut < 0:
+            yield value[start:]
+            return
+        yield value[start:cut]
+        start = cut
+
+
+def _expand_simple(value: str, lookup: Lookup) -> Optional[str]:
+    """`value` expanded when it and everything it references is simple, else None."""
+    try:
+        return _Simple(lookup).expand(value, 0)
+    except _NotSimple:
+        return None
 
 
 def references(value: str) -> Set[str]:
@@ -187,7 +282,7 @@ class _Engine:
         # Successful expansions of a parameter's value at a nesting level: the result
         # only depends on those two, and this keeps `$a$a` ladders polynomial.
         self.memo: Dict[Tuple[str, int], str] = {}
-        self.bracket_cache: Dict[Tuple[str, str], Dict[int, int]] = {}
+        self.bracket_cache: Dict[Tuple[str, str], Tuple["array[int]", "array[int]"]] = {}
 
     # -- driver ---------------------------------------------------------------
 
@@ -253,15 +348,12 @@ class _Engine:
         key = (text, kind)
         table = self.bracket_cache.get(key)
         if table is None:
-            table = {}
-            pending: List[int] = []
-            for match in _BRACKETS[kind].finditer(text):
-                if match.group() == kind:
-                    pending.append(match.start())
-                elif pending:
-                    table[pending.pop()] = match.start()
-            self.bracket_cache[key] = table
-        return table.get(open_position)
+            table = self.bracket_cache[key] = _bracket_table(text, kind)
+        opens, closes = table
+        index = bisect.bisect_left(opens, open_position)
+        if index < len(opens) and opens[index] == open_position and closes[index] >= 0:
+            return closes[index]
+        return None
 
     def check_level(self, level: int, piece: str, span: _Span, position: int) -> None:
         if level > MAX_NESTING:
@@ -570,6 +662,21 @@ class _Engine:
             raise self.fail('malformed compatibility level syntax: "%s"' % _quote(right),
                             span, right_span.start)
         return _holds(_sign(left_level - right_level), operator)
+
+
+def _bracket_table(text: str, kind: str) -> Tuple["array[int]", "array[int]"]:
+    """Every `kind` bracket of `text` in order and the position of its close (-1: none), in
+    machine-integer arrays: a 20 MB value of nested `${` has millions of them, and a dict of
+    Python ints would need 150 bytes for each."""
+    opens, closes, pending = array("q"), array("q"), array("q")
+    for match in _BRACKETS[kind].finditer(text):
+        if match.group() == kind:
+            pending.append(len(opens))
+            opens.append(match.start())
+            closes.append(-1)
+        elif pending:
+            closes[pending.pop()] = match.start()
+    return opens, closes
 
 
 def compat_level_value(text: str) -> Optional[int]:

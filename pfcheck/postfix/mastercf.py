@@ -10,6 +10,7 @@ and smtpd exits with "unexpected command-line argument".
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -105,11 +106,18 @@ class MasterCf:
     @property
     def services(self) -> list[Service]:
         """Effective services: for duplicate name/type, master uses the last entry."""
+        # Computed once per list of entries: rules ask for it per listener, and a master.cf may
+        # have 100,000 entries.
+        cached = self.__dict__.get("_services")
+        if cached is not None and cached[0] is self.entries and cached[1] == len(self.entries):
+            return list(cached[2])
         by_key: dict[str, Service] = {}
         for entry in self.entries:
             by_key.pop(entry.key, None)
             by_key[entry.key] = entry
-        return list(by_key.values())
+        services = list(by_key.values())
+        self.__dict__["_services"] = (self.entries, len(self.entries), services)
+        return list(services)
 
 
 def split_fields(logical: LogicalLine) -> list[Token]:
@@ -117,7 +125,8 @@ def split_fields(logical: LogicalLine) -> list[Token]:
     tokens = []
     for text, offset in split_braced(logical.text, MASTER_BLANKS):
         line, column = logical.position(offset)
-        tokens.append(Token(text, line, column))
+        # Short words ("-o", "-", "n", "y") repeat in every entry and option: one copy each.
+        tokens.append(Token(sys.intern(text) if len(text) <= 4 else text, line, column))
     return tokens
 
 
@@ -183,13 +192,17 @@ def _parse_entry(path: Path, logical: LogicalLine, issues: list[ConfigIssue]) ->
             f"{message}; every Postfix program exits with this fatal error", "bad-field", fatal=True,
         ))
         return None
-    name, kind, private, unpriv, chroot, wakeup, maxproc, command = (t.text for t in tokens[:8])
+    # Interned: the same few words ("inet", "n", "smtpd", ...) in every one of many entries.
+    name, kind, private, unpriv, chroot, wakeup, maxproc, command = (sys.intern(t.text) for t in tokens[:8])
     service = Service(name, kind, private, unpriv, chroot, wakeup, maxproc, command,
                       args=[], path=path, line=logical.line)
     arguments = _normalise_arguments(tokens[8:])
     service.args = [token.text for token in arguments]
     service.postconf_overrides = _postconf_overrides(path, arguments)
     _apply_daemon_options(service, tokens[8:], issues)
+    if service.postconf_overrides == service.overrides:
+        # The usual case: one list of (immutable) Overrides for both views, not two copies.
+        service.postconf_overrides = service.overrides
     applied = [(o.name, o.value) for o in service.overrides]
     shown = [(o.name, o.value) for o in service.postconf_overrides]
     if applied != shown and not service.startup_fatal:
@@ -253,8 +266,8 @@ def _apply_daemon_options(service: Service, tokens: list[Token], issues: list[Co
             if error is not None:
                 fatal(token, f"{error}: master exits with this fatal error", "bad-brace")
                 return
-            text = inner
-        words.append(Token(text, token.line, token.column))
+            token = Token(inner, token.line, token.column)
+        words.append(token)  # (Tokens are immutable: an unchanged one is shared)
     index = 0
     while index < len(words):
         word = words[index]

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
 from pfcheck.postfix.lines import split_braced
+from pfcheck.postfix.source import read_bounded
 
 if TYPE_CHECKING:  # pragma: no cover - import cycle is broken at run time by lazy imports
     from pfcheck.postfix.tables import Table, TableResolver
@@ -1214,7 +1215,7 @@ class _Parser:
             return True
         path = location.path
         try:
-            data = path.read_bytes()
+            data = read_bounded(path)  # FileTooLarge is an OSError: its reason is the message
         except OSError as exc:
             item = self._new_item("file", token, body, negated, offset, origin)
             item.unknown = f"{body}: cannot read {path}: {exc.strerror}"

@@ -19,12 +19,25 @@ if TYPE_CHECKING:
     from pfcheck.postfix.config import Scope
 
 
-def set_names(scope: "Scope") -> set[str]:
-    """Parameters main.cf or this scope's `-o` options define."""
-    names = set(scope.config.main.params)
+def candidate_names(scope: "Scope") -> set[str]:
+    """Parameters of this scope that Postfix may refuse: typed ones the files set, and the ones
+    whose built-in default refers to them. main.cf scope: found once per directory from the
+    type table (~850 names), not from main.cf (which may hold a million); a service's scope:
+    what its `-o` can change (scope.differing_names())."""
+    config = scope.config
     if scope.service is not None:
-        names |= {o.name for o in scope.service.overrides}
-    return names
+        return scope.differing_names() & _checked_names(config.version)
+    names = config.__dict__.get("_refusal_candidates")
+    if names is None:
+        names = config.__dict__["_refusal_candidates"] = {
+            name for name in _checked_names(config.version) if name in config.main}
+    return set(names)
+
+
+@functools.lru_cache(maxsize=None)
+def _checked_names(version: str) -> frozenset[str]:
+    series = defaults._series(version)
+    return frozenset(param_types.parameter_types(series)) | frozenset(_referring_defaults(series))
 
 
 def _default_unit(scope: "Scope", name: str) -> str:
@@ -49,9 +62,9 @@ def scope_refusals(scope: "Scope", program: Optional[str]) -> Dict[str, Refusal]
     version = scope.config.version
     read_only = defaults.read_only_parameters(version)
     found: Dict[str, Refusal] = {}
-    names = set_names(scope)
+    names = candidate_names(scope)
     for name in sorted(names - read_only):
-        value = scope.get(name)
+        value = scope.evaluate(name)
         if value.error is not None or value.origin.is_default:
             continue
         for entry in param_types.types_of(name, version):
@@ -65,14 +78,14 @@ def scope_refusals(scope: "Scope", program: Optional[str]) -> Dict[str, Refusal]
     # smtpd_restriction_classes without definitions: PF303 (the relay evaluator reads them).
 
     def is_set(name: str) -> bool:
-        return name in names and not scope.get(name).origin.is_default
+        return not scope.evaluate(name).origin.is_default
 
     from pfcheck.postfix.config import INSTALLED_CONFIG_DIRECTORY
 
     # Postfix names main.cf by its installed path: $config_directory/main.cf.
     config_directory = scope.value("config_directory") or INSTALLED_CONFIG_DIRECTORY
     for name, refusal in param_types.global_refusals(scope.value, is_set, version, config_directory).items():
-        if name not in found and scope.get(name).error is None:
+        if name not in found and scope.evaluate(name).error is None:
             found[name] = refusal
     return found
 
@@ -81,7 +94,7 @@ def _entry_refusal(scope: "Scope", entry: param_types.ParamType,
                    program: Optional[str]) -> Optional[tuple[str, tuple[str, ...]]]:
     """(fatal text, readers) for the scope's value of one table entry, or None."""
     name, version = entry.name, scope.config.version
-    value = scope.get(name)
+    value = scope.evaluate(name)
     text = value.raw if entry.kind == "raw" else value.expanded
     message = param_types.check_typed(entry, text, version, lambda: _default_unit(scope, name))
     if message is not None:
@@ -135,7 +148,8 @@ def _derived_refusals(scope: "Scope", program: Optional[str], names: set[str], f
         if referenced in found:
             continue
         for name in referring.get(referenced, ()):
-            if name in names or scope.get(name).error is not None:
+            value = scope.evaluate(name)
+            if not value.origin.is_default or value.error is not None:
                 continue
             refusal = None
             for entry in param_types.types_of(name, version):

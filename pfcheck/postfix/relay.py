@@ -72,13 +72,16 @@ from typing import (
     Protocol,
     Sequence,
     Set,
+    TYPE_CHECKING,
     Tuple,
     TYPE_CHECKING,
 )
 
 from pfcheck.postfix.lines import split_braced
+from pfcheck.postfix.source import read_bounded
 
 if TYPE_CHECKING:  # annotations only: this module imports networks lazily, where it is used
+    from pfcheck.policy.assume import Assumptions
     from pfcheck.postfix.networks import IntervalSet
 
 Location = Tuple[str, int]
@@ -254,6 +257,11 @@ class RelayVerdict:
     unknowns: Tuple[Unknown, ...] = ()
     notes: Tuple[str, ...] = ()
     scenarios: int = 0
+    #: Policy assumptions (pfcheck.policy.assume.Assumption) the verdict rests on: those on
+    #: the witness's path (OPEN); those without which it would be UNPROVEN (CLOSED); every one
+    #: consulted (UNPROVEN). `consulted`: every assumption some branch looked up.
+    assumed: Tuple[Any, ...] = ()
+    consulted: Tuple[Any, ...] = ()
 
     @property
     def is_open(self) -> bool:
@@ -739,8 +747,8 @@ class _Tables:
         if path is None:
             return None
         try:
-            return path.read_text(errors="surrogateescape")
-        except OSError:
+            return read_bounded(path).decode("utf-8", "surrogateescape")
+        except OSError:  # FileTooLarge included: unknown, as an unreadable file is
             return None
 
 
@@ -1124,6 +1132,12 @@ class _Path:
     replayable: bool = True
     steps: Tuple[str, ...] = ()
     permit_token: Optional[_PermitToken] = None
+    relied: Tuple[Any, ...] = ()  # policy assumptions (pfcheck.policy.assume) used on the way
+
+    def rely(self, assumption: Any) -> "_Path":
+        if assumption in self.relied:
+            return self
+        return replace(self, relied=self.relied + (assumption,))
 
     def unknown(self, item: Unknown) -> "_Path":
         if item in self.unknowns:
@@ -1168,8 +1182,13 @@ class _Evaluator:
 
     def __init__(self, params: EffectiveParams, *, version: str,
                  resolver: Optional[TableResolverLike], trusted: Optional[AddressListLike],
-                 rewrite_params: Optional[EffectiveParams]) -> None:
+                 rewrite_params: Optional[EffectiveParams], assumptions: Optional[Assumptions] = None) -> None:
         self.params = params
+        # What the policy assumes an unseen table or policy service answers; every one some
+        # branch looked up is recorded, in order (PF305 names them, PF905 reports the rest).
+        self.assumptions = assumptions
+        self.config_directory = params.value("config_directory").strip() or "/etc/postfix"
+        self.consulted: List[Any] = []
         self.version = _parse_version(version)
         self.tables = _Tables(resolver)
         self.address_model = _AddressModel(rewrite_params or params, self.tables)
@@ -1222,6 +1241,16 @@ class _Evaluator:
     def location(self, name: str) -> Optional[Location]:
         return self.params.location(name)
 
+    def _assumed(self, kind: str, reference: str) -> Optional[Any]:
+        """The policy's assumption for an unknown table or policy service, recorded as consulted."""
+        if not self.assumptions:
+            return None
+        find = self.assumptions.table if kind == "table" else self.assumptions.policy_service
+        found = find(reference, self.config_directory)
+        if found is not None and found not in self.consulted:
+            self.consulted.append(found)
+        return found
+
     # ---- lookups -----------------------------------------------------------------------
 
     def _table_lookup(self, path: _Path, token: str, keys: Sequence[Tuple[str, bool]],
@@ -1230,6 +1259,15 @@ class _Evaluator:
         for key, partial in keys:
             result = self.tables.lookup(token, key, partial)
             if not result.known:
+                assumed = self._assumed("table", token)
+                if assumed is not None:
+                    # Every listed result is possible for every key, and so is "not found":
+                    # which key matched does not change what the result does.
+                    relied = path.rely(assumed)
+                    for value in assumed.results:
+                        yield _Lookup(value, True, None, "assumed"), relied
+                    yield None, relied
+                    return
                 unknown = Unknown("table", token, parameter, self.location(parameter),
                                   result.detail or f"contents of {token} are not known")
                 for alternative in ("OK", "REJECT", None):
@@ -1342,6 +1380,15 @@ class _Evaluator:
             following = tokens[index + 1] if index + 1 < len(tokens) else None
             if following is None or ":" not in following:
                 yield self._server_error(state, path, "check_policy_service needs transport:server")
+                return
+            assumed = self._assumed("policy_service", following)
+            if assumed is not None:
+                # smtpd hands the server's action= reply to check_table_result(), as for a table.
+                label = f"{token} {following}"
+                for value in assumed.results:
+                    for status, new_state, result_path, reply in self._table_result(
+                            _Lookup(value, True), label, ctx, state, path.rely(assumed), parameter, False):
+                        yield status, new_state, result_path, 2, reply
                 return
             unknown = Unknown("policy_service", f"{token} {following}", parameter, self.location(parameter),
                               "an external policy server decides; its answers are not in the repository")
@@ -2358,20 +2405,22 @@ def evaluate_relay(
     trusted: Optional[AddressListLike],
     rewrite_params: Optional[EffectiveParams] = None,
     client: Optional[str] = None,
+    assumptions: Optional[Assumptions] = None,
 ) -> RelayVerdict:
     """Can an untrusted client relay through this listener? (see the module docstring)
 
     `trusted` is the trusted client set (normally the parsed `$mynetworks` of this listener;
     None = parse `mynetworks` here). `rewrite_params` is the configuration trivial-rewrite
     uses (main.cf scope); defaults to `params`. `client` pins the client address (used by
-    `client_grants`).
+    `client_grants`). `assumptions` (the policy's `assume:`) replace "anything" as the
+    possible answers of the tables and policy services they name.
     """
     service = _service_label(params)
     guard = startup_guard(params, version=version)
     if not guard.passes:
         return RelayVerdict(Verdict.REFUSED, service, guard)
     evaluator = _Evaluator(params, version=version, resolver=resolver, trusted=trusted,
-                           rewrite_params=rewrite_params)
+                           rewrite_params=rewrite_params, assumptions=assumptions)
     scenarios = _Scenarios(evaluator)
     extra_notes: List[str] = []
     if evaluator.milters:
@@ -2428,10 +2477,19 @@ def evaluate_relay(
     if found is not None:
         attempt, path = found
         witness = _witness(evaluator, attempt, path, rewrite)
-        return RelayVerdict(Verdict.OPEN, service, guard, witness, (), tuple(notes + extra_notes), count)
+        return RelayVerdict(Verdict.OPEN, service, guard, witness, (), tuple(notes + extra_notes), count,
+                            path.relied, tuple(evaluator.consulted))
+    consulted = tuple(evaluator.consulted)
     if unknowns:
-        return RelayVerdict(Verdict.UNPROVEN, service, guard, None, tuple(unknowns), tuple(notes), count)
-    return RelayVerdict(Verdict.CLOSED, service, guard, None, (), tuple(notes), count)
+        return RelayVerdict(Verdict.UNPROVEN, service, guard, None, tuple(unknowns), tuple(notes), count,
+                            consulted, consulted)
+    assumed: Tuple[Any, ...] = ()
+    if consulted:
+        # Closed with the assumptions: does it rest on them? Only if it is not closed without.
+        plain = evaluate_relay(params, version=version, resolver=resolver, trusted=trusted,
+                               rewrite_params=rewrite_params, client=client)
+        assumed = () if plain.verdict is Verdict.CLOSED else consulted
+    return RelayVerdict(Verdict.CLOSED, service, guard, None, (), tuple(notes), count, assumed, consulted)
 
 
 def _client_keyed_tokens(evaluator: _Evaluator) -> Iterator[Tuple[str, str, str]]:

@@ -7,13 +7,94 @@ so that no rule ever reports nonsense about them.
 """
 from __future__ import annotations
 
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import BinaryIO, Optional
 
 #: Postfix's ISSPACE: ASCII whitespace only (isascii(c) && isspace(c)).
 POSTFIX_SPACE = " \t\n\v\f\r"
+
+MIB = 1024 * 1024
+#: The largest file pfcheck reads: main.cf, master.cf, and every table or list file. A bigger
+#: one is reported as not checked (PF900) or as an unknown table, and is never read whole, so
+#: that no input can exhaust memory. Real configs are kilobytes; 64 MiB is 3,000x a large one.
+MAX_INPUT_BYTES = 64 * MIB
+#: Special files (a FIFO, /dev/zero behind a symlink) have no size: they are read in chunks,
+#: stopping at the limit or at the first NUL byte (which makes the file binary anyway).
+_CHUNK = MIB
+
+
+class FileTooLarge(OSError):
+    """A file above MAX_INPUT_BYTES; `size` is None when only reading found out (no st_size)."""
+
+    def __init__(self, path: Path, size: Optional[int]) -> None:
+        super().__init__(too_large_reason(size))
+        self.strerror = too_large_reason(size)
+        self.filename = str(path)
+        self.size = size
+
+
+def too_large_reason(size: Optional[int]) -> str:
+    """The one wording of the limit, for PF900 and unknown tables."""
+    limit = f"{MAX_INPUT_BYTES // MIB} MiB"
+    if size is None:
+        return f"too large to check (more than {limit})"
+    return f"too large to check ({size / MIB:.1f} MiB > {limit})"
+
+
+def read_bounded(path: Path, limit: int = MAX_INPUT_BYTES) -> bytes:
+    """A file's bytes, or FileTooLarge without reading it whole: the size is checked with
+    fstat first, and at most limit + 1 bytes are ever read (files that grow, special files)."""
+    # O_NONBLOCK: opening a FIFO with no writer must not hang; regular files ignore it.
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(descriptor, "rb", buffering=0) as handle:
+        info = os.fstat(descriptor)
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(21, "Is a directory", str(path))
+        if stat.S_ISREG(info.st_mode):
+            if info.st_size > limit:
+                raise FileTooLarge(path, info.st_size)
+            # One read of the expected size (+1 detects growth) avoids copying chunks.
+            data = _read_upto(handle, info.st_size + 1)
+            if len(data) > info.st_size:
+                data += _read_chunked(handle, limit + 1 - len(data))
+        else:
+            data = _read_chunked(handle, limit + 1)
+    if len(data) > limit:
+        raise FileTooLarge(path, None)
+    return data
+
+
+def _read_upto(handle: BinaryIO, count: int) -> bytes:
+    parts: list[bytes] = []
+    while count > 0:
+        try:
+            part = handle.read(count)
+        except BlockingIOError:  # a FIFO without data yet: what is there is the file
+            break
+        if not part:  # end of file (None: non-blocking, nothing to read)
+            break
+        parts.append(part)
+        count -= len(part)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def _read_chunked(handle: BinaryIO, count: int) -> bytes:
+    """Up to `count` bytes in chunks, stopping after a chunk with a NUL byte: decode() only
+    needs the bytes before the first NUL to report the file as binary."""
+    parts: list[bytes] = []
+    while count > 0:
+        part = _read_upto(handle, min(_CHUNK, count))
+        if not part:
+            break
+        parts.append(part)
+        count -= len(part)
+        if b"\x00" in part:
+            break
+    return b"".join(parts)
 
 
 @dataclass(frozen=True)
@@ -58,21 +139,46 @@ _TEMPLATE_PATTERNS: tuple[tuple[str, "re.Pattern[str]"], ...] = (
 )
 
 
+# A line can only match a _TEMPLATE_PATTERNS entry if it holds one of these: each pattern's
+# fixed part, loosened. Searching the whole text for them is C-speed; the exact per-line test
+# then runs on those lines only, so a 20 MB main.cf costs one regex pass, not 7 per line.
+_TEMPLATE_HINT = re.compile(r"\{[{%#]|<%|@@|PH_|\$\{[A-Z]|%\{?[a-z_]")
+_COMMENT_WITH_TEMPLATE = re.compile(r"\{\{|\{%|<%")
+
+
 def detect_template(text: str) -> Optional[tuple[str, int, int]]:
     """Return (language, line, column) of the first template marker outside comments."""
-    for line_number, line in enumerate(text.split("\n"), start=1):
-        stripped = line.lstrip(POSTFIX_SPACE)
-        if not stripped:
-            continue
-        if stripped.startswith("#"):
-            # Jinja comments `{# ... #}` begin with `{`; a Postfix comment can still hold
-            # template syntax that renders, e.g. `# {{ ansible_managed }}`.
-            if not re.search(r"\{\{|\{%|<%", stripped):
-                continue
-        for language, pattern in _TEMPLATE_PATTERNS:
-            match = pattern.search(line)
-            if match:
-                return language, line_number, match.start() + 1
+    line_number, scanned = 1, 0
+    position = 0
+    while True:
+        hint = _TEMPLATE_HINT.search(text, position)
+        if hint is None:
+            return None
+        start = text.rfind("\n", 0, hint.start()) + 1
+        end = text.find("\n", hint.start())
+        end = len(text) if end < 0 else end
+        line_number += text.count("\n", scanned, start)
+        scanned = start
+        found = _template_in_line(text[start:end])
+        if found is not None:
+            return found[0], line_number, found[1]
+        position = end + 1
+
+
+def _template_in_line(line: str) -> Optional[tuple[str, int]]:
+    """(language, column) of a template marker in one physical line that is not a comment."""
+    stripped = line.lstrip(POSTFIX_SPACE)
+    if not stripped:
+        return None
+    if stripped.startswith("#"):
+        # Jinja comments `{# ... #}` begin with `{`; a Postfix comment can still hold
+        # template syntax that renders, e.g. `# {{ ansible_managed }}`.
+        if not _COMMENT_WITH_TEMPLATE.search(stripped):
+            return None
+    for language, pattern in _TEMPLATE_PATTERNS:
+        match = pattern.search(line)
+        if match:
+            return language, match.start() + 1
     return None
 
 
@@ -117,9 +223,12 @@ def decode(path: Path, data: bytes) -> SourceText:
 
 
 def read_source(path: Path) -> SourceText:
-    """Read a config file; unreadable files and directories become a SourceText with a reason."""
+    """Read a config file; unreadable, too large files and directories become a SourceText
+    with a reason."""
     try:
-        data = path.read_bytes()
+        data = read_bounded(path)
+    except FileTooLarge as error:
+        return SourceText(path, unreadable=error.strerror)
     except IsADirectoryError:
         return SourceText(path, unreadable="is a directory, not a file")
     except FileNotFoundError:

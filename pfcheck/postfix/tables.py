@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from pfcheck.postfix.source import FileTooLarge, read_bounded
 from pfcheck.postfix.networks import (
     FAMILY_BITS,
     FAMILY_END,
@@ -72,8 +73,6 @@ _UNKNOWN_CONTENT = {
 }
 
 _SPACE = " \t\n\v\f\r"  # C isspace()
-#: Largest table source pfcheck reads (bigger files are reported as unknown).
-MAX_TABLE_BYTES = 64 * 1024 * 1024
 
 
 # --------------------------------------------------------------------------------------------
@@ -968,10 +967,9 @@ def load_table(ref: TableRef, resolver: TableResolver | None) -> Table:
     if location.path is None:
         return UnknownTable(ref, f"{ref.name}: {location.reason}")
     try:
-        size = location.path.stat().st_size
-        if size > MAX_TABLE_BYTES:
-            return UnknownTable(ref, f"{ref.name}: file too large for pfcheck ({size} bytes)", location.path)
-        text = location.path.read_bytes().decode("utf-8", errors="surrogateescape")
+        text = read_bounded(location.path).decode("utf-8", errors="surrogateescape")
+    except FileTooLarge as exc:
+        return UnknownTable(ref, f"{ref.name}: {exc.strerror}", location.path)
     except OSError as exc:
         return UnknownTable(ref, f"{ref.name}: cannot read {location.path}: {exc.strerror}", location.path)
     if ref.type == "cidr":

@@ -17,11 +17,13 @@ RULE_MODULES: tuple[str, ...] = (
     "pf302_relay_unproven",
     "pf303_relay_guard_fails",
     "pf304_relay_opened",
+    "pf305_relay_assumed",
     "pf900_not_checked",
     "pf901_invalid_suppression",
     "pf902_unused_suppression",
     "pf903_stale_baseline_entry",
     "pf904_expired_waiver",
+    "pf905_unused_assumption",
 )
 
 #: Every rule module, keyed by code.

@@ -29,6 +29,9 @@ class RuleContext:
     repo_root: Path
     display: Callable[[Path], str] = str
     cache: dict[str, Any] = field(default_factory=dict)
+    #: The governing policy's `assume:` (pfcheck.policy.assume.Assumptions), set by run_rules():
+    #: the one way assumptions reach the relay evaluator (see relay_common.relay_verdict).
+    assumptions: Any = None
 
     def resolver(self) -> Any:
         """A TableResolver for table files inside the repo (created once per directory)."""
@@ -55,6 +58,16 @@ class RuleContext:
         return self.config.main.path, 1, 1
 
 
+def _displayed(ctx: RuleContext, path: Path) -> str:
+    """ctx.display(path), once per path: it resolves the path (system calls), and a main.cf
+    with thousands of redefinitions gives thousands of findings in the same file."""
+    shown: dict[Path, str] = ctx.cache.setdefault("displayed-paths", {})
+    text = shown.get(path)
+    if text is None:
+        text = shown[path] = ctx.display(path)
+    return text
+
+
 def make_finding(
     ctx: RuleContext,
     code: str,
@@ -68,6 +81,6 @@ def make_finding(
     """A finding at the rule's default severity; the policy sets the final one."""
     return Finding(
         code=code, name=name, severity=Severity.ERROR,
-        path=ctx.display(path), line=max(line, 1), column=max(column, 1),
+        path=_displayed(ctx, path), line=max(line, 1), column=max(column, 1),
         message=message, **details,
     )

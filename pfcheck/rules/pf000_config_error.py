@@ -77,8 +77,21 @@ def scopes(ctx: RuleContext) -> list[tuple[Scope, Optional[str], Optional[str]]]
     return out
 
 
+def _names_to_check(config: Any, scope: Any) -> set[str]:
+    """The names whose `$` expansion can fail in this scope: a `$` in the main.cf value, or
+    what a service's `-o` can change (the rest is the main.cf scope's Value, reported there),
+    and compatibility_level. A million plain parameters cost one scan; values Postfix refuses
+    come from scope_refusals(), which looks only at typed parameters."""
+    if scope.service is not None:
+        return scope.differing_names()
+    names = set(config.main.names_containing("$"))
+    if "compatibility_level" in config.main:
+        names.add("compatibility_level")
+    return names
+
+
 def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
-    from pfcheck.postfix.refusals import scope_refusals, set_names, who_exits
+    from pfcheck.postfix.refusals import scope_refusals, who_exits
 
     config = ctx.config
     for issue in config.issues:
@@ -90,8 +103,11 @@ def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
     for scope, program, label in scopes(ctx):
         refusals = scope_refusals(scope, program)
         overrides = {o.name for o in scope.service.overrides} if scope.service is not None else set()
-        for name in sorted(set_names(scope) - read_only):
-            value = scope.get(name)
+        for name in sorted((_names_to_check(config, scope) | set(refusals)) - read_only):
+            if scope.service is None and name not in refusals and name != "compatibility_level" \
+                    and scope.expands_cleanly(name):
+                continue  # nothing to report, and no Value to build for it
+            value = scope.evaluate(name)
             origin = value.origin
             if origin.is_default or origin.path is None:
                 continue

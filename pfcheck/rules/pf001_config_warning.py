@@ -47,7 +47,7 @@ def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
             yield make_finding(ctx, ID, NAME, issue.path, issue.line, issue.column, issue.message,
                                parameter=issue.parameter or None, actual=issue.kind)
     read_only = defaults.read_only_parameters(config.version)
-    for name in sorted(read_only & set(config.main.params)):
+    for name in sorted(name for name in read_only if name in config.main):
         for definition in config.main.history(name):
             # postconf's warning; the value is never used nor `$`-expanded (config.Scope).
             yield make_finding(

@@ -40,7 +40,7 @@ from typing import Any, Iterator, Mapping
 
 from pfcheck.findings import Finding, Severity
 from pfcheck.rules.base import RuleContext, make_finding
-from pfcheck.rules.relay_common import dies_at_startup, point_at, relay_verdict, smtpd_listeners
+from pfcheck.rules.relay_common import assumption_texts, dies_at_startup, point_at, relay_verdict, smtpd_listeners
 
 ID = "PF301"
 NAME = "open-relay"
@@ -63,15 +63,29 @@ def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
         if witness.table_entry:
             table = f" (table entry {ctx.display(Path(witness.table_entry[0]))}:{witness.table_entry[1]})"
         assumed = f"; assuming {'; '.join(witness.assumptions)}" if witness.assumptions else ""
+        # Policy assumptions (assume:) this witness's path used: reviewable, so named.
+        policy_assumed = assumption_texts(ctx, verdict.assumed)
+        if policy_assumed:
+            assumed += f"; by policy assumption: {'; '.join(policy_assumed)}"
         yield make_finding(
             ctx, ID, NAME, path, line, column,
             f"{listener.key} relays for an untrusted client: client {witness.client}, HELO {helo}, "
             f"MAIL FROM:<{witness.smtp_sender}>, RCPT TO:<{witness.smtp_recipient}> is accepted "
             f"through {how}{table}{assumed}",
             service=listener.key, parameter=witness.parameter,
-            witness={key: value for key, value in witness.as_dict().items()
-                     if key in ("client", "helo", "sender", "recipient", "assumptions", "replayable")},
+            witness=_with_assumptions(
+                {key: value for key, value in witness.as_dict().items()
+                 if key in ("client", "helo", "sender", "recipient", "assumptions", "replayable")},
+                policy_assumed),
             expected="reject_unauth_destination before any permit an outsider can reach",
             actual=listener.scope.value(witness.parameter) if witness.parameter else None,
             extra={"relay_witness": witness},
         )
+
+
+def _with_assumptions(witness: dict[str, Any], texts: list[str]) -> dict[str, Any]:
+    """The witness with the policy assumptions it rests on appended to its `assumptions`."""
+    if texts:
+        listed = witness.setdefault("assumptions", [])
+        listed.extend(text for text in texts if text not in listed)
+    return witness

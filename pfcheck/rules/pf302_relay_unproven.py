@@ -6,12 +6,14 @@ the repository before the decisive reject: an access table whose source file is 
 (or of a type pfcheck cannot read, such as `mysql:` or `ldap:`), a `check_policy_service`, a
 `mynetworks` that cannot be evaluated, or a restriction list too complex to enumerate. The
 message names each unknown. pfcheck never says "safe" silently, and never says "open" without
-a witness.
+a witness. This is an error by default: unverifiable input fails the run (fail closed).
 
 ## Why is this bad?
 The relay decision is made by data nobody reviewed with this change: a wrong line in a database
 table or a policy daemon that answers `OK` opens the relay. Either move the decisive
-`reject_unauth_destination` before the unknown, or keep the table source in the repo.
+`reject_unauth_destination` before the unknown, keep the table source in the repo, or state in
+the policy what the table or service can answer (`assume:`; the verdict is then judged under
+that assumption and reported as PF301 or PF305).
 
 ## Example
     smtpd_relay_restrictions = check_client_access mysql:/etc/postfix/clients.cf,
@@ -21,8 +23,14 @@ table or a policy daemon that answers `OK` opens the relay. Either move the deci
     smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
     smtpd_client_restrictions = check_client_access mysql:/etc/postfix/clients.cf
 
+    # or, in .pfcheck.yaml, when the table only ever blocks:
+    assume:
+      tables:
+        "mysql:/etc/postfix/clients.cf": {results: [REJECT, DUNNO]}
+
 ## References
 - postconf(5): smtpd_relay_restrictions; access(5); SMTPD_POLICY_README
+- docs/policy.md, `assume`
 """
 from __future__ import annotations
 
@@ -30,11 +38,11 @@ from typing import Any, Iterator, Mapping
 
 from pfcheck.findings import Finding, Severity
 from pfcheck.rules.base import RuleContext, make_finding
-from pfcheck.rules.relay_common import dies_at_startup, point_at, relay_verdict, smtpd_listeners
+from pfcheck.rules.relay_common import assumption_texts, dies_at_startup, point_at, relay_verdict, smtpd_listeners
 
 ID = "PF302"
 NAME = "relay-unproven"
-SEVERITY = Severity.WARNING
+SEVERITY = Severity.ERROR
 OPTIONS: Mapping[str, tuple[type, Any]] = {}
 
 
@@ -50,6 +58,10 @@ def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
         first = verdict.unknowns[0]
         path, line, column = point_at(ctx, first.location, listener)
         names = "; ".join(str(unknown) for unknown in verdict.unknowns)
+        # Assumptions that did apply are named too: the reviewer sees what is still missing.
+        applied = assumption_texts(ctx, verdict.assumed)
+        if applied:
+            names += f" (even assuming {'; '.join(applied)})"
         yield make_finding(
             ctx, ID, NAME, path, line, column,
             f"{listener.key}: cannot prove that untrusted clients cannot relay: the verdict depends on {names}",

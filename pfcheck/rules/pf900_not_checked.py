@@ -29,7 +29,7 @@ from pfcheck.rules.base import RuleContext, make_finding
 
 ID = "PF900"
 NAME = "not-checked"
-SEVERITY = Severity.WARNING
+SEVERITY = Severity.ERROR
 OPTIONS: Mapping[str, tuple[type, Any]] = {}
 
 
