@@ -111,9 +111,15 @@ class Scope:
     def raw(self, name: str) -> Optional[tuple[str, Origin]]:
         if self._recording:
             self._recording[-1].add(name)
+        read_only = name in defaults.read_only_parameters(self.config.version)
         override = self._overrides.get(name)
-        if override is not None:
+        # A daemon sets process_name before it applies `-o` (which can still change it), and
+        # service_name and process_id after (master/*_server.c); main.cf never sets them
+        # (postconf: "read-only parameter assignment").
+        if override is not None and (not read_only or name == "process_name"):
             return override.value, Origin("master.cf", override.path, override.line, override.column)
+        if read_only:
+            return self._read_only_value(name)
         definition = self.config.main.get(name)
         if definition is not None:
             return definition.value, Origin("main.cf", definition.path, definition.value_line, definition.value_column)
@@ -127,6 +133,16 @@ class Scope:
         if value is None:
             return None
         return value, DEFAULT_ORIGIN
+
+    def _read_only_value(self, name: str) -> Optional[tuple[str, Origin]]:
+        """What Postfix itself puts in a read-only parameter: the program and service names of
+        this scope's master.cf service; otherwise (and always for process_id) unknown."""
+        if self.service is not None and name == "process_name":
+            return self.service.process_name, DEFAULT_ORIGIN
+        if self.service is not None and name == "service_name":
+            return self.service.name, DEFAULT_ORIGIN
+        value = defaults.default_value(name, self.config.version)
+        return None if value is None else (value, DEFAULT_ORIGIN)
 
     def _derived_default(self, name: str) -> Optional[str]:
         """myhostname/mydomain defaults derive from each other (mail_params.c check_my*);

@@ -3,9 +3,19 @@
 ## What it does
 Reports what Postfix itself exits on, found while reading the files: a main.cf logical line
 without `=`, a master.cf entry with a bad field count or field, a `$` expansion syntax error or
-recursion deeper than 100, a boolean that is not `yes` or `no` (such as `yes # comment`), a
-`-o` value without `=`, and a word that is not an option among a daemon's `-o` options (such
-as a `#` comment after text, which master.cf does not have).
+recursion deeper than 100, a `-o` value without `=`, a word that is not an option among a
+daemon's `-o` options (such as a `#` comment after text, which master.cf does not have), and
+every value a Postfix program refuses when it reads its parameters: a boolean that is not
+`yes` or `no` (such as `yes # comment`), a number that is not a number or is out of bounds
+(`message_size_limit = 52428800  # 50MB`, `smtpd_recipient_limit = 0`), a bad time value or
+unit (`maximal_queue_lifetime = 5x`), a string too short (`smtpd_sasl_path =`), a bad
+`myhostname`/`mydomain` (`localhost # comment`, `{MTA_HOSTNAME}`), an unknown `inet_protocols`
+or `mynetworks_style` word, an `inet_interfaces` word that is no address and no host name
+(`192.168.0.0/24`), a malformed `compatibility_level`, `relayhost` equal to `myhostname`, a
+`myorigin` with several values. The types and bounds are Postfix's own tables, per version; the
+message quotes Postfix's fatal error and says who exits: every Postfix program (a parameter of
+mail_params.c), or only the daemons that read it (`smtpd` for `smtpd_recipient_limit`), or only
+the one service whose `-o` sets it.
 
 ## Why is this bad?
 Postfix programs exit with a fatal error on each of these: `postfix start` fails, or every
@@ -25,25 +35,23 @@ sets the value `yes # no VRFY`, and every smtpd exits with
 
 ## References
 - postconf(5), introduction (syntax); master(5)
-- Postfix source: util/readlline.c, util/split_nameval.c, util/mac_expand.c, global/mail_conf_bool.c
+- Postfix source: util/readlline.c, util/split_nameval.c, util/mac_expand.c, global/mail_conf_*.c,
+  global/conv_time.c, global/mail_params.c mail_params_init(), util/valid_hostname.c,
+  global/own_inet_addr.c, util/inet_proto.c, global/mynetworks.c
 """
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Optional
 
 from pfcheck.findings import Finding, Severity
 from pfcheck.postfix import defaults
+from pfcheck.postfix.config import Scope
 from pfcheck.rules.base import RuleContext, make_finding
 
 ID = "PF000"
 NAME = "config-error"
 SEVERITY = Severity.ERROR
 OPTIONS: Mapping[str, tuple[type, Any]] = {}
-
-
-#: Parameters whose default is yes/no but that accept other words too.
-NOT_BOOLEAN = frozenset({"smtpd_forbid_bare_newline", "smtp_forbid_bare_newline"})
 
 
 def valid_level(text: str, version: str) -> bool:
@@ -54,47 +62,49 @@ def valid_level(text: str, version: str) -> bool:
     return True
 
 
-def is_boolean(name: str, version: str) -> bool:
-    return name in boolean_names(version)
-
-
-@lru_cache(maxsize=None)
-def boolean_names(version: str) -> frozenset[str]:
-    """Built-in parameters whose value must be yes or no."""
-    return frozenset(
-        name for name in defaults.builtin_defaults(version)
-        if name not in NOT_BOOLEAN and defaults.default_value(name, version) in ("yes", "no")
-    )
+def scopes(ctx: RuleContext) -> list[tuple[Scope, Optional[str], Optional[str]]]:
+    """(scope, program, service label): main.cf for every program, then each master.cf service
+    with `-o` options (or an smtpd listener) as its own program sees it."""
+    config = ctx.config
+    out: list[tuple[Scope, Optional[str], Optional[str]]] = [(config.global_scope, None, None)]
+    seen = set()
+    for listener in config.listeners():
+        seen.add(listener.key)
+        out.append((listener.scope, listener.service.process_name, listener.key))
+    for service in config.master.services:
+        if service.key not in seen and service.overrides:
+            out.append((config.scope(service), service.process_name, service.key))
+    return out
 
 
 def _names_to_check(config: Any, scope: Any) -> set[str]:
-    """The names whose value in this scope can be an error: what an expansion can break (a
-    `$` in the main.cf value, or a service's `-o`), booleans and compatibility_level. Every
-    other main.cf value expands to itself and cannot fail, so a million plain parameters cost
-    one scan. In a service scope only what its `-o` can change: the rest is the main.cf
-    scope's Value, already reported there."""
-    main = config.main
+    """The names whose `$` expansion can fail in this scope: a `$` in the main.cf value, or
+    what a service's `-o` can change (the rest is the main.cf scope's Value, reported there),
+    and compatibility_level. A million plain parameters cost one scan; values Postfix refuses
+    come from scope_refusals(), which looks only at typed parameters."""
     if scope.service is not None:
         return scope.differing_names()
-    names = set(main.names_containing("$"))
-    names.update(n for n in boolean_names(config.version) if n in main)
-    if "compatibility_level" in main:
+    names = set(config.main.names_containing("$"))
+    if "compatibility_level" in config.main:
         names.add("compatibility_level")
     return names
 
 
 def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
+    from pfcheck.postfix.refusals import scope_refusals, who_exits
+
     config = ctx.config
     for issue in config.issues:
         if issue.fatal:
             yield make_finding(ctx, ID, NAME, issue.path, issue.line, issue.column, issue.message,
                                parameter=issue.parameter or None, actual=issue.kind)
     reported: set[tuple[str, int, str]] = set()
-    scopes = [(config.global_scope, None), *((l.scope, l) for l in config.listeners())]
-    for scope, listener in scopes:
-        booleans = boolean_names(config.version)
-        for name in sorted(_names_to_check(config, scope)):
-            if scope.service is None and name not in booleans and name != "compatibility_level" \
+    read_only = defaults.read_only_parameters(config.version)
+    for scope, program, label in scopes(ctx):
+        refusals = scope_refusals(scope, program)
+        overrides = {o.name for o in scope.service.overrides} if scope.service is not None else set()
+        for name in sorted((_names_to_check(config, scope) | set(refusals)) - read_only):
+            if scope.service is None and name not in refusals and name != "compatibility_level" \
                     and scope.expands_cleanly(name):
                 continue  # nothing to report, and no Value to build for it
             value = scope.evaluate(name)
@@ -104,12 +114,14 @@ def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
             key = (str(origin.path), origin.line, name)
             if key in reported:
                 continue
+            # A -o value kills only that service; a main.cf value every program that reads it.
+            only = f"{program} of {label}" if name in overrides and label is not None else None
             if value.error is not None:
                 reported.add(key)
                 yield make_finding(
                     ctx, ID, NAME, origin.path, origin.line, origin.column,
                     f"{name}: {value.error.message}; every daemon that reads {name} exits with "
-                    f"\"fatal: macro processing error\"",
+                    f"\"fatal: dictionary mail_dict: macro processing error\"",
                     parameter=name, actual=value.raw,
                 )
             elif name == "compatibility_level" and not valid_level(value.expanded, config.version):
@@ -120,12 +132,15 @@ def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
                     f"\"fatal: ... malformed compatibility level syntax\"",
                     parameter=name, expected="a level such as 2 or 3.6", actual=value.expanded,
                 )
-            elif is_boolean(name, config.version) and value.expanded.strip().lower() not in ("yes", "no"):
+            elif name in refusals:
+                refusal = refusals[name]
                 reported.add(key)
+                shown = value.raw if value.raw == value.expanded else value.expanded
+                hint = " (Postfix has no trailing comments)" if "#" in shown else ""
+                assumption = f" (assuming {refusal.assumption})" if refusal.assumption else ""
                 yield make_finding(
                     ctx, ID, NAME, origin.path, origin.line, origin.column,
-                    f"{name} = {value.expanded!r} is not a boolean: every daemon that reads it exits with "
-                    f"\"fatal: bad boolean configuration: {name} = {value.expanded}\""
-                    + (" (Postfix has no trailing comments)" if "#" in value.expanded else ""),
-                    parameter=name, expected="yes or no", actual=value.expanded,
+                    f"{name} = {shown!r} is refused: {who_exits(refusal.readers, only)} with "
+                    f"\"fatal: {refusal.message}\"{hint}{assumption}",
+                    parameter=name, actual=shown,
                 )

@@ -4,7 +4,9 @@
 Reports what Postfix warns about while reading, when the file does not mean what it looks
 like: a logical line that starts with whitespace (Postfix ignores the whole parameter), a
 parameter defined again with a different value (the last one wins), a duplicate master.cf
-service (the last entry wins), bytes that are not UTF-8, and CRLF line ends.
+service (the last entry wins), an assignment to a read-only parameter (`process_name`,
+`process_id`, `service_name`: Postfix sets them itself and ignores the line), bytes that are
+not UTF-8, and CRLF line ends.
 
 ## Why is this bad?
 The reader of the file and Postfix disagree. An indented `disable_vrfy_command = yes` at the
@@ -29,6 +31,7 @@ from __future__ import annotations
 from typing import Any, Iterator, Mapping
 
 from pfcheck.findings import Finding, Severity
+from pfcheck.postfix import defaults
 from pfcheck.rules.base import RuleContext, make_finding
 
 ID = "PF001"
@@ -43,6 +46,16 @@ def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
         if not issue.fatal:
             yield make_finding(ctx, ID, NAME, issue.path, issue.line, issue.column, issue.message,
                                parameter=issue.parameter or None, actual=issue.kind)
+    read_only = defaults.read_only_parameters(config.version)
+    for name in sorted(name for name in read_only if name in config.main):
+        for definition in config.main.history(name):
+            # postconf's warning; the value is never used nor `$`-expanded (config.Scope).
+            yield make_finding(
+                ctx, ID, NAME, definition.path, definition.line, definition.column,
+                f"{ctx.display(definition.path)}: read-only parameter assignment: {name}={definition.value}: "
+                f"Postfix sets {name} itself and ignores this line",
+                parameter=name, actual="read-only",
+            )
     for source in (config.main_source, config.master_source):
         if source is None or not source.checkable:
             continue

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 from typing import Any, Optional
 
@@ -117,30 +118,15 @@ def smtpd_listeners(ctx: RuleContext) -> list[Listener]:
     return [listener for listener in ctx.config.listeners() if listener.service.process_name == "smtpd"]
 
 
-#: Booleans outside the smtpd_ prefix that every smtpd reads at start-up (mail_params.c, smtpd.c).
-SMTPD_GLOBAL_BOOLEANS = frozenset({
-    "disable_vrfy_command", "allow_untrusted_routing", "strict_rfc821_envelopes",
-    "smtputf8_enable", "show_user_unknown_table_name", "soft_bounce", "resolve_dequoted_address",
-    "allow_min_user", "enable_long_queue_ids", "append_dot_mydomain", "swap_bangpath",
-    "allow_percent_hack", "resolve_null_domain", "resolve_numeric_domain",
-})
-
-
-#: main.cf parameters outside the smtpd_ prefix whose expansion every smtpd performs.
-SMTPD_GLOBAL_PARAMETERS = SMTPD_GLOBAL_BOOLEANS | frozenset({
-    "mynetworks", "mynetworks_style", "relay_domains", "mydestination", "myhostname", "mydomain",
-    "myorigin", "inet_interfaces", "proxy_interfaces", "compatibility_level",
-    "parent_domain_matches_subdomains", "virtual_alias_domains", "virtual_mailbox_domains",
-    "relay_recipient_maps", "local_recipient_maps", "permit_mx_backup_networks",
-})
-
-
 def dies_at_startup(listener: Listener) -> bool:
-    """Whether smtpd exits before it answers anything: a master.cf argument it rejects, or a
-    bad boolean or `$` expansion in a parameter it reads.
+    """Whether smtpd exits before it answers anything: a master.cf argument it rejects, a `$`
+    expansion error, or a value Postfix's type tables or mail_params_init() refuse, in a
+    parameter this smtpd reads (Postfix's own tables say which: mail_params.c and smtpd.c).
 
     PF000 reports the cause; VRFY and relay findings for such a listener would describe
-    answers Postfix never gives.
+    answers Postfix never gives. Refusals that rest on a host fact (an inet_interfaces name
+    that may resolve on the mail host) and TLS-library parameters (read only when smtpd has a
+    certificate) do not count: a verdict is better than a silence built on a guess.
     """
     # Asked by several rules per listener; the answer is kept on the listener.
     known = listener.__dict__.get("_dies_at_startup")
@@ -150,34 +136,65 @@ def dies_at_startup(listener: Listener) -> bool:
 
 
 def _dies_at_startup(listener: Listener) -> bool:
-    from pfcheck.rules.pf000_config_error import is_boolean, valid_level
+    from pfcheck.postfix.param_types import GLOBAL
+    from pfcheck.postfix.refusals import scope_refusals
+    from pfcheck.rules.pf000_config_error import valid_level
 
     if listener.service.startup_fatal:
         return True
     scope = listener.scope
+    version = scope.config.version
+    program = listener.service.process_name
+    reads = _smtpd_read_names(version)
     overrides = {o.name for o in listener.service.overrides}
-    for name in _smtpd_main_names(scope.config) | overrides:
+    for name in _smtpd_main_names(scope.config) | (overrides & reads):
         # evaluate(): a listener with 100,000 `-o` must not keep 100,000 Values.
         value = scope.evaluate(name)
         if value.error is not None:
             return True
-        if is_boolean(name, scope.config.version) and value.expanded.strip().lower() not in ("yes", "no"):
+    # main.cf values every smtpd refuses (found once per directory), unless this listener's
+    # `-o` changes them; then what the `-o` changes, as this smtpd sees it.
+    differing = scope.differing_names()
+    refusals = {name: refusal for name, refusal in _main_refusals(scope.config, program).items()
+                if name not in differing}
+    refusals.update(scope_refusals(scope, program))
+    for refusal in refusals.values():
+        if not refusal.assumption and (GLOBAL in refusal.readers or program in refusal.readers):
             return True
     level = scope.get("compatibility_level")
-    if not level.origin.is_default and not valid_level(level.expanded, scope.config.version):
+    if not level.origin.is_default and not valid_level(level.expanded, version):
         return True
     return False
 
 
 def _smtpd_main_names(config: ConfigDir) -> frozenset[str]:
-    """The main.cf names every smtpd reads, found once per directory (not once per listener:
-    a main.cf may hold a million parameters and a master.cf thousands of listeners)."""
+    """The main.cf names every smtpd reads (Postfix's type tables: mail_params.c and smtpd.c),
+    found once per directory (not once per listener: a main.cf may hold a million parameters
+    and a master.cf thousands of listeners)."""
     names = config.__dict__.get("_smtpd_main_names")
     if names is None:
         main = config.main
-        names = frozenset([*main.names_starting("smtpd_"), *(n for n in SMTPD_GLOBAL_PARAMETERS if n in main)])
+        names = frozenset(name for name in _smtpd_read_names(config.version) if name in main)
         config.__dict__["_smtpd_main_names"] = names
     return names
+
+
+@functools.lru_cache(maxsize=None)
+def _smtpd_read_names(version: str) -> frozenset[str]:
+    from pfcheck.postfix.param_types import parameter_types
+
+    return frozenset(name for name, entries in parameter_types(version).items()
+                     if any(entry.read_by("smtpd") for entry in entries))
+
+
+def _main_refusals(config: ConfigDir, program: str) -> dict[str, Any]:
+    """scope_refusals() of the main.cf scope for one program, once per directory."""
+    from pfcheck.postfix.refusals import scope_refusals
+
+    cache: dict[str, Any] = config.__dict__.setdefault("_main_refusals", {})
+    if program not in cache:
+        cache[program] = scope_refusals(config.global_scope, program)
+    return cache[program]
 
 
 def point_at(ctx: RuleContext, location: Optional[tuple[str, int]], listener: Listener) -> tuple[Path, int, int]:

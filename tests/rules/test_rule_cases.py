@@ -270,6 +270,7 @@ PF101_CASES = [case for case in ALL_CASES if case.rule == "PF101" and not case.d
 def vrfy_predictions(directory: Path) -> dict[str, str]:
     """For each inet smtpd/postscreen listener: refused_startup, disabled or accepted."""
     from pfcheck.postfix.config import load_config_dir
+    from pfcheck.rules.relay_common import dies_at_startup
     from tests.support.live_postfix import ACCEPTED, DISABLED, REFUSED_STARTUP
 
     config = load_config_dir(directory)
@@ -290,7 +291,8 @@ def vrfy_predictions(directory: Path) -> dict[str, str]:
         dies = any(issue.fatal and entry.line <= issue.line <= last_line for issue in config.master.issues)
         value = listener.scope.get("disable_vrfy_command")
         word = value.expanded.strip().lower()
-        if dies or value.error is not None or word not in ("yes", "no"):
+        # pfcheck's belief about start-up: a refused value smtpd reads (PF000's refusals).
+        if dies or dies_at_startup(listener) or value.error is not None or word not in ("yes", "no"):
             predictions[service.key] = REFUSED_STARTUP
         else:
             predictions[service.key] = DISABLED if word == "yes" else ACCEPTED

@@ -1,0 +1,176 @@
+"""The values of one scope (main.cf alone, or main.cf + one service's `-o`) that Postfix refuses.
+
+For every parameter the files set, the typed-table check of `param_types` on the value as the
+program sees it (`$`-expanded, except raw parameters), and the checks of mail_params_init()
+that go beyond the tables. PF000 reports them; `relay_common.dies_at_startup` asks which of
+them kill a listener's smtpd.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from typing import TYPE_CHECKING, Dict, Mapping, Optional
+
+from pfcheck.postfix import defaults, param_types
+from pfcheck.postfix.expand import ExpansionError, expand
+from pfcheck.postfix.param_types import GLOBAL, TLS, Refusal
+
+if TYPE_CHECKING:
+    from pfcheck.postfix.config import Scope
+
+
+def candidate_names(scope: "Scope") -> set[str]:
+    """Parameters of this scope that Postfix may refuse: typed ones the files set, and the ones
+    whose built-in default refers to them. main.cf scope: found once per directory from the
+    type table (~850 names), not from main.cf (which may hold a million); a service's scope:
+    what its `-o` can change (scope.differing_names())."""
+    config = scope.config
+    if scope.service is not None:
+        return scope.differing_names() & _checked_names(config.version)
+    names = config.__dict__.get("_refusal_candidates")
+    if names is None:
+        names = config.__dict__["_refusal_candidates"] = {
+            name for name in _checked_names(config.version) if name in config.main}
+    return set(names)
+
+
+@functools.lru_cache(maxsize=None)
+def _checked_names(version: str) -> frozenset[str]:
+    series = defaults._series(version)
+    return frozenset(param_types.parameter_types(series)) | frozenset(_referring_defaults(series))
+
+
+def _default_unit(scope: "Scope", name: str) -> str:
+    default = defaults.default_value(name, scope.config.version) or ""
+
+    def lookup(other: str) -> Optional[str]:
+        found = scope.raw(other)
+        return None if found is None else found[0]
+
+    try:
+        default = expand(default, lookup, name=name)
+    except ExpansionError:
+        pass
+    return param_types.default_time_unit(default)
+
+
+def scope_refusals(scope: "Scope", program: Optional[str]) -> Dict[str, Refusal]:
+    """name -> what `program` (a master.cf command; None = any Postfix program) exits on.
+
+    Only parameters the files set are judged, and only the table entries `program` reads.
+    Parameters whose `$` expansion fails are left to the caller (Value.error)."""
+    version = scope.config.version
+    read_only = defaults.read_only_parameters(version)
+    found: Dict[str, Refusal] = {}
+    names = candidate_names(scope)
+    for name in sorted(names - read_only):
+        value = scope.evaluate(name)
+        if value.error is not None or value.origin.is_default:
+            continue
+        for entry in param_types.types_of(name, version):
+            if not entry.read_by(program):
+                continue
+            message = _entry_refusal(scope, entry, program)
+            if message is not None:
+                found[name] = Refusal(name, message[0], message[1])
+                break
+    _derived_refusals(scope, program, names - read_only, found)
+    # smtpd_restriction_classes without definitions: PF303 (the relay evaluator reads them).
+
+    def is_set(name: str) -> bool:
+        return not scope.evaluate(name).origin.is_default
+
+    from pfcheck.postfix.config import INSTALLED_CONFIG_DIRECTORY
+
+    # Postfix names main.cf by its installed path: $config_directory/main.cf.
+    config_directory = scope.value("config_directory") or INSTALLED_CONFIG_DIRECTORY
+    for name, refusal in param_types.global_refusals(scope.value, is_set, version, config_directory).items():
+        if name not in found and scope.evaluate(name).error is None:
+            found[name] = refusal
+    return found
+
+
+def _entry_refusal(scope: "Scope", entry: param_types.ParamType,
+                   program: Optional[str]) -> Optional[tuple[str, tuple[str, ...]]]:
+    """(fatal text, readers) for the scope's value of one table entry, or None."""
+    name, version = entry.name, scope.config.version
+    value = scope.evaluate(name)
+    text = value.raw if entry.kind == "raw" else value.expanded
+    message = param_types.check_typed(entry, text, version, lambda: _default_unit(scope, name))
+    if message is not None:
+        return message, entry.readers
+    message = param_types.named_value_refusal(name, text)
+    if message is not None:
+        return message, entry.readers
+    if param_types.is_map_parameter(name):
+        openers = tuple(r for r in entry.readers if r in param_types.MAP_OPENERS)
+        if openers and (program is None or program in openers):
+            message = param_types.map_refusal(name, text)
+            if message is not None:
+                return message, openers
+    return None
+
+
+_REFERENCE = re.compile(r"\$(?:\{|\()?([A-Za-z0-9_]+)")
+
+
+def _can_refuse(entry: param_types.ParamType) -> bool:
+    """Whether some string value can fail this entry (a plain unbounded string cannot)."""
+    if entry.kind in ("int", "long", "bool"):
+        return False  # unset: the compiled-in number, never the string default
+    if entry.kind in ("str", "str_fn", "raw") and not (entry.min or entry.max):
+        return entry.name in param_types.NAMED_VALUES or param_types.is_map_parameter(entry.name)
+    return True
+
+
+@functools.lru_cache(maxsize=None)
+def _referring_defaults(version: str) -> Mapping[str, tuple[str, ...]]:
+    """name -> the typed parameters whose built-in default refers to it, Postfix's order of
+    checking first where it checks several (smtpd_check.c: the tempfail actions)."""
+    table = param_types.parameter_types(version)
+    order = [n for n in param_types.NAMED_VALUES if n in table] + sorted(set(table) - set(param_types.NAMED_VALUES))
+    index: Dict[str, list[str]] = {}
+    for name in order:
+        if not any(_can_refuse(entry) for entry in table[name]):
+            continue
+        for ref in dict.fromkeys(_REFERENCE.findall(defaults.default_value(name, version) or "")):
+            index.setdefault(ref, []).append(name)
+    return {ref: tuple(names) for ref, names in index.items()}
+
+
+def _derived_refusals(scope: "Scope", program: Optional[str], names: set[str], found: Dict[str, Refusal]) -> None:
+    """Unset parameters whose default refers to a set one (`unknown_helo_hostname_tempfail_action
+    = $reject_tempfail_action`): Postfix checks the expanded default, and names the unset
+    parameter in its message; the finding belongs to the line that sets the referenced one."""
+    version = scope.config.version
+    referring = _referring_defaults(defaults._series(version))
+    for referenced in sorted(names):
+        if referenced in found:
+            continue
+        for name in referring.get(referenced, ()):
+            value = scope.evaluate(name)
+            if not value.origin.is_default or value.error is not None:
+                continue
+            refusal = None
+            for entry in param_types.types_of(name, version):
+                # Numbers and booleans fall back to a compiled-in default, never to a string.
+                if entry.read_by(program) and entry.kind not in ("int", "long", "bool"):
+                    refusal = _entry_refusal(scope, entry, program)
+                    if refusal is not None:
+                        break
+            if refusal is not None:
+                found[referenced] = Refusal(referenced, refusal[0], refusal[1])
+                break
+
+
+def who_exits(readers: tuple[str, ...], service_label: Optional[str]) -> str:
+    """Postfix programs that exit, for a message: every program, or the ones reading the table."""
+    if service_label is not None:
+        return f"the {service_label} exits at start-up"
+    if GLOBAL in readers:
+        return "every Postfix program exits (postfix start and postfix check fail)"
+    names = ", ".join(sorted(r for r in readers if r != TLS))
+    if TLS in readers:
+        names = ", ".join(filter(None, [names, "every program that starts TLS (smtpd with a certificate, smtp, tlsproxy)"]))
+        return f"{names} exit"
+    return f"every {names} exits at start-up" if len(readers) == 1 else f"{names} exit at start-up"
