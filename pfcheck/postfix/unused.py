@@ -49,7 +49,7 @@ _COMMA_SPACE = ", \t\r\n"
 _REGEX_TYPES = frozenset({"regexp", "pcre"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class UnusedParameter:
     """One name postconf warns about; positioned at the main.cf name or the `-o` value."""
 
@@ -172,11 +172,9 @@ class _Analysis:
     # -- the global table ------------------------------------------------------------------
     def known(self, name: str) -> bool:
         """Built-in, legacy, read-only or per-service (PCF_PARAM_TABLE_LOCATE before user names)."""
-        cached = self._known_cache.get(name)
-        if cached is None:
-            cached = defaults.is_known_parameter(name, self.version, services=self.services)
-            self._known_cache[name] = cached
-        return cached
+        # Not memoised: one cheap lookup per call, and a cache of every main.cf name would
+        # grow with the file (a million names in a generated one).
+        return defaults.is_known_parameter(name, self.version, services=self.services)
 
     def builtin_or_service(self, name: str) -> bool:
         return self.known(name) and name not in defaults.legacy_names(self.version)
@@ -310,11 +308,26 @@ def _split(text: str) -> Iterable[str]:
             yield part
 
 
+#: main.cf definitions above which the analysis is not run (`too_many_names`). Real configs have
+#: tens to hundreds; the analysis keeps every name and value of the file, which for a
+#: generated file of a million names costs more than 10x the file in memory.
+MAX_ANALYSED_DEFINITIONS = 20_000
+
+
+def too_many_names(config: "ConfigDir") -> Optional[int]:
+    """The number of main.cf definitions when it is above MAX_ANALYSED_DEFINITIONS, else None."""
+    if not config.main_source.checkable:
+        return None
+    count = len(config.main.definitions)
+    return count if count > MAX_ANALYSED_DEFINITIONS else None
+
+
 def _analysis(config: "ConfigDir") -> Optional[_Analysis]:
     cached = getattr(config, "_pfcheck_unused_analysis", False)
     if cached is False:
         master = config.master_source
         readable = config.main_source.checkable and (master is None or master.checkable)
+        readable = readable and too_many_names(config) is None
         cached = None
         if readable:
             cached = _Analysis(config)

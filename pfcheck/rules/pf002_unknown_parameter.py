@@ -55,7 +55,18 @@ MAX_LISTED = 200
 
 
 def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
+    from pfcheck.postfix.unused import MAX_ANALYSED_DEFINITIONS, too_many_names
+
     version = ctx.config.version
+    count = too_many_names(ctx.config)
+    if count is not None:
+        yield make_finding(
+            ctx, ID, NAME, ctx.config.main_path, 1, 1,
+            f"main.cf has {count} definitions, more than the {MAX_ANALYSED_DEFINITIONS} pfcheck checks for "
+            "unknown names: this rule did not run (a generated file? Postfix itself knows about 1,000 names)",
+            actual=str(count),
+        )
+        return
     items = unused(ctx)
     for item in items[:MAX_LISTED]:
         hints = []
