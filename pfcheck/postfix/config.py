@@ -91,6 +91,8 @@ class Scope:
         self.service = service
         self._overrides = service.override_map() if service is not None else {}
         self._cache: dict[str, Value] = {}
+        #: Parameters only Postfix sets (raw() ignores main.cf for them); one lookup per scope.
+        self._read_only = _read_only_parameters(config.version)
         #: One set per expansion in progress: the names it has looked up so far.
         self._recording: list[set[str]] = []
         #: name -> the overridden-somewhere names its value depends on (main.cf scope only).
@@ -111,7 +113,7 @@ class Scope:
     def raw(self, name: str) -> Optional[tuple[str, Origin]]:
         if self._recording:
             self._recording[-1].add(name)
-        read_only = name in defaults.read_only_parameters(self.config.version)
+        read_only = name in self._read_only
         override = self._overrides.get(name)
         # A daemon sets process_name before it applies `-o` (which can still change it), and
         # service_name and process_id after (master/*_server.c); main.cf never sets them
@@ -494,6 +496,11 @@ def load_config_dir(
 @lru_cache(maxsize=None)
 def _raw_parameters(version: str) -> frozenset[str]:
     return defaults.raw_parameters(version)
+
+
+@lru_cache(maxsize=None)
+def _read_only_parameters(version: str) -> frozenset[str]:
+    return defaults.read_only_parameters(version)
 
 
 @lru_cache(maxsize=1)

@@ -368,6 +368,14 @@ def inet_interfaces_refusal(value: str) -> Optional[Refusal]:
     return None
 
 
+#: The parameters global_refusals() reads: a service scope that changes none of them has the
+#: main.cf scope's answer.
+GLOBAL_REFUSAL_INPUTS = frozenset({
+    "syslog_facility", "inet_protocols", "myhostname", "mydomain", "mynetworks_style", "mynetworks",
+    "inet_interfaces", "relayhost", "myorigin", "default_verp_delimiters", "verp_delimiter_filter",
+})
+
+
 def global_refusals(lookup: Callable[[str], str], is_set: Callable[[str], bool], version: str,
                     config_directory: str) -> Dict[str, Refusal]:
     """The fatal errors of mail_params_init() beyond the type tables, by parameter.

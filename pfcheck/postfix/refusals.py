@@ -58,7 +58,16 @@ def scope_refusals(scope: "Scope", program: Optional[str]) -> Dict[str, Refusal]
     """name -> what `program` (a master.cf command; None = any Postfix program) exits on.
 
     Only parameters the files set are judged, and only the table entries `program` reads.
-    Parameters whose `$` expansion fails are left to the caller (Value.error)."""
+    Parameters whose `$` expansion fails are left to the caller (Value.error). In a service's
+    scope only what its `-o` changes is judged (the rest is the main.cf scope's answer); the
+    answer is kept on the scope (PF000 and dies_at_startup both ask)."""
+    cache: Dict[Optional[str], Dict[str, Refusal]] = scope.__dict__.setdefault("_refusals", {})
+    if program not in cache:
+        cache[program] = _scope_refusals(scope, program)
+    return cache[program]
+
+
+def _scope_refusals(scope: "Scope", program: Optional[str]) -> Dict[str, Refusal]:
     version = scope.config.version
     read_only = defaults.read_only_parameters(version)
     found: Dict[str, Refusal] = {}
@@ -80,6 +89,8 @@ def scope_refusals(scope: "Scope", program: Optional[str]) -> Dict[str, Refusal]
     def is_set(name: str) -> bool:
         return not scope.evaluate(name).origin.is_default
 
+    if scope.service is not None and not scope.differing_names() & param_types.GLOBAL_REFUSAL_INPUTS:
+        return found
     from pfcheck.postfix.config import INSTALLED_CONFIG_DIRECTORY
 
     # Postfix names main.cf by its installed path: $config_directory/main.cf.
