@@ -40,7 +40,7 @@ from typing import Any, Iterator, Mapping
 
 from pfcheck.findings import Finding, Severity
 from pfcheck.rules.base import RuleContext, make_finding
-from pfcheck.rules.relay_common import assumption_texts, dies_at_startup, point_at, relay_verdict, smtpd_listeners
+from pfcheck.rules.relay_common import assumption_texts, point_at, remote_relay_verdicts
 from pfcheck.rules.unknown_names import RELAY_PARAMETERS, defaults_notes
 
 ID = "PF301"
@@ -50,10 +50,7 @@ OPTIONS: Mapping[str, tuple[type, Any]] = {}
 
 
 def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
-    for listener in smtpd_listeners(ctx):
-        if not listener.remote or dies_at_startup(listener):
-            continue
-        verdict = relay_verdict(ctx, listener)
+    for listener, verdict in remote_relay_verdicts(ctx):
         if not verdict.is_open:
             continue
         witness = verdict.witness

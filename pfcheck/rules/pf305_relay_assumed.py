@@ -38,7 +38,7 @@ from typing import Any, Iterator, Mapping
 from pfcheck.findings import Finding, Severity
 from pfcheck.rules.base import RuleContext, make_finding
 from pfcheck.rules.relay_common import (
-    assumption_texts, dies_at_startup, referencing_parameter, relay_verdict, smtpd_listeners,
+    assumption_texts, referencing_parameter, remote_relay_verdicts,
 )
 
 ID = "PF305"
@@ -50,10 +50,7 @@ OPTIONS: Mapping[str, tuple[type, Any]] = {}
 def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
     from pfcheck.postfix.relay import Verdict
 
-    for listener in smtpd_listeners(ctx):
-        if not listener.remote or dies_at_startup(listener):
-            continue
-        verdict = relay_verdict(ctx, listener)
+    for listener, verdict in remote_relay_verdicts(ctx):
         if verdict.verdict is not Verdict.CLOSED or not verdict.assumed:
             continue
         parameter = referencing_parameter(listener, verdict.assumed[0])

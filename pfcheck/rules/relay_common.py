@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from pfcheck.postfix.config import ConfigDir, Listener, Scope
 from pfcheck.rules.base import RuleContext
@@ -112,6 +112,14 @@ def assumption_texts(ctx: RuleContext, assumptions: Any) -> list[str]:
     from pfcheck.policy.assume import describe_all
 
     return describe_all(assumptions, lambda path: ctx.display(Path(path)))
+
+
+def remote_relay_verdicts(ctx: RuleContext) -> Iterator[tuple[Listener, Any]]:
+    """(listener, RelayVerdict) for each smtpd that other hosts reach and that starts: the
+    listeners whose relay verdict PF301, PF302 and PF305 describe."""
+    for listener in smtpd_listeners(ctx):
+        if listener.remote and not dies_at_startup(listener):
+            yield listener, relay_verdict(ctx, listener)
 
 
 def smtpd_listeners(ctx: RuleContext) -> list[Listener]:
