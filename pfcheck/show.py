@@ -9,30 +9,20 @@ from pfcheck.postfix.unused import unused_parameters
 
 
 def _errors(config: ConfigDir) -> list[dict[str, Any]]:
+    """What Postfix exits on: exactly PF000's findings (one decision, in the rule), plus the
+    files that could not be read at all."""
+    from pfcheck.discovery import find_repo_root
+    from pfcheck.rules import pf000_config_error
+    from pfcheck.rules.base import RuleContext
+
     errors: list[dict[str, Any]] = []
-    for issue in config.issues:
-        if issue.fatal:
-            errors.append({"path": str(issue.path), "line": issue.line, "column": issue.column, "message": issue.message})
     for source in (config.main_source, config.master_source):
         if source is not None and not source.checkable:
             reason = source.unreadable or f"template ({source.template}), not checked: point pfcheck at the rendered file"
             errors.append({"path": str(source.path), "line": source.template_line, "column": source.template_column, "message": reason})
-    seen: set[tuple[str, int]] = set()
-    for scope in [config.global_scope, *(listener.scope for listener in config.listeners())]:
-        for name in _scope_names(config, scope):
-            value = scope.get(name)
-            if value.error is None:
-                continue
-            origin = value.origin
-            key = (str(origin.path), origin.line)
-            if key in seen:
-                continue
-            seen.add(key)
-            errors.append({
-                "path": str(origin.path) if origin.path else "",
-                "line": origin.line, "column": origin.column,
-                "message": f"{name}: {value.error.message}; daemons that read it exit with: fatal: macro processing error",
-            })
+    context = RuleContext(config, find_repo_root(config.directory))
+    for finding in pf000_config_error.check(context, {}):
+        errors.append({"path": finding.path, "line": finding.line, "column": finding.column, "message": finding.message})
     return sorted(errors, key=lambda e: (e["path"], e["line"], e["column"]))
 
 
