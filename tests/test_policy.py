@@ -841,14 +841,14 @@ YAMLISH = st.text(alphabet="ab:-?#'\"[]{}, \n\\", max_size=60)
 @settings(max_examples=400, deadline=None)
 @given(YAMLISH)
 def test_flow_depth_scan_never_undercounts(text: str) -> None:
-    from pfcheck.policy.load import _flow_depth_over
+    from pfcheck.policy.yaml_safe import flow_depth_over
 
     try:
         depth = ruamel_flow_depth(text)
     except Exception:  # not YAML: nothing to compare
         return
     if depth:
-        assert _flow_depth_over(text, depth - 1) is not None, depth
+        assert flow_depth_over(text, depth - 1) is not None, depth
 
 
 def test_network_options_are_normalised_postfix_strings() -> None:

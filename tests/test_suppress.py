@@ -220,7 +220,7 @@ def test_apply_inline_ignore_file_covers_every_line() -> None:
 
 
 def _policy(tmp_path: Path, waivers: str) -> Any:
-    from pfcheck.policy.load import RuleSpec, parse_policy
+    from pfcheck.policy import RuleSpec, parse_policy
 
     rules = {
         "PF101": RuleSpec("PF101", "vrfy-enabled", Severity.ERROR),

@@ -89,11 +89,11 @@ def result_problem(value: str) -> Optional[str]:
             index += 2
             continue
         if word not in plain:
-            from pfcheck.policy.load import _suggest
+            from pfcheck.policy.validate import suggest
 
             candidates = list(ACTION_WORDS) + sorted(plain)
             return (f'"{words[index]}" is not an access(5) action or an smtpd restriction'
-                    f'{_suggest(words[index], candidates)}; restriction class names are not accepted '
+                    f'{suggest(words[index], candidates)}; restriction class names are not accepted '
                     "here: list the results the class can lead to")
         index += 1
     return None
@@ -197,7 +197,7 @@ NO_ASSUMPTIONS = Assumptions()
 
 
 def parse_assume(validator: Any, node: Any, path: Optional[Path]) -> Assumptions:
-    """Validate the `assume:` node with the policy loader's `_Validator` (file:line:col errors,
+    """Validate the `assume:` node with the policy loader's `PolicyValidator` (file:line:col errors,
     did-you-mean for unknown keys)."""
     sections = validator.check_keys(validator.mapping(node, "assume"), ("tables", "policy_services"),
                                     " in assume")
@@ -243,7 +243,7 @@ def _results(validator: Any, key: str, node: Any, section: str) -> tuple[str, ..
 
 
 def _key_problem(kind: str, key: str) -> Optional[str]:
-    from pfcheck.policy.load import _suggest
+    from pfcheck.policy.validate import suggest
 
     text = key.strip()
     if kind == "policy_service":
@@ -253,7 +253,7 @@ def _key_problem(kind: str, key: str) -> Optional[str]:
             return 'a policy service is written as in check_policy_service: "inet:host:port" or "unix:path"'
         if service_type not in POLICY_SERVICE_TYPES:
             return (f'unknown endpoint type "{service_type}" (one of {", ".join(POLICY_SERVICE_TYPES)})'
-                    f'{_suggest(service_type, POLICY_SERVICE_TYPES)}')
+                    f'{suggest(service_type, POLICY_SERVICE_TYPES)}')
         return None
     from pfcheck.postfix.tables import KNOWN_TYPES
 
@@ -264,7 +264,7 @@ def _key_problem(kind: str, key: str) -> Optional[str]:
     if not colon or not name:
         return 'a table is written as in the config: "type:name" (e.g. "mysql:/etc/postfix/sql/access.cf")'
     if table_type not in KNOWN_TYPES:
-        return f'unknown table type "{table_type}"{_suggest(table_type, sorted(KNOWN_TYPES))}'
+        return f'unknown table type "{table_type}"{suggest(table_type, sorted(KNOWN_TYPES))}'
     return None
 
 

@@ -40,7 +40,7 @@ from __future__ import annotations
 from typing import Any, Iterator, Mapping, Sequence
 
 from pfcheck.findings import Finding, Severity
-from pfcheck.policy.load import NetworkList
+from pfcheck.policy.model import NetworkList
 from pathlib import Path
 
 from pfcheck.postfix.networks import (
