@@ -191,6 +191,10 @@ NAMED_CASES = [
     Case("inet_interfaces", "loopback-only", "global"),
     Case("inet_interfaces", "127.0.0.1, [::1]", "global"),
     Case("inet_interfaces", "all", "global"),
+    # The keywords count only as the whole value (strcmp); in a list they are host names.
+    Case("inet_interfaces", "loopback-only, 127.0.0.1", "global"),
+    Case("inet_interfaces", "all,", "global"),
+    Case("inet_interfaces", "all $empty_expansion", "global"),
     Case("smtpd_sasl_path", "", SMTPD),
     Case("smtpd_sasl_path", "", SMTPD, via_override=True),
     Case("mynetworks_style", "", "global"),

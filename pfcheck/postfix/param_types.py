@@ -352,17 +352,20 @@ def _address_literal(token: str) -> Optional[ipaddress._BaseAddress]:
 
 
 def inet_interfaces_refusal(value: str) -> Optional[Refusal]:
-    """own_inet_addr.c: every word is `all`, `loopback-only`, an address or a host name that
-    getaddrinfo() finds. A word that cannot be a host name is certainly not found; an address
+    """own_inet_addr.c: the whole value is `all` or `loopback-only`, or every word is an address
+    or a host name that getaddrinfo() finds (in a list, `all` is a host name too). A word that cannot be a host name is certainly not found; an address
     that is not on the host, or a host name, is a fact about the mail host, not the files."""
+    if value in ("all", "loopback-only"):
+        return None  # strcmp() on the whole expanded value: "all," or "all $empty" is a list
     for token in (t for t in _NAME_MASK_DELIMS.split(value) if t):
-        if token in ("all", "loopback-only") or _address_literal(token) is not None:
+        if _address_literal(token) is not None:
             continue
         if valid_hostname(token) is not None:
             return Refusal("inet_interfaces", f"config variable inet_interfaces: host not found: {token}", (GLOBAL,))
-        if "." not in token and "_" in token:
-            # A restriction or parameter name pasted here: a single label with "_" is no host
-            # anyone names in DNS or /etc/hosts, but only the mail host can prove it.
+        if token in ("all", "loopback-only") or ("." not in token and "_" in token):
+            # A keyword inside a list, or a restriction or parameter name pasted here (one label
+            # with "_"): no host anyone names in DNS or /etc/hosts, but only the mail host can
+            # prove it.
             return Refusal("inet_interfaces", f"config variable inet_interfaces: host not found: {token}", (GLOBAL,),
                            assumption=f"no DNS or /etc/hosts entry for {token!r} on the mail host")
     return None

@@ -250,7 +250,7 @@ def host_facts(empty: Path) -> dict[str, str]:
     return facts
 
 
-class _Hang(Exception):
+class _Hang(BaseException):  # not caught by the CLI's catch-all
     pass
 
 
