@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from pfcheck.postfix import defaults
 from pfcheck.postfix.config import ALWAYS_SHOWN, ConfigDir, Scope
 from pfcheck.postfix.lines import collapse_space
 from pfcheck.postfix.unused import unused_parameters
@@ -29,11 +30,23 @@ def _errors(config: ConfigDir) -> list[dict[str, Any]]:
 def _warnings(config: ConfigDir) -> list[dict[str, Any]]:
     """postconf's "unused parameter" warnings (PF002), at the main.cf name or the `-o`; the
     message is postconf's text, `service` the master.cf entry of an `-o` (None for main.cf)."""
-    return [
+    warnings = [
         {"path": str(item.path), "line": item.line, "column": item.column,
          "message": item.postconf_warning(), "service": item.service}
         for item in unused_parameters(config)
     ]
+    read_only = defaults.read_only_parameters(config.version)
+    for name in sorted(read_only & set(config.main.params)):
+        for definition in config.main.history(name):
+            warnings.append({"path": str(definition.path), "line": definition.line, "column": definition.column,
+                             "message": f"read-only parameter assignment: {name}={definition.value}", "service": None})
+    for service in config.master.entries:
+        for override in service.postconf_overrides:
+            if override.name in read_only:
+                warnings.append({"path": str(override.path), "line": override.line, "column": override.column,
+                                 "message": f"read-only parameter assignment: {override.name}={override.value}",
+                                 "service": service.key})
+    return warnings
 
 
 def _unused(config: ConfigDir, service_key: Optional[str]) -> set[str]:
@@ -65,6 +78,7 @@ def show_model(config: ConfigDir) -> dict[str, Any]:
             "line": definition.line,
         }
     services = []
+    read_only = defaults.read_only_parameters(config.version)
     for service in config.master.entries:
         services.append({
             "name": service.name, "type": service.type, "line": service.line,
@@ -72,7 +86,8 @@ def show_model(config: ConfigDir) -> dict[str, Any]:
             "wakeup": service.wakeup, "maxproc": service.maxproc,
             "command": service.command, "args": service.args,
             # As postconf -P shows them; the effective view below uses what the daemon applies.
-            "overrides": {o.name: {"value": o.value, "line": o.line} for o in service.postconf_overrides},
+            "overrides": {o.name: {"value": o.value, "line": o.line} for o in service.postconf_overrides
+                          if o.name not in read_only},
         })
     effective: dict[str, Any] = {}
     listeners: dict[str, Any] = {}

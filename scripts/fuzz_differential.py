@@ -41,6 +41,7 @@ def main() -> int:
     agreed: Counter[str] = Counter()
     compared: Counter[str] = Counter()
     classes: Counter[str] = Counter()
+    host_facts_seen: Counter[str] = Counter()
     examples: dict[str, tuple[str, Outcome, list[str]]] = {}
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="pfcheck-fuzz-") as scratch:
@@ -58,6 +59,8 @@ def main() -> int:
                 compared[outcome.mode] += 1
                 if outcome.agrees:
                     agreed[outcome.mode] += 1
+                    if outcome.detail.startswith("host fact"):
+                        host_facts_seen[outcome.mode] += 1
                     continue
                 classes[outcome.kind] += 1
                 if outcome.kind not in examples:
@@ -71,7 +74,8 @@ def main() -> int:
     print(f"{args.count} inputs from {len(seeds)} corpus configs, seed {args.seed}, {elapsed:.0f} s")
     for mode in MODES:
         if compared[mode]:
-            print(f"  {mode:9} {agreed[mode]:6} of {compared[mode]:6} agree")
+            facts_note = f" ({host_facts_seen[mode]} of them postconf failing on this machine's interfaces or DNS)" if host_facts_seen[mode] else ""
+            print(f"  {mode:9} {agreed[mode]:6} of {compared[mode]:6} agree{facts_note}")
     print(f"{len(classes)} disagreement classes")
     for kind, count in classes.most_common():
         name, outcome, applied = examples[kind]

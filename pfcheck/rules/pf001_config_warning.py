@@ -56,6 +56,19 @@ def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
                 f"Postfix sets {name} itself and ignores this line",
                 parameter=name, actual="read-only",
             )
+    for service in config.master.entries:
+        for override in service.postconf_overrides:
+            if override.name in read_only:
+                # postconf deletes it from the service's -o set (-P does not show it); the
+                # daemon applies -o process_name only (config.Scope.raw).
+                effect = ("only the daemon applies it" if override.name == "process_name"
+                          else f"Postfix sets {override.name} itself and ignores this -o")
+                yield make_finding(
+                    ctx, ID, NAME, override.path, override.line, override.column,
+                    f"{ctx.display(override.path)}: read-only parameter assignment: {override.name}={override.value}: "
+                    f"postconf ignores it, {effect}",
+                    parameter=override.name, actual="read-only", service=service.key,
+                )
     for source in (config.main_source, config.master_source):
         if source is None or not source.checkable:
             continue
