@@ -23,7 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.support.differential import MODES, Outcome, compare, corpus_seeds, host_facts, mutate  # noqa: E402
+from tests.support.differential import (  # noqa: E402
+    MODES, Outcome, compare, corpus_seeds, generated_seed, host_facts, mutate,
+)
 
 
 def main() -> int:
@@ -31,6 +33,7 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=500)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--edits", type=int, default=3, help="mutations per input (default 3)")
+    parser.add_argument("--generated", type=float, default=0.25, help="share of synthetic seeds (default 0.25)")
     parser.add_argument("--corpus", type=Path, default=Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "real")
     parser.add_argument("--keep", type=Path, help="save the first input of each disagreement class here")
     args = parser.parse_args()
@@ -44,13 +47,15 @@ def main() -> int:
     host_facts_seen: Counter[str] = Counter()
     examples: dict[str, tuple[str, Outcome, list[str]]] = {}
     started = time.monotonic()
+    generated = 0
     with tempfile.TemporaryDirectory(prefix="pfcheck-fuzz-") as scratch:
         root = Path(scratch)
         (root / "empty").mkdir()
         facts = host_facts(root / "empty")
         for index in range(args.count):
-            name, main_text, master_text = rng.choice(seeds)
+            name, main_text, master_text = rng.choice(seeds) if rng.random() >= args.generated else generated_seed(rng)
             mutant = mutate(rng, main_text, master_text, rng.randint(1, args.edits))
+            generated += name == "generated"
             work = root / f"in{index}"
             work.mkdir()
             (work / "main.cf").write_text(mutant.main, encoding="utf-8", errors="surrogateescape")
@@ -71,7 +76,8 @@ def main() -> int:
                         (target / "WHY").write_text(f"{name} {mutant.applied}\n{outcome.detail}\n")
             shutil.rmtree(work)
     elapsed = time.monotonic() - started
-    print(f"{args.count} inputs from {len(seeds)} corpus configs, seed {args.seed}, {elapsed:.0f} s")
+    print(f"{args.count} inputs ({generated} generated, the rest mutated from {len(seeds)} corpus configs), "
+          f"seed {args.seed}, {elapsed:.0f} s")
     for mode in MODES:
         if compared[mode]:
             facts_note = f" ({host_facts_seen[mode]} of them postconf failing on this machine's interfaces or DNS)" if host_facts_seen[mode] else ""

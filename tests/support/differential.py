@@ -217,6 +217,18 @@ def mutate(rng: random.Random, main: str, master: str, edits: int = 3) -> Mutant
     return Mutant("\n".join(main_lines), "\n".join(master_lines), applied)
 
 
+def generated_seed(rng: random.Random) -> tuple[str, str, str]:
+    """A small synthetic (name, main.cf, master.cf): known and custom names, typed values,
+    references and odd lines, and a master.cf of listeners with overrides."""
+    main_lines: list[str] = []
+    for _ in range(rng.randint(1, 12)):
+        rng.choice((_main_set, _main_set, _main_set, _main_reference, _main_continuation, _main_odd_line, _main_cycle))(rng, main_lines)
+    master_lines = ["smtp inet n - n - - smtpd"]
+    for _ in range(rng.randint(0, 5)):
+        rng.choice((_master_new_listener, _master_override, _master_override, _master_field))(rng, master_lines)
+    return "generated", "\n".join(main_lines) + "\n", "\n".join(master_lines) + "\n"
+
+
 def corpus_seeds(corpus: Path) -> list[tuple[str, str, str]]:
     """(name, main.cf text, master.cf text) of every literal corpus config."""
     seeds = []
@@ -292,7 +304,8 @@ def _crash(mode: str, argv: list[str], seconds: float) -> Outcome:
 
 
 def balanced_fields(line: str) -> list[str]:
-    """Whitespace-separated fields, a `{...}` group (nested braces included) being one field."""
+    """Whitespace-separated fields, a field that starts with `{` lasting to its matching `}`
+    (postconf -M's form of a value with blanks; a `${` inside a word groups nothing)."""
     fields: list[str] = []
     current, depth = "", 0
     for char in line:
@@ -301,7 +314,8 @@ def balanced_fields(line: str) -> list[str]:
                 fields.append(current)
             current = ""
             continue
-        depth += (char == "{") - (char == "}" and depth > 0)
+        if depth or (char == "{" and not current):
+            depth += (char == "{") - (char == "}")
         current += char
     if current:
         fields.append(current)
