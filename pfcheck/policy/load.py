@@ -1251,7 +1251,7 @@ def find_policy(start: Path, stop_at: Optional[Path] = None) -> Optional[Path]:
     directory is a `PolicyError`.
     """
     directory = Path(os.path.abspath(start))
-    if not directory.is_dir():
+    if not os.path.isdir(directory):  # (os.path: False, not PermissionError, where it cannot look)
         directory = directory.parent
     stop = Path(os.path.abspath(stop_at)) if stop_at is not None else None
     for candidate_dir in _walk_up(directory, stop):
@@ -1269,8 +1269,17 @@ def _walk_up(directory: Path, stop: Optional[Path]) -> Iterator[Path]:
         directory = directory.parent
 
 
+def _is_policy_file(path: Path) -> bool:
+    """Whether `path` is a file; False where pfcheck may not look (a directory it cannot
+    search is reported by the lint run as PF900, and governed by the policy above it)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
 def _policy_in(directory: Path) -> Optional[Path]:
-    present = [directory / name for name in POLICY_FILE_NAMES if (directory / name).is_file()]
+    present = [directory / name for name in POLICY_FILE_NAMES if _is_policy_file(directory / name)]
     if len(present) > 1:
         raise PolicyError(
             present[1], 1, 1, f"both {' and '.join(p.name for p in present)} exist in {directory}; keep one"
@@ -1304,7 +1313,7 @@ class PolicyResolver:
         if self._explicit is not None:
             return self._explicit
         directory = Path(os.path.abspath(path))
-        if not directory.is_dir():
+        if not os.path.isdir(directory):
             directory = directory.parent
         stop = Path(os.path.abspath(self._stop_at)) if self._stop_at is not None else None
         visited: list[Path] = []
