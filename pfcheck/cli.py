@@ -104,7 +104,7 @@ def _policy_lookup(policy_path: Optional[Path]) -> Any:
     if policy_path is not None and str(policy_path) == BUILTIN_POLICY:
         resolver = PolicyResolver(_rules_registry())
         return lambda _directory: resolver.load(None)
-    if policy_path is not None and not os.path.isfile(policy_path):
+    if policy_path is not None and not os.path.lexists(policy_path):  # (a FIFO: the loader says so)
         raise CliError(f"{policy_path}: policy file not found")
     return PolicyResolver(_rules_registry(), policy_path=policy_path).policy_for
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime
 import difflib
 import ipaddress
+import errno
 import os
 import re
 from dataclasses import dataclass, field
@@ -1198,17 +1199,28 @@ def parse_policy(
     return _Validator(where, _rule_specs(rules), skip_unknown_rules).document(root, base, path)
 
 
-def _read_policy_bytes(path: Path) -> bytes:
-    try:
-        if path.is_dir():
+def _read_policy_bytes(path: Path, *, discovered: bool = False) -> bytes:
+    """The policy file's bytes (at most MAX_POLICY_BYTES + 1). Only a regular file is opened (a
+    FIFO would block); a `discovered` one (found next to the configs, part of the repository)
+    also only when its real path is inside the repository: a `.pfcheck.yaml` symlink to a
+    file elsewhere is refused, and nothing of that file is ever quoted."""
+    from pfcheck.postfix.source import FileTooLarge, read_bounded
+    from pfcheck.repository import IS_DIRECTORY, NO_SUCH_FILE, find_repo_root, refusal
+
+    root = find_repo_root(Path(os.path.abspath(path)).parent) if discovered else None
+    real, reason = refusal(path, root)
+    if real is None:
+        if reason == IS_DIRECTORY:
             raise PolicyError(path, 1, 1, "policy path is a directory, not a file")
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_POLICY_BYTES + 1)
-    except PolicyError:
-        raise
+        if reason == NO_SUCH_FILE:
+            reason = os.strerror(errno.ENOENT)  # the wording this error always had
+        raise PolicyError(path, 1, 1, f"cannot read policy file: {reason}")
+    try:
+        return read_bounded(real, limit=MAX_POLICY_BYTES)
+    except FileTooLarge:
+        raise PolicyError(path, 1, 1, f"policy file is larger than {MAX_POLICY_BYTES} bytes") from None
     except OSError as error:
         raise PolicyError(path, 1, 1, f"cannot read policy file: {error.strerror or error}") from None
-    return data
 
 
 def builtin_policy_text() -> str:
@@ -1270,12 +1282,11 @@ def _walk_up(directory: Path, stop: Optional[Path]) -> Iterator[Path]:
 
 
 def _is_policy_file(path: Path) -> bool:
-    """Whether `path` is a file; False where pfcheck may not look (a directory it cannot
-    search is reported by the lint run as PF900, and governed by the policy above it)."""
-    try:
-        return path.is_file()
-    except OSError:
-        return False
+    """Whether a policy file is there: anything but a directory, so that a FIFO or a symlink
+    that leaves the repository is an error (see _read_policy_bytes), not silently no policy.
+    False where pfcheck may not look (a directory it cannot search is reported by the lint
+    run as PF900, and governed by the policy above it)."""
+    return os.path.lexists(path) and not os.path.isdir(path)
 
 
 def _policy_in(directory: Path) -> Optional[Path]:
@@ -1346,7 +1357,9 @@ class PolicyResolver:
             self.loaded.append(None)
         if policy_file is None:
             return builtin
-        policy = parse_policy(_read_policy_bytes(policy_file), self._rules, path=policy_file, base=builtin)
+        discovered = self._explicit is None or policy_file != self._explicit
+        policy = parse_policy(_read_policy_bytes(policy_file, discovered=discovered), self._rules,
+                              path=policy_file, base=builtin)
         self._policies[policy_file] = policy
         self.loaded.append(policy_file)
         return policy
