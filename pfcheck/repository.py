@@ -104,7 +104,11 @@ def refusal(path: Path, root: Optional[Path]) -> tuple[Optional[Path], str]:
     except OSError as error:
         return None, f"{error.strerror or type(error).__name__}, not read"
     reason = not_regular_reason(mode)
-    return (None, reason) if reason is not None else (real, "")
+    if reason is not None:
+        return None, reason
+    if not os.access(real, os.R_OK):  # (the real uid: what open() will be allowed)
+        return None, PERMISSION_DENIED
+    return real, ""
 
 
 def _outside(path: Path) -> str:
