@@ -5,6 +5,7 @@ pfcheck never checks anything out and never writes to the repository.
 """
 from __future__ import annotations
 
+import os
 import posixpath
 import shutil
 import subprocess
@@ -78,8 +79,8 @@ class BaseRevision:
         """Files of the repositories holding `paths` that exist at the revision and not in the
         working tree (absolute). Files below a directory in `paths` are left out: judging
         that directory already covers them."""
-        directories = [p for p in paths if p.is_dir()]
-        tops = {self._toplevel(p if p.is_dir() else p.parent) for p in paths or [Path.cwd()]}
+        directories = [p for p in paths if os.path.isdir(p)]
+        tops = {self._toplevel(p if os.path.isdir(p) else p.parent) for p in paths or [Path.cwd()]}
         deleted: list[Path] = []
         for top in sorted(tops):
             if not self.available(top):

@@ -104,7 +104,7 @@ def _policy_lookup(policy_path: Optional[Path]) -> Any:
     if policy_path is not None and str(policy_path) == BUILTIN_POLICY:
         resolver = PolicyResolver(_rules_registry())
         return lambda _directory: resolver.load(None)
-    if policy_path is not None and not policy_path.is_file():
+    if policy_path is not None and not os.path.lexists(policy_path):  # (a FIFO: the loader says so)
         raise CliError(f"{policy_path}: policy file not found")
     return PolicyResolver(_rules_registry(), policy_path=policy_path).policy_for
 
@@ -127,9 +127,9 @@ def cmd_show(argv: Sequence[str]) -> int:
 
     args = _show_parser().parse_args(argv)
     directory: Path = args.directory
-    if directory.is_file():
+    if os.path.isfile(directory):
         directory = directory.parent
-    if not directory.is_dir():
+    if not os.path.isdir(directory):
         raise CliError(f"{args.directory}: no such directory")
     version = _check_version(args.postfix_version)
     if version is None:
@@ -142,7 +142,12 @@ def cmd_show(argv: Sequence[str]) -> int:
         sys.stdout.write(json.dumps(model, indent=2, ensure_ascii=False) + "\n")
     else:
         sys.stdout.write(render_show_text(model))
-    return EXIT_CLEAN
+    # A model without the files it rests on is not the configuration Postfix uses: say which
+    # were not read (the reason, never their content) and fail, as the lint run does (PF900).
+    unread = [s for s in (config.main_source, config.master_source) if s is not None and s.unreadable is not None]
+    for source in unread:
+        sys.stderr.write(f"pfcheck: {source.path}: {source.unreadable}\n")
+    return EXIT_ERROR if unread else EXIT_CLEAN
 
 
 def cmd_rules(argv: Sequence[str]) -> int:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from pfcheck.references import CONFIG_NAMES, SKIPPED_DIRS
+from pfcheck.repository import PERMISSION_DENIED, find_repo_root
 
 POLICY_NAMES = (".pfcheck.yaml", ".pfcheck.yml")
 
@@ -59,6 +60,8 @@ class Target:
     main_file: Optional[Path] = None
     master_file: Optional[Path] = None
     template: Optional[str] = None
+    #: Why the directory itself could not be read (it cannot be listed): reported as PF900.
+    unreadable: Optional[str] = None
 
 
 @dataclass
@@ -70,18 +73,16 @@ class Discovery:
     unrelated: list[Path] = field(default_factory=list)
 
 
-def find_repo_root(start: Path) -> Path:
-    """The nearest ancestor holding `.git`; the start directory itself when there is none."""
-    current = start.resolve()
-    for candidate in (current, *current.parents):
-        if (candidate / ".git").exists():
-            return candidate
-    return current
+def _walk_targets(root: Path, unreadable: Optional[list[Path]] = None) -> Iterable[tuple[Path, list[str]]]:
+    """(directory, names of its config files and templates) for each directory below root.
+    Directories that cannot be listed are appended to `unreadable`: what pfcheck could not
+    read must not pass as if it held no config."""
 
+    def listing_failed(error: OSError) -> None:
+        if unreadable is not None and error.filename is not None:
+            unreadable.append(Path(error.filename))
 
-def _walk_targets(root: Path) -> Iterable[tuple[Path, list[str]]]:
-    """(directory, names of its config files and templates) for each directory below root."""
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in os.walk(root, onerror=listing_failed):
         dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_DIRS)
         names = [n for n in (*filenames, *dirnames) if n in CONFIG_NAMES or template_language(n)]
         if names:
@@ -107,13 +108,23 @@ class _Collector:
             self.targets[key] = Target(path.parent, {path.absolute()}, main_file=path, template=language)
 
     def tree(self, root: Path) -> None:
-        for directory, names in _walk_targets(root):
+        unreadable: list[Path] = []
+        for directory, names in _walk_targets(root, unreadable):
             for name in names:
                 language = template_language(name)
                 if language is not None:
                     self.template(directory / name, language)
                 else:
                     self.directory(directory).named.add((directory / name).absolute())
+        for directory in unreadable:
+            self.unreadable_directory(directory)
+
+    def unreadable_directory(self, directory: Path) -> None:
+        """A directory (or a path below one) that cannot be listed: one PF900 for it."""
+        key = (Path(os.path.abspath(directory)), "/unreadable")
+        if key not in self.targets:
+            self.targets[key] = Target(_as_given(directory), {Path(os.path.abspath(directory))},
+                                       unreadable=PERMISSION_DENIED)
 
     def side_file(self, path: Path) -> None:
         """A file that is not a config file: the directories referencing it, if any."""
@@ -133,6 +144,14 @@ class _Collector:
 
     def path(self, raw: str, *, deleted: bool = False) -> None:
         path = Path(raw)
+        if _permission_denied(path):
+            # Below a directory pfcheck may not search: whether it exists is unknown, so it
+            # is judged with its directory (main.cf there is PF900 "permission denied").
+            if path.name in CONFIG_NAMES:
+                self.directory(path.parent).named.add(path.absolute())
+            else:
+                self.unreadable_directory(path)
+            return
         exists = os.path.lexists(path)
         if not exists and not deleted:
             raise UsageError(f"{raw}: no such file or directory")
@@ -140,12 +159,12 @@ class _Collector:
         if not exists and (path.name in CONFIG_NAMES or path.name in POLICY_NAMES or language is not None):
             # A config, policy or template the change deleted: judge what remains.
             if path.name in POLICY_NAMES:
-                if path.parent.is_dir():
+                if os.path.isdir(path.parent):
                     self.tree(path.parent)
             elif any(os.path.lexists(path.parent / name) for name in CONFIG_NAMES):
                 self.directory(path.parent)
             return
-        if exists and path.is_dir() and path.name not in CONFIG_NAMES:
+        if exists and os.path.isdir(path) and path.name not in CONFIG_NAMES:
             self.tree(path)
         elif path.name in POLICY_NAMES:
             # A policy change re-judges every config it governs.
@@ -164,6 +183,17 @@ class _Collector:
             self.side_file(path)
 
 
+def _permission_denied(path: Path) -> bool:
+    """Whether looking `path` up is refused (a directory on the way is not searchable)."""
+    try:
+        os.lstat(path)
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
 def _as_given(directory: Path) -> Path:
     """An absolute directory below the working directory as a relative path, the way a user
     names it (messages quote the directory's paths: "looked for hosts/mx/clients.cidr")."""
@@ -180,7 +210,7 @@ def _search_root(path: Path) -> Path:
     """The tree whose config directories may reference `path`: its git repository, else the
     working directory when it holds the path, else the path's own directory."""
     for candidate in path.parents:
-        if (candidate / ".git").exists():
+        if os.path.lexists(candidate / ".git"):
             return candidate
     cwd = Path.cwd()
     return cwd if cwd in path.parents else path.parent

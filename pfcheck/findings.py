@@ -6,6 +6,8 @@ import hashlib
 from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
+from pfcheck.excerpt import MAX_MESSAGE_CHARS, bounded
+
 
 class Severity(enum.IntEnum):
     """Ordered so that `severity >= fail_on` decides the exit code."""
@@ -54,6 +56,16 @@ class Finding:
     status: Optional[str] = None
     failing: bool = field(default=False, compare=False)
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        # Every text that can quote a checked file leaves as a bounded, printable excerpt,
+        # whichever rule built it (pfcheck.excerpt). Paths stay as they are: suppressions and
+        # baselines match them, and renderers escape them.
+        object.__setattr__(self, "message", bounded(self.message, MAX_MESSAGE_CHARS))
+        for name in ("actual", "expected", "parameter", "service"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                object.__setattr__(self, name, bounded(value))
 
     def with_(self, **changes: Any) -> "Finding":
         return replace(self, **changes)

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any, Callable, Generator, Iterable, Iterator, 
 from pfcheck.discovery import Discovery, Target, discover, find_repo_root
 from pfcheck.findings import Finding, Severity
 from pfcheck.postfix.config import ConfigDir, load_config_dir
-from pfcheck.postfix.source import read_source
+from pfcheck.postfix.source import SourceText, read_source
+from pfcheck.repository import is_within, may_exist
 from pfcheck.rules import RULES, pf203_mynetworks_widened, pf304_relay_opened
 from pfcheck.rules.base import RuleContext
 from pfcheck.rules.pf905_unused_assumption import AssumptionUsage
@@ -22,8 +23,16 @@ if TYPE_CHECKING:  # imported where used: a run without --base / --baseline need
 
 
 def display_path(path: Path, cwd: Optional[Path] = None) -> str:
-    """Relative to the working directory when below it, POSIX separators."""
-    resolved = path.resolve()
+    """Relative to the working directory when below it, POSIX separators. Symlinks are
+    followed (a shared table is one file, wherever it is named) unless they leave the
+    repository: pfcheck never reads those, and never says where they point."""
+    lexical = Path(os.path.abspath(path))
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        resolved = lexical
+    if resolved != lexical and not is_within(resolved, find_repo_root(lexical.parent)):
+        resolved = lexical
     try:
         return resolved.relative_to((cwd or Path.cwd()).resolve()).as_posix()
     except ValueError:
@@ -88,6 +97,10 @@ class LintResult:
 
 
 def load_target(target: Target, version: str) -> ConfigDir:
+    if target.unreadable is not None:
+        # A directory that cannot be listed: nothing in it is known, PF900 says so.
+        return ConfigDir(target.directory, SourceText(target.directory, unreadable=target.unreadable), None,
+                         version=version)
     if target.template is not None and target.main_file is not None:
         # `main.cf.j2`: what a deployment tool renders, judged as nothing but "not checked".
         source = read_source(target.main_file)
@@ -345,7 +358,7 @@ def _name_directory_outside(findings: list[Finding], directory: str) -> list[Fin
     """A finding in a file outside its config directory (a table shared through a symlink)
     names the directory: the same table line can open one host and not another."""
     inside = directory.rstrip("/") + "/"
-    return [f if f.path.startswith(inside) or directory == "." else
+    return [f if f.path.startswith(inside) or f.path == directory or directory == "." else
             f.with_(message=f"{f.message} (config directory {directory})") for f in findings]
 
 
@@ -354,8 +367,8 @@ def _judged_files(ctx: RuleContext, config: ConfigDir, target: Target) -> list[s
     master.cf where they exist (or the template), and the side files that were named."""
     if target.template is not None:
         return [ctx.display(config.main_path)]
-    files = [ctx.display(path) for path in (config.main_path, config.master_path) if os.path.lexists(path)]
-    side = {ctx.display(path) for path in target.named if os.path.lexists(path)} - set(files)
+    files = [ctx.display(path) for path in (config.main_path, config.master_path) if may_exist(path)]
+    side = {ctx.display(path) for path in target.named if may_exist(path)} - set(files)
     return files + sorted(side)
 
 

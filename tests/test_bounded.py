@@ -116,16 +116,18 @@ def test_a_large_table_is_an_unknown_table(tmp_path: Path) -> None:
     assert peak < 60
 
 
-def test_dev_zero_behind_a_symlink_is_binary_after_one_chunk(tmp_path: Path) -> None:
+def test_dev_zero_behind_a_symlink_is_never_opened(tmp_path: Path) -> None:
+    """/dev/zero is outside the repository: refused before any open (it would never end)."""
     (tmp_path / "main.cf").symlink_to("/dev/zero")
     source = read_source(tmp_path / "main.cf")
-    assert source.unreadable is not None and "binary data (NUL byte at line 1)" in source.unreadable
+    assert source.unreadable == "a symlink that leaves the repository, not read"
 
 
-def test_a_fifo_does_not_hang(tmp_path: Path) -> None:
+def test_a_fifo_is_never_opened(tmp_path: Path) -> None:
+    """No writer, a writer that never stops: a FIFO is not a file to check, and not opened."""
     os.mkfifo(tmp_path / "main.cf")
-    source = read_source(tmp_path / "main.cf")  # no writer: empty, at once
-    assert source.text == "" and source.unreadable is None
+    source = read_source(tmp_path / "main.cf")
+    assert source.text == "" and source.unreadable == "not a regular file (a FIFO), not read"
 
 
 def test_base_does_not_read_a_giant_blob(tmp_path: Path) -> None:

@@ -355,7 +355,9 @@ def test_discovered_directory_called_main_cf(tmp_path: Path) -> None:
 
 def test_dangling_symlink_main_cf(tmp_path: Path) -> None:
     (tmp_path / "mx").mkdir()
-    (tmp_path / "mx" / "main.cf").symlink_to(tmp_path / "gone" / "main.cf")
+    # (inside the config directory: a dangling link that leaves it is refused unread,
+    # tests/test_hostile_files.py)
+    (tmp_path / "mx" / "main.cf").symlink_to(tmp_path / "mx" / "gone" / "main.cf")
     result = run(["--policy", "builtin", "--format", "json", "mx/main.cf"], tmp_path)
     assert_no_traceback(result)
     assert result.returncode in (0, 1, 2)
@@ -368,7 +370,7 @@ def test_dangling_symlink_main_cf(tmp_path: Path) -> None:
 
 def test_dangling_symlink_master_cf_is_not_replaced_by_the_default(tmp_path: Path) -> None:
     write(tmp_path / "mx", master=None)
-    (tmp_path / "mx" / "master.cf").symlink_to(tmp_path / "gone" / "master.cf")
+    (tmp_path / "mx" / "master.cf").symlink_to(tmp_path / "mx" / "gone" / "master.cf")
     result = run(["--policy", "builtin", "--format", "json", "mx"], tmp_path)
     assert_no_traceback(result)
     assert [f["code"] for f in findings_json(result)] == ["PF900"]

@@ -21,7 +21,7 @@ def find_policy(start: Path, stop_at: Optional[Path] = None) -> Optional[Path]:
     directory is a `PolicyError`.
     """
     directory = Path(os.path.abspath(start))
-    if not directory.is_dir():
+    if not os.path.isdir(directory):  # (os.path: False, not PermissionError, where it cannot look)
         directory = directory.parent
     stop = Path(os.path.abspath(stop_at)) if stop_at is not None else None
     for candidate_dir in _walk_up(directory, stop):
@@ -39,8 +39,16 @@ def _walk_up(directory: Path, stop: Optional[Path]) -> Iterator[Path]:
         directory = directory.parent
 
 
+def _is_policy_file(path: Path) -> bool:
+    """Whether a policy file is there: anything but a directory, so that a FIFO or a symlink
+    that leaves the repository is an error (see read_policy_bytes), not silently no policy.
+    False where pfcheck may not look (a directory it cannot search is reported by the lint
+    run as PF900, and governed by the policy above it)."""
+    return os.path.lexists(path) and not os.path.isdir(path)
+
+
 def _policy_in(directory: Path) -> Optional[Path]:
-    present = [directory / name for name in POLICY_FILE_NAMES if (directory / name).is_file()]
+    present = [directory / name for name in POLICY_FILE_NAMES if _is_policy_file(directory / name)]
     if len(present) > 1:
         raise PolicyError(
             present[1], 1, 1, f"both {' and '.join(p.name for p in present)} exist in {directory}; keep one"
@@ -74,7 +82,7 @@ class PolicyResolver:
         if self._explicit is not None:
             return self._explicit
         directory = Path(os.path.abspath(path))
-        if not directory.is_dir():
+        if not os.path.isdir(directory):
             directory = directory.parent
         stop = Path(os.path.abspath(self._stop_at)) if self._stop_at is not None else None
         visited: list[Path] = []
@@ -107,7 +115,9 @@ class PolicyResolver:
             self.loaded.append(None)
         if policy_file is None:
             return builtin
-        policy = parse_policy(read_policy_bytes(policy_file), self._rules, path=policy_file, base=builtin)
+        discovered = self._explicit is None or policy_file != self._explicit
+        policy = parse_policy(read_policy_bytes(policy_file, discovered=discovered), self._rules,
+                              path=policy_file, base=builtin)
         self._policies[policy_file] = policy
         self.loaded.append(policy_file)
         return policy

@@ -41,17 +41,28 @@ def parse_policy(
     return PolicyValidator(where, rule_specs(rules), skip_unknown_rules).document(root, base, path)
 
 
-def read_policy_bytes(path: Path) -> bytes:
-    try:
-        if path.is_dir():
+def read_policy_bytes(path: Path, *, discovered: bool = False) -> bytes:
+    """The policy file's bytes (at most MAX_POLICY_BYTES + 1). Only a regular file is opened (a
+    FIFO would block); a `discovered` one (found next to the configs, part of the repository)
+    also only when its real path is inside the repository: a `.pfcheck.yaml` symlink to a
+    file elsewhere is refused, and nothing of that file is ever quoted."""
+    from pfcheck.postfix.source import FileTooLarge, read_bounded
+    from pfcheck.repository import IS_DIRECTORY, NO_SUCH_FILE, find_repo_root, refusal
+
+    root = find_repo_root(Path(os.path.abspath(path)).parent) if discovered else None
+    real, reason = refusal(path, root)
+    if real is None:
+        if reason == IS_DIRECTORY:
             raise PolicyError(path, 1, 1, "policy path is a directory, not a file")
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_POLICY_BYTES + 1)
-    except PolicyError:
-        raise
+        if reason == NO_SUCH_FILE:
+            reason = os.strerror(errno.ENOENT)  # the wording this error always had
+        raise PolicyError(path, 1, 1, f"cannot read policy file: {reason}")
+    try:
+        return read_bounded(real, limit=MAX_POLICY_BYTES)
+    except FileTooLarge:
+        raise PolicyError(path, 1, 1, f"policy file is larger than {MAX_POLICY_BYTES} bytes") from None
     except OSError as error:
         raise PolicyError(path, 1, 1, f"cannot read policy file: {error.strerror or error}") from None
-    return data
 
 
 def builtin_policy_text() -> str:

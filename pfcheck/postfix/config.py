@@ -8,6 +8,7 @@ main.cf value `$x` sees a service's `-o x=...`.
 from __future__ import annotations
 
 import ipaddress
+import os
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -19,6 +20,7 @@ from pfcheck.postfix.issues import ConfigIssue
 from pfcheck.postfix.maincf import MainCf, parse_main_cf
 from pfcheck.postfix.mastercf import MasterCf, Service, parse_master_cf
 from pfcheck.postfix.source import SourceText, decode, read_source
+from pfcheck.repository import may_exist
 
 SMTPD_COMMANDS = frozenset({"smtpd"})
 POSTSCREEN_COMMANDS = frozenset({"postscreen"})
@@ -391,7 +393,7 @@ class ConfigDir:
     def main(self) -> MainCf:
         source = self.main_source
         main = parse_main_cf(source) if source.checkable else MainCf(source.path)
-        main.present = source.path.exists() or source.text != ""
+        main.present = os.path.exists(source.path) or source.text != ""
         return main
 
     @cached_property
@@ -487,8 +489,8 @@ def load_config_dir(
     main_path = directory / "main.cf"
     master_path = directory / "master.cf"
     if main_source is None:
-        main_source = read_source(main_path) if main_path.exists() or main_path.is_symlink() else SourceText(main_path)
-    if master_source is None and (master_path.exists() or master_path.is_symlink()):
+        main_source = read_source(main_path) if may_exist(main_path) else SourceText(main_path)
+    if master_source is None and may_exist(master_path):
         master_source = read_source(master_path)
     return ConfigDir(directory, main_source, master_source, version=version, host_facts=dict(host_facts or {}))
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Mapping, Optional, Sequence, overload
 
+from pfcheck.excerpt import shortened
 from pfcheck.postfix.issues import ConfigIssue
 from pfcheck.postfix.lines import LogicalLine, logical_lines
 from pfcheck.postfix.source import POSTFIX_SPACE, SourceText
@@ -363,7 +364,7 @@ def _logical_line(text: str, start: int, end: int, line: int) -> LogicalLine:
 
 
 def _orphan_issue(path: Path, logical: LogicalLine) -> ConfigIssue:
-    shown = logical.text[:30] + ("..." if len(logical.text) > 30 else "")
+    shown = shortened(logical.text, 30)
     return ConfigIssue(
         path, logical.line, 1,
         f'logical line must not start with whitespace: "{shown}"; Postfix ignores it',
@@ -378,7 +379,7 @@ def _general(result: MainCf, keys: "array[int]", logical: LogicalLine, start: in
         return
     error, _, name, _ = split_nameval(logical.text)
     if error is not None:
-        shown = logical.text if len(logical.text) <= 60 else logical.text[:60] + "..."
+        shown = shortened(logical.text, 60)
         result.issues.append(ConfigIssue(
             result.path, logical.line, 1,
             f'{error}: "{shown}"; every Postfix program exits with this fatal error',

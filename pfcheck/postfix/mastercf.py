@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from pfcheck.excerpt import shortened
 from pfcheck.postfix.issues import ConfigIssue
 from pfcheck.postfix.lines import LogicalLine, logical_lines, split_braced
 from pfcheck.postfix.maincf import split_nameval
@@ -356,7 +357,7 @@ def parse_master_cf(source: SourceText) -> MasterCf:
     seen: dict[str, Service] = {}
     for logical in logical_lines(source.text):
         if logical.orphan:
-            shown = logical.text[:30] + ("..." if len(logical.text) > 30 else "")
+            shown = shortened(logical.text, 30)
             result.issues.append(ConfigIssue(
                 path, logical.line, 1,
                 f'logical line must not start with whitespace: "{shown}"; Postfix ignores it', "orphan-line",

@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Optional
 
+from pfcheck.repository import (
+    IS_DIRECTORY, NO_SUCH_FILE, PERMISSION_DENIED, find_repo_root, not_regular_reason, refusal,
+)
+
 #: Postfix's ISSPACE: ASCII whitespace only (isascii(c) && isspace(c)).
 POSTFIX_SPACE = " \t\n\v\f\r"
 
@@ -22,8 +26,8 @@ MIB = 1024 * 1024
 #: one is reported as not checked (PF900) or as an unknown table, and is never read whole, so
 #: that no input can exhaust memory. Real configs are kilobytes; 64 MiB is 3,000x a large one.
 MAX_INPUT_BYTES = 64 * MIB
-#: Special files (a FIFO, /dev/zero behind a symlink) have no size: they are read in chunks,
-#: stopping at the limit or at the first NUL byte (which makes the file binary anyway).
+#: A regular file that grows while read is read on in chunks, stopping at the limit or at the
+#: first NUL byte (which makes the file binary anyway).
 _CHUNK = MIB
 
 
@@ -45,24 +49,41 @@ def too_large_reason(size: Optional[int]) -> str:
     return f"too large to check ({size / MIB:.1f} MiB > {limit})"
 
 
+class NotRegularFile(OSError):
+    """A FIFO, socket, device or directory: never opened (it can block, never end, or have
+    side effects on open). `strerror` is the reason (pfcheck.repository.not_regular_reason)."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(reason)
+        self.strerror = reason
+        self.filename = str(path)
+
+
 def read_bounded(path: Path, limit: int = MAX_INPUT_BYTES) -> bytes:
-    """A file's bytes, or FileTooLarge without reading it whole: the size is checked with
-    fstat first, and at most limit + 1 bytes are ever read (files that grow, special files)."""
-    # O_NONBLOCK: opening a FIFO with no writer must not hang; regular files ignore it.
-    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    """A regular file's bytes, or FileTooLarge without reading it whole: the size is checked
+    with fstat first, and at most limit + 1 bytes are ever read (files that grow). Anything
+    but a regular file is NotRegularFile (IsADirectoryError for a directory), unopened."""
+    mode = os.stat(path).st_mode
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(21, "Is a directory", str(path))
+    reason = not_regular_reason(mode)
+    if reason is not None:
+        raise NotRegularFile(path, reason)
+    # O_NONBLOCK/O_NOCTTY: should a FIFO or a terminal replace the file after the stat, the
+    # open neither hangs nor takes a controlling terminal; fstat then refuses it.
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    descriptor = os.open(path, flags)
     with os.fdopen(descriptor, "rb", buffering=0) as handle:
         info = os.fstat(descriptor)
-        if stat.S_ISDIR(info.st_mode):
-            raise IsADirectoryError(21, "Is a directory", str(path))
-        if stat.S_ISREG(info.st_mode):
-            if info.st_size > limit:
-                raise FileTooLarge(path, info.st_size)
-            # One read of the expected size (+1 detects growth) avoids copying chunks.
-            data = _read_upto(handle, info.st_size + 1)
-            if len(data) > info.st_size:
-                data += _read_chunked(handle, limit + 1 - len(data))
-        else:
-            data = _read_chunked(handle, limit + 1)
+        reason = not_regular_reason(info.st_mode)
+        if reason is not None:
+            raise NotRegularFile(path, reason)
+        if info.st_size > limit:
+            raise FileTooLarge(path, info.st_size)
+        # One read of the expected size (+1 detects growth) avoids copying chunks.
+        data = _read_upto(handle, info.st_size + 1)
+        if len(data) > info.st_size:
+            data += _read_chunked(handle, limit + 1 - len(data))
     if len(data) > limit:
         raise FileTooLarge(path, None)
     return data
@@ -73,7 +94,7 @@ def _read_upto(handle: BinaryIO, count: int) -> bytes:
     while count > 0:
         try:
             part = handle.read(count)
-        except BlockingIOError:  # a FIFO without data yet: what is there is the file
+        except BlockingIOError:  # (O_NONBLOCK; regular files never block) what is there is the file
             break
         if not part:  # end of file (None: non-blocking, nothing to read)
             break
@@ -222,19 +243,26 @@ def decode(path: Path, data: bytes) -> SourceText:
     return source
 
 
-def read_source(path: Path) -> SourceText:
-    """Read a config file; unreadable, too large files and directories become a SourceText
-    with a reason."""
+def read_source(path: Path, root: Optional[Path] = None) -> SourceText:
+    """Read a config file; a file pfcheck must not or cannot read becomes a SourceText with the
+    reason (PF900): its real path leaves the repository `root` (default: the repository of the
+    path as named, `find_repo_root`), it is not a regular file, it cannot be read, it is too
+    large. The reason names nothing but the path as given."""
+    if root is None:
+        root = find_repo_root(Path(os.path.abspath(path)).parent)
+    real, reason = refusal(path, root)
+    if real is None:
+        return SourceText(path, unreadable=reason)
     try:
-        data = read_bounded(path)
+        data = read_bounded(real)
     except FileTooLarge as error:
         return SourceText(path, unreadable=error.strerror)
     except IsADirectoryError:
-        return SourceText(path, unreadable="is a directory, not a file")
+        return SourceText(path, unreadable=IS_DIRECTORY)
     except FileNotFoundError:
-        return SourceText(path, unreadable="no such file")
+        return SourceText(path, unreadable=NO_SUCH_FILE)
     except PermissionError:
-        return SourceText(path, unreadable="permission denied")
+        return SourceText(path, unreadable=PERMISSION_DENIED)
     except OSError as error:
         return SourceText(path, unreadable=error.strerror or str(error))
     return decode(path, data)

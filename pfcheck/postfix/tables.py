@@ -27,12 +27,14 @@ repository and refuses anything that would leave it (`..`, symlinks pointing out
 from __future__ import annotations
 
 import posixpath
+import stat
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
 from pfcheck.postfix.source import FileTooLarge, read_bounded
+from pfcheck.repository import PERMISSION_DENIED
 from pfcheck.postfix.networks import (
     FAMILY_BITS,
     FAMILY_END,
@@ -154,9 +156,15 @@ class TableResolver:
             return SourceLocation(None, f"cannot resolve {candidate}: {exc}")
         if not _is_within(resolved, self.repo_root) or not _is_within(config_resolved, self.repo_root):
             return SourceLocation(None, f"{candidate} resolves outside the repository: refused")
-        if not resolved.exists():
+        try:
+            mode = resolved.stat().st_mode
+        except FileNotFoundError:
             return SourceLocation(None, f"not in the repository (looked for {candidate})")
-        if not resolved.is_file():
+        except PermissionError:
+            return SourceLocation(None, f"{candidate}: {PERMISSION_DENIED}")
+        except OSError as exc:
+            return SourceLocation(None, f"{candidate}: {exc.strerror or type(exc).__name__}, not read")
+        if not stat.S_ISREG(mode):
             return SourceLocation(None, f"{candidate} is not a regular file")
         return SourceLocation(resolved, "")
 

@@ -240,28 +240,8 @@ def unique_fingerprints(findings: Sequence[Finding]) -> list[str]:
     return unique
 
 
-_UNPRINTABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
-
-
-def _escape_unprintable(match: re.Match[str]) -> str:
-    char = match.group()
-    code_point = ord(char)
-    if 0xDC80 <= code_point <= 0xDCFF:
-        # A byte that was not valid UTF-8, carried as a surrogate by "surrogateescape".
-        return f"\\x{code_point - 0xDC00:02x}"
-    if code_point <= 0xFF:
-        return f"\\x{code_point:02x}"
-    return f"\\u{code_point:04x}"
-
-
-def printable(text: str) -> str:
-    """`text` on one line, safe for a terminal, a CI log and XML.
-
-    Messages quote values from the checked files; a newline would split a finding over two
-    lines, an escape sequence would reach the user's terminal, and an undecodable byte would
-    make the output unencodable. All of these are shown as `\\xNN` instead. Tabs are kept.
-    """
-    return _UNPRINTABLE.sub(_escape_unprintable, text)
+# printable() lives with the bound on quoted file content (one escaping helper).
+from pfcheck.excerpt import printable  # noqa: E402,F401 - re-exported for the renderers
 
 
 STATUS_NEW = "new"

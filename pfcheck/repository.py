@@ -1,0 +1,117 @@
+"""The repository boundary: which paths pfcheck may open.
+
+pfcheck judges a repository, not the machine it runs on. A file is read only when its real
+path (every symlink followed) lies inside the repository and it is a regular file: a symlink
+to `/etc/shadow`, `/dev/zero` or another checkout is never opened, and neither is a FIFO, a
+socket or a device inside the repository (opening one can block, never end, or have side
+effects). Refusals name the path as given (the link), never where it points, and never
+anything read from it.
+"""
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import Optional, Union
+
+#: Why a path is not read. PF900 and unknown tables quote these after "not checked: ".
+OUTSIDE_REPOSITORY = "a symlink that leaves the repository, not read"
+OUTSIDE_REPOSITORY_PATH = "outside the repository, not read"
+PERMISSION_DENIED = "permission denied, not read"
+NO_SUCH_FILE = "no such file"
+IS_DIRECTORY = "is a directory, not a file"
+SYMLINK_LOOP = "a symlink loop, not read"
+
+_SPECIAL_KINDS = (
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def find_repo_root(start: Path) -> Path:
+    """The nearest ancestor of `start` (as named, not through symlinks) holding `.git`, else
+    `start` itself; returned resolved. Walking the names as given keeps a symlinked directory
+    (`hosts/evil -> /etc`) inside the repository that names it, so its files resolve outside."""
+    current = Path(os.path.abspath(start))
+    for candidate in (current, *current.parents):
+        if os.path.lexists(candidate / ".git"):
+            return candidate.resolve()
+    return current.resolve()
+
+
+def is_within(path: Union[str, Path], root: Union[str, Path]) -> bool:
+    """Whether `path` is `root` or below it (both resolved, compared by components)."""
+    try:
+        Path(path).relative_to(root)
+    except ValueError:
+        return False
+    return True
+
+
+def may_exist(path: Union[str, Path]) -> bool:
+    """Whether a file (or a symlink, even dangling) is there, or may be: where a directory on
+    the way cannot be searched the answer is unknown, and the reader must say "permission
+    denied" rather than pfcheck judge a missing file (an empty main.cf, the default master.cf)."""
+    try:
+        os.lstat(path)
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def not_regular_reason(mode: int) -> Optional[str]:
+    """Why a file of this mode is not read, None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return IS_DIRECTORY
+    kind = next((name for test, name in _SPECIAL_KINDS if test(mode)), "a special file")
+    return f"not a regular file ({kind}), not read"
+
+
+def refusal(path: Path, root: Optional[Path]) -> tuple[Optional[Path], str]:
+    """(the real path to open, "") for a regular file inside `root`; (None, reason) otherwise.
+
+    Nothing is opened: the real path is computed and stat()ed. `root` None skips the boundary
+    (the caller has checked it). `source.read_bounded` checks the file type again on the open
+    descriptor, so a file swapped in between is still never read as something else.
+    """
+    try:
+        real = Path(os.path.realpath(path, strict=True))
+    except FileNotFoundError:
+        real = Path(os.path.realpath(path))  # dangling: where it would be, for the boundary
+        if root is not None and not is_within(real, root):
+            return None, _outside(path)
+        return None, NO_SUCH_FILE
+    except PermissionError:
+        return None, PERMISSION_DENIED
+    except OSError as error:  # ELOOP, ENOTDIR, ENAMETOOLONG
+        if error.errno is not None and error.errno == getattr(os, "ELOOP", 40):
+            return None, SYMLINK_LOOP
+        if isinstance(error, NotADirectoryError):
+            return None, NO_SUCH_FILE
+        return None, f"{error.strerror or type(error).__name__}, not read"
+    if root is not None and not is_within(real, root):
+        return None, _outside(path)
+    try:
+        mode = os.stat(real).st_mode
+    except PermissionError:
+        return None, PERMISSION_DENIED
+    except OSError as error:
+        return None, f"{error.strerror or type(error).__name__}, not read"
+    reason = not_regular_reason(mode)
+    if reason is not None:
+        return None, reason
+    if not os.access(real, os.R_OK):  # (the real uid: what open() will be allowed)
+        return None, PERMISSION_DENIED
+    return real, ""
+
+
+def _outside(path: Path) -> str:
+    """The refusal for a path whose real location leaves the repository: a symlink says so;
+    otherwise a directory above it is the link (a config directory that points elsewhere)."""
+    return OUTSIDE_REPOSITORY if os.path.islink(path) else OUTSIDE_REPOSITORY_PATH
