@@ -6,6 +6,8 @@ model.py (the result); discover.py finds the policy that governs a path.
 """
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
