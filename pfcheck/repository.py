@@ -85,7 +85,7 @@ def refusal(path: Path, root: Optional[Path]) -> tuple[Optional[Path], str]:
     except FileNotFoundError:
         real = Path(os.path.realpath(path))  # dangling: where it would be, for the boundary
         if root is not None and not is_within(real, root):
-            return None, _outside(path, root)
+            return None, _outside(path, root, real)
         return None, NO_SUCH_FILE
     except PermissionError:
         return None, PERMISSION_DENIED
@@ -96,7 +96,7 @@ def refusal(path: Path, root: Optional[Path]) -> tuple[Optional[Path], str]:
             return None, NO_SUCH_FILE
         return None, f"{error.strerror or type(error).__name__}, not read"
     if root is not None and not is_within(real, root):
-        return None, _outside(path, root)
+        return None, _outside(path, root, real)
     try:
         mode = os.stat(real).st_mode
     except PermissionError:
@@ -111,12 +111,14 @@ def refusal(path: Path, root: Optional[Path]) -> tuple[Optional[Path], str]:
     return real, ""
 
 
-def _outside(path: Path, root: Path) -> str:
+def _outside(path: Path, root: Path, real: Path) -> str:
     """The refusal for a path whose real location leaves the repository: a symlink says so;
     otherwise a directory above it is the link (a config directory that points elsewhere).
     Without a `.git` the repository is the config directory alone (find_repo_root): a link to
-    a sibling host's file is refused too, and the message says how to widen the boundary."""
+    a sibling host's file in the tree being checked is refused too, and then the message says
+    how to widen the boundary."""
     reason = OUTSIDE_REPOSITORY if os.path.islink(path) else OUTSIDE_REPOSITORY_PATH
-    if not os.path.lexists(Path(root) / ".git"):
+    cwd = Path(os.getcwd()).resolve()
+    if not os.path.lexists(Path(root) / ".git") and cwd != Path(cwd.anchor) and is_within(real, cwd):
         reason += " (no .git above it, so the repository is its own directory: run pfcheck in a git checkout)"
     return reason

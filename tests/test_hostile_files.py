@@ -350,3 +350,19 @@ def test_the_unprivileged_user_really_cannot_read(shared_tree: Path) -> None:
     prefix = UNPRIVILEGED if os.geteuid() == 0 else []
     probe = subprocess.run([*prefix, "cat", str(shared_tree / "f")], capture_output=True, timeout=30)
     assert probe.returncode != 0 and stat.S_IMODE((shared_tree / "f").stat().st_mode) == 0
+
+
+def test_without_git_the_boundary_is_the_config_directory_and_the_refusal_says_so(tmp_path: Path) -> None:
+    """No .git: a host's main.cf linked to a sibling file of the tree is not read, and the
+    message tells how to share it (a git checkout is one repository)."""
+    (tmp_path / "common").mkdir()
+    (tmp_path / "common" / "main.cf").write_text("mynetworks = 0.0.0.0/0\n")
+    host = tmp_path / "hosts" / "a"
+    host.mkdir(parents=True)
+    (host / "main.cf").symlink_to("../../common/main.cf")
+    lonely = run(["hosts"], cwd=tmp_path)
+    assert "hosts/a/main.cf:1:1: PF900" in lonely.stdout and "run pfcheck in a git checkout" in lonely.stdout
+    assert "0.0.0.0/0" not in lonely.stdout
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    shared = run(["hosts"], cwd=tmp_path)
+    assert "PF900" not in shared.stdout and "0.0.0.0/0" in shared.stdout
