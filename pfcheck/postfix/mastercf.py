@@ -374,4 +374,10 @@ def parse_master_cf(source: SourceText) -> MasterCf:
             ))
         seen[service.key] = service
         result.entries.append(service)
+    for empty in source.null_started_lines:
+        # The logical line is the empty C string before the NUL (source._as_postfix_reads_nul).
+        result.issues.append(ConfigIssue(
+            path, empty, 1, "bad field count (0 of at least 8 fields); every Postfix program exits with this fatal error",
+            "bad-field-count", fatal=True,
+        ))
     return result
