@@ -427,6 +427,8 @@ def parse_main_cf(source: SourceText) -> MainCf:
             result.path, empty, 1,
             'missing attribute name: ""; every Postfix program exits with this fatal error', "missing-name", fatal=True,
         ))
+    if source.null_started_lines:
+        result.issues.sort(key=lambda issue: issue.line)  # Postfix stops at the first one
     result._index_names(keys)
     del keys  # (the sorted copy is kept)
     return result
