@@ -229,3 +229,13 @@ def test_missing_brace_keeps_the_services_other_overrides(tmp_path: Path) -> Non
     expected = parse_postconf_lines(answer.stdout)
     assert {f"smtp/inet/{name}": collapse_space(value) for name, value in shown.items()} == expected
     assert "PF301" in codes(findings)
+
+
+def test_deeply_nested_braces_in_a_judged_value_are_bounded(tmp_path: Path) -> None:
+    """Once placeholders are judged, `{{`-rich values reach the whole analysis: a value of
+    100,000 unbalanced `{` must give findings, not a RecursionError or an O(n^2) scan."""
+    main = CLEAN + "smtpd_banner = " + "{{ " * 100_000 + "\n"
+    directory = write_bytes(tmp_path / "mx", main.encode())
+    status, findings = lint(directory)
+    assert status in (0, 1)
+    assert all(f["line"] in (1, 2, 3) for f in findings)
