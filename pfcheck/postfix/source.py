@@ -86,16 +86,19 @@ def _read_upto(handle: BinaryIO, count: int) -> bytes:
 
 
 def _read_chunked(handle: BinaryIO, count: int) -> bytes:
-    """Up to `count` bytes in chunks, stopping after a chunk with a NUL byte: decode() only
-    needs the bytes before the first NUL to report the file as binary."""
+    """Up to `count` bytes in chunks, stopping once the bytes read are binary by their NUL
+    count (more than MAX_TEXT_NULS: /dev/zero stops after one chunk). A few NULs are no reason
+    to stop: decode() reads such a file as Postfix does, to its end."""
     parts: list[bytes] = []
+    nuls = 0
     while count > 0:
         part = _read_upto(handle, min(_CHUNK, count))
         if not part:
             break
         parts.append(part)
         count -= len(part)
-        if b"\x00" in part:
+        nuls += part.count(b"\x00")
+        if nuls > MAX_TEXT_NULS:
             break
     return b"".join(parts)
 
