@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Optional
 
 if TYPE_CHECKING:
-    from pfcheck.postfix.templates import Placeholder
+    from pfcheck.postfix.templates import Marker
 
 #: Postfix's ISSPACE: ASCII whitespace only (isascii(c) && isspace(c)).
 POSTFIX_SPACE = " \t\n\v\f\r"
@@ -126,7 +126,7 @@ class SourceText:
     crlf_line: Optional[int] = None
     #: Value placeholders in the lines Postfix reads (pfcheck.postfix.templates; PF906), the
     #: first MAX_PLACEHOLDERS of them, and how many lines hold one.
-    placeholders: list[Placeholder] = field(default_factory=list)
+    placeholders: list[Marker] = field(default_factory=list)
     placeholder_lines: int = 0
     #: Lines where a logical line starts with a NUL byte: Postfix reads an empty logical line
     #: there (main.cf: "missing attribute name", master.cf: "bad field count"); the text has

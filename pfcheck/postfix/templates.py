@@ -66,8 +66,9 @@ _HINT = re.compile(r"\{[{%#]|<%|@@|PH_|\$\{[A-Z]|%\{|%[a-z_]")
 
 
 @dataclass(frozen=True)
-class Placeholder:
-    """A value placeholder: its language, 1-based line and column, and the marker's text."""
+class Marker:
+    """A template marker (control flow or value placeholder): its language, 1-based line and
+    column, and its text."""
 
     language: str
     line: int
@@ -81,8 +82,8 @@ class TemplateScan:
     template), or its placeholder lines (the first marker of each; `placeholder_lines` counts
     all, `placeholders` keeps MAX_PLACEHOLDERS of them)."""
 
-    control: Optional[Placeholder] = None
-    placeholders: list[Placeholder] = field(default_factory=list)
+    control: Optional[Marker] = None
+    placeholders: list[Marker] = field(default_factory=list)
     placeholder_lines: int = 0
 
 
@@ -113,18 +114,18 @@ def scan_template(text: str) -> TemplateScan:
         control = _first_match(_CONTROL, line)
         if control is not None:
             language, offset, marker = control
-            scan.control = Placeholder(language, line_number, offset + 1, marker)
+            scan.control = Marker(language, line_number, offset + 1, marker)
             return scan
         placeholder = _first_match(_PLACEHOLDER, line)
         if placeholder is not None:
             language, offset, marker = placeholder
             if line[0] not in POSTFIX_SPACE and line.rstrip(POSTFIX_SPACE) == marker:
                 # `{{ extra_services }}` alone on a line stands for whole lines, not a value.
-                scan.control = Placeholder(language, line_number, 1, marker)
+                scan.control = Marker(language, line_number, 1, marker)
                 return scan
             scan.placeholder_lines += 1
             if len(scan.placeholders) < MAX_PLACEHOLDERS:
-                scan.placeholders.append(Placeholder(language, line_number, offset + 1, marker))
+                scan.placeholders.append(Marker(language, line_number, offset + 1, marker))
 
 
 def _first_match(patterns: tuple[tuple[str, str, "re.Pattern[str]"], ...],
@@ -145,9 +146,3 @@ def _first_match(patterns: tuple[tuple[str, str, "re.Pattern[str]"], ...],
             offset, marker = offset + len(marker) - len(stripped), stripped
         best = (language, offset, marker)
     return best
-
-
-def detect_template(text: str) -> Optional[tuple[str, int, int]]:
-    """(language, line, column) of the first control-flow marker Postfix would read, if any."""
-    control = scan_template(text).control
-    return None if control is None else (control.language, control.line, control.column)
