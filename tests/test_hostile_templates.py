@@ -239,3 +239,13 @@ def test_deeply_nested_braces_in_a_judged_value_are_bounded(tmp_path: Path) -> N
     status, findings = lint(directory)
     assert status in (0, 1)
     assert all(f["line"] in (1, 2, 3) for f in findings)
+
+
+def test_envsubst_in_master_cf_is_postconfs_undefined_parameter(tmp_path: Path) -> None:
+    master = "smtp inet n - y - - smtpd -o smtpd_banner=${BANNER}ESMTP\n"
+    directory = write_bytes(tmp_path / "mx", CLEAN.encode(), master.encode())
+    _, findings = lint(directory)
+    (finding,) = findings
+    assert (finding["code"], finding["service"], finding["column"]) == ("PF906", "smtp/inet", 43)
+    answer = postconf(directory, "-P")
+    assert "undefined parameter: BANNER" in answer.stderr and "undefined parameter: BANNER" in finding["message"]
