@@ -104,7 +104,11 @@ def load_target(target: Target, version: str) -> ConfigDir:
     if target.template is not None and target.main_file is not None:
         # `main.cf.j2`: what a deployment tool renders, judged as nothing but "not checked".
         source = read_source(target.main_file)
-        if source.checkable:
+        if source.checkable and source.placeholders:
+            # Placeholders alone make a main.cf PF906 (judged); the name says it is never read.
+            first = source.placeholders[0]
+            source.template, source.template_line, source.template_column = first.language, first.line, first.column
+        elif source.checkable:
             source.template = f"{target.template}, by its file name {target.main_file.name}"
         return ConfigDir(target.directory, source, None, version=version)
     main_source = read_source(target.main_file) if target.main_file is not None else None

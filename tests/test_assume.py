@@ -34,7 +34,7 @@ def test_relay_unproven_fails_the_run_by_default(tmp_path: Path) -> None:
 
 
 def test_template_fails_the_run_by_default(tmp_path: Path) -> None:
-    write(tmp_path / "mx", main="mynetworks = {{ nets }}\n", master=SAFE_MASTER)
+    write(tmp_path / "mx", main="{% if nets %}\nmynetworks = {{ nets }}\n{% endif %}\n", master=SAFE_MASTER)
     result = run(["--policy", "builtin", "--format", "json", "mx"], tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
     findings = json.loads(result.stdout)["findings"]

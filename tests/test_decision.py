@@ -97,7 +97,7 @@ SCENARIOS = {s.code: s for s in [
     Scenario("PF303", CLEAN_MAIN_CF + "smtpd_relay_restrictions =\nsmtpd_recipient_restrictions = permit_mynetworks\n"),
     Scenario("PF304", ALREADY_THERE + CLEAN_MAIN_CF + OPEN_RELAY, base_main_cf=ALREADY_THERE + CLEAN_MAIN_CF,
              off=("PF301",)),
-    Scenario("PF900", CLEAN_MAIN_CF + "myhostname = {{ inventory_hostname }}\n"),
+    Scenario("PF900", CLEAN_MAIN_CF + "{% if relay %}relayhost = [{{ relay }}]{% endif %}\n"),
     Scenario("PF901", CLEAN_MAIN_CF.replace("mynetworks", "# pfcheck: ignore[PF101]\nmynetworks")),
     Scenario("PF902", CLEAN_MAIN_CF.replace("mynetworks", '# pfcheck: ignore[PF101] reason="legacy"\nmynetworks')),
     Scenario("PF903", CLEAN_MAIN_CF,
@@ -108,6 +108,7 @@ SCENARIOS = {s.code: s for s in [
              policy_extra=ASSUMED_CLOSED),
     # PF905 is reported when the run judges the policy whole: the directory holding it is named.
     Scenario("PF905", CLEAN_MAIN_CF, policy_extra=ASSUMED_NOTHING, paths=(".",)),
+    Scenario("PF906", CLEAN_MAIN_CF + "smtpd_banner = {{ banner }}\n"),
 ]}
 
 # (threshold source, threshold, --new-only): the policy's fail_on and --fail-on, each at every

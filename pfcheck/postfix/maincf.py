@@ -422,6 +422,14 @@ def parse_main_cf(source: SourceText) -> MainCf:
         _general(result, keys, _logical_line(text, start, end, line), start, end)
     if not leading_done:
         _leading_orphans(result, text)
+    for empty in source.null_started_lines:
+        # The logical line is the empty C string before the NUL (source._as_postfix_reads_nul).
+        result.issues.append(ConfigIssue(
+            result.path, empty, 1,
+            'missing attribute name: ""; every Postfix program exits with this fatal error', "missing-name", fatal=True,
+        ))
+    if source.null_started_lines:
+        result.issues.sort(key=lambda issue: issue.line)  # Postfix stops at the first one
     result._index_names(keys)
     del keys  # (the sorted copy is kept)
     return result

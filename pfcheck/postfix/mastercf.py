@@ -248,7 +248,8 @@ DAEMON_FLAGS = "cdDlSuvVz"
 def _apply_daemon_options(service: Service, tokens: list[Token], issues: list[ConfigIssue]) -> None:
     """What master passes and the daemon's getopt() applies (master_ent.c, multi_server.c).
 
-    master strips `{...}` from every argument (exiting on an unbalanced one); the daemon's
+    master strips `{...}` from every argument (exiting on an unbalanced one, which postconf reads
+    as the rest of the line; so is it read here, and reported as fatal); the daemon's
     getopt takes `-o value` or `-ovalue`, groups flags (`-vo x=y`), and stops at the first word
     that is not an option. postconf's display differs for the attached forms: `-o{x=y}` is no
     override at all for the daemon (name "{x"), and `-ox=y` is one.
@@ -265,8 +266,16 @@ def _apply_daemon_options(service: Service, tokens: list[Token], issues: list[Co
         if text.startswith("{"):
             inner, error = extract_braced(text)
             if error is not None:
-                fatal(token, f"{error}: master exits with this fatal error", "bad-brace")
-                return
+                # master_ent.c: fatal_with_context(); postconf (pcf_extract_field) only warns
+                # and goes on with the text after the `{` (the rest of the line: mystrtokq keeps
+                # an unbalanced group to the end). The service is judged as postconf reads it,
+                # with every -o before and in the group, not as if it had none.
+                issues.append(ConfigIssue(
+                    path, token.line, token.column,
+                    f"{error}: master exits with this fatal error; postconf only warns and reads "
+                    "the text after the '{' as one field (judged so here)",
+                    "bad-brace", fatal=True,
+                ))
             token = Token(inner, token.line, token.column)
         words.append(token)  # (Tokens are immutable: an unchanged one is shared)
     index = 0
@@ -375,4 +384,12 @@ def parse_master_cf(source: SourceText) -> MasterCf:
             ))
         seen[service.key] = service
         result.entries.append(service)
+    for empty in source.null_started_lines:
+        # The logical line is the empty C string before the NUL (source._as_postfix_reads_nul).
+        result.issues.append(ConfigIssue(
+            path, empty, 1, "bad field count (0 of at least 8 fields); every Postfix program exits with this fatal error",
+            "bad-field-count", fatal=True,
+        ))
+    if source.null_started_lines:
+        result.issues.sort(key=lambda issue: issue.line)  # Postfix stops at the first one
     return result

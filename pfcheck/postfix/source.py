@@ -1,18 +1,21 @@
 """Reading config files: bytes to text, and what makes a file impossible to check.
 
 Postfix reads bytes, not text. pfcheck decodes UTF-8 with `surrogateescape`, so a stray Latin-1
-byte survives a round trip and never crashes the reader; its position is reported. Files that
-are not Postfix configs at all (binary data, templates to be rendered first) are recognised here
-so that no rule ever reports nonsense about them.
+byte survives a round trip and never crashes the reader; its position is reported. A NUL byte
+outside a comment ends its logical line, as in Postfix. Files that are not Postfix configs at all
+(binary data, templates to be rendered first: pfcheck.postfix.templates) are recognised here so
+that no rule ever reports nonsense about them.
 """
 from __future__ import annotations
 
 import os
-import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Optional
+from typing import TYPE_CHECKING, BinaryIO, Optional
+
+if TYPE_CHECKING:
+    from pfcheck.postfix.templates import Marker
 
 from pfcheck.repository import (
     IS_DIRECTORY, NO_SUCH_FILE, PERMISSION_DENIED, find_repo_root, not_regular_reason, refusal,
@@ -104,16 +107,19 @@ def _read_upto(handle: BinaryIO, count: int) -> bytes:
 
 
 def _read_chunked(handle: BinaryIO, count: int) -> bytes:
-    """Up to `count` bytes in chunks, stopping after a chunk with a NUL byte: decode() only
-    needs the bytes before the first NUL to report the file as binary."""
+    """Up to `count` bytes in chunks, stopping once the bytes read are binary by their NUL
+    count (more than MAX_TEXT_NULS: /dev/zero stops after one chunk). A few NULs are no reason
+    to stop: decode() reads such a file as Postfix does, to its end."""
     parts: list[bytes] = []
+    nuls = 0
     while count > 0:
         part = _read_upto(handle, min(_CHUNK, count))
         if not part:
             break
         parts.append(part)
         count -= len(part)
-        if b"\x00" in part:
+        nuls += part.count(b"\x00")
+        if nuls > MAX_TEXT_NULS:
             break
     return b"".join(parts)
 
@@ -139,68 +145,18 @@ class SourceText:
     template_column: int = 1
     issues: list[TextIssue] = field(default_factory=list)
     crlf_line: Optional[int] = None
+    #: Value placeholders in the lines Postfix reads (pfcheck.postfix.templates; PF906), the
+    #: first MAX_PLACEHOLDERS of them, and how many lines hold one.
+    placeholders: list[Marker] = field(default_factory=list)
+    placeholder_lines: int = 0
+    #: Lines where a logical line starts with a NUL byte: Postfix reads an empty logical line
+    #: there (main.cf: "missing attribute name", master.cf: "bad field count"); the text has
+    #: the line blanked, so the parsers report these from here.
+    null_started_lines: tuple[int, ...] = ()
 
     @property
     def checkable(self) -> bool:
         return self.unreadable is None and self.template is None
-
-
-# Ordered: the first match names the template language. `${{` is Postfix's own relational
-# expansion syntax and `inline:{{key = value}}` a Postfix table, so a Jinja/Go `{{` counts only
-# when not preceded by `$` or `:`.
-_TEMPLATE_PATTERNS: tuple[tuple[str, "re.Pattern[str]"], ...] = (
-    ("Go text/template", re.compile(r"(?<![$:])\{\{-?\s*(?:\.[A-Za-z_]|if |range |end\b|else\b|with )[^{}\n]*\}\}")),
-    ("Jinja2", re.compile(r"(?<![$:])\{\{[^{}\n]*\}\}|\{%-?\s*(?:if|for|set|else|elif|endif|endfor|macro|include|raw)\b|\{#")),
-    ("ERB", re.compile(r"<%[=#-]?")),
-    ("sed placeholders (@@NAME@@)", re.compile(r"@@[A-Z][A-Z0-9_]*@@")),
-    ("sed placeholders (PH_NAME)", re.compile(r"\bPH_[A-Z][A-Z0-9_]{2,}")),
-    # A quoted "${EXTENSION}" is a shell variable inside a command such as mailbox_command.
-    ("envsubst (${UPPER_CASE})", re.compile(r"(?<![\"'])\$\{[A-Z][A-Z0-9_]*\}")),
-    ("installer placeholders (%{name})", re.compile(r"(?m)(?:^|[\s=,])%\{?[a-z_][a-z0-9_]*\}?")),
-)
-
-
-# A line can only match a _TEMPLATE_PATTERNS entry if it holds one of these: each pattern's
-# fixed part, loosened. Searching the whole text for them is C-speed; the exact per-line test
-# then runs on those lines only, so a 20 MB main.cf costs one regex pass, not 7 per line.
-_TEMPLATE_HINT = re.compile(r"\{[{%#]|<%|@@|PH_|\$\{[A-Z]|%\{?[a-z_]")
-_COMMENT_WITH_TEMPLATE = re.compile(r"\{\{|\{%|<%")
-
-
-def detect_template(text: str) -> Optional[tuple[str, int, int]]:
-    """Return (language, line, column) of the first template marker outside comments."""
-    line_number, scanned = 1, 0
-    position = 0
-    while True:
-        hint = _TEMPLATE_HINT.search(text, position)
-        if hint is None:
-            return None
-        start = text.rfind("\n", 0, hint.start()) + 1
-        end = text.find("\n", hint.start())
-        end = len(text) if end < 0 else end
-        line_number += text.count("\n", scanned, start)
-        scanned = start
-        found = _template_in_line(text[start:end])
-        if found is not None:
-            return found[0], line_number, found[1]
-        position = end + 1
-
-
-def _template_in_line(line: str) -> Optional[tuple[str, int]]:
-    """(language, column) of a template marker in one physical line that is not a comment."""
-    stripped = line.lstrip(POSTFIX_SPACE)
-    if not stripped:
-        return None
-    if stripped.startswith("#"):
-        # Jinja comments `{# ... #}` begin with `{`; a Postfix comment can still hold
-        # template syntax that renders, e.g. `# {{ ansible_managed }}`.
-        if not _COMMENT_WITH_TEMPLATE.search(stripped):
-            return None
-    for language, pattern in _TEMPLATE_PATTERNS:
-        match = pattern.search(line)
-        if match:
-            return language, match.start() + 1
-    return None
 
 
 def _first_undecodable(data: bytes) -> tuple[int, int, int]:
@@ -215,16 +171,71 @@ def _first_undecodable(data: bytes) -> tuple[int, int, int]:
     raise AssertionError("data decodes")
 
 
+#: More NUL bytes than this and the file is binary data, not a config with a stray NUL: no
+#: editor accident leaves that many, and every binary format (Berkeley DB/LMDB maps, UTF-16
+#: text, archives) holds far more.
+MAX_TEXT_NULS = 8
+
+
+def _is_binary(data: bytes) -> bool:
+    """Binary data rather than a text file Postfix would read: many NUL bytes, or a NUL in
+    bytes that are not UTF-8 either (encrypted or compressed data: git-crypt starts with one)."""
+    nuls = data.count(b"\x00")
+    if nuls == 0:
+        return False
+    if nuls > MAX_TEXT_NULS:
+        return True
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+def _binary_reason(data: bytes) -> str:
+    line = data[: data.index(b"\x00")].count(b"\n") + 1
+    return f"binary data (NUL byte at line {line}), not a Postfix configuration file"
+
+
+def _as_postfix_reads_nul(source: SourceText) -> None:
+    """Make a text with NUL bytes read as Postfix reads it (util/readlline.c, 3.7): a comment
+    line is dropped whole, NUL or not; elsewhere a logical line is a C string, so it ends at
+    its first NUL. The text after the NUL is cut and the logical line's later continuation
+    lines are blanked (line numbers stay); each cut is reported (PF001)."""
+    lines = source.text.split("\n")
+    cut = False  # the current logical line already ended at a NUL
+    started_empty: list[int] = []
+    for index, line in enumerate(lines):
+        stripped = line.lstrip(POSTFIX_SPACE)
+        if not stripped or stripped[0] == "#":
+            continue  # skipped by Postfix, and it does not end the logical line
+        continuation = line[0] in POSTFIX_SPACE
+        if continuation and cut:
+            lines[index] = ""
+            continue
+        if not continuation:
+            cut = False
+        offset = line.find("\x00")
+        if offset < 0:
+            continue
+        cut = True
+        lines[index] = line[:offset]
+        source.issues.append(TextIssue(
+            index + 1, offset + 1,
+            "NUL byte: Postfix reads this logical line only up to it and ignores the rest of it",
+        ))
+        if offset == 0:
+            started_empty.append(index + 1)
+    source.text = "\n".join(lines)
+    source.null_started_lines = tuple(started_empty)
+
+
 def decode(path: Path, data: bytes) -> SourceText:
-    """Turn a file's bytes into a SourceText (never raises)."""
-    if b"\x00" in data:
-        offset = data.index(b"\x00")
-        before = data[:offset]
-        line = before.count(b"\n") + 1
-        return SourceText(
-            path,
-            unreadable=f"binary data (NUL byte at line {line}), not a Postfix configuration file",
-        )
+    """Turn a file's bytes into a SourceText (never raises): the text as Postfix reads it."""
+    from pfcheck.postfix.templates import scan_template
+
+    if _is_binary(data):
+        return SourceText(path, unreadable=_binary_reason(data))
     source = SourceText(path)
     try:
         source.text = data.decode("utf-8")
@@ -237,9 +248,14 @@ def decode(path: Path, data: bytes) -> SourceText:
     crlf = source.text.find("\r\n")
     if crlf >= 0:
         source.crlf_line = source.text.count("\n", 0, crlf) + 1
-    template = detect_template(source.text)
-    if template is not None:
-        source.template, source.template_line, source.template_column = template
+    if "\x00" in source.text:
+        _as_postfix_reads_nul(source)
+    scan = scan_template(source.text)
+    if scan.control is not None:
+        control = scan.control
+        source.template, source.template_line, source.template_column = control.language, control.line, control.column
+    else:
+        source.placeholders, source.placeholder_lines = scan.placeholders, scan.placeholder_lines
     return source
 
 

@@ -215,8 +215,12 @@ class _Analysis:
                     continue  # postconf dies here ("macro processing error"); PF000 says so
                 self.dbms(expanded, entry, recurse=True)
 
-    def dbms(self, text: str, entry: Optional[_Entry], recurse: bool) -> None:
-        """pcf_register_dbms_helper(): `type:name` tokens, `proxy:` skipped, `{...}` entered."""
+    def dbms(self, text: str, entry: Optional[_Entry], recurse: bool, depth: int = 0) -> None:
+        """pcf_register_dbms_helper(): `type:name` tokens, `proxy:` skipped, `{...}` entered
+        (down to MAX_BRACE_DEPTH levels: each level rescans the rest of the text, and a value
+        of a million `{` would take hours and overflow the stack; real values nest 2 or 3)."""
+        if depth > MAX_BRACE_DEPTH:
+            return
         suffixes = dbms_suffixes(self.version)
         # 2.10 - 2.11 split on blanks and commas only (mystrtok); 3.0+ keep `{...}` together.
         tokens = _split(text) if self.key < (3, 0) else (token for token, _ in split_braced(text, _COMMA_SPACE))
@@ -226,7 +230,7 @@ class _Analysis:
                 # before, its type is "{type" and matches no DBMS.
                 if self.key >= (3, 5) and recurse:
                     inner, _error = extract_braced(token)
-                    self.dbms(inner, entry, recurse)
+                    self.dbms(inner, entry, recurse, depth + 1)
                 continue
             db_type, sep, prefix = token.partition(":")
             while sep and db_type == "proxy":
@@ -239,7 +243,7 @@ class _Analysis:
             if prefix.startswith("{") and self.key >= (3, 0):
                 inner, _error = extract_braced(prefix)
                 next_recurse = recurse and not (self.key >= (3, 8) and db_type in _REGEX_TYPES)
-                self.dbms(inner, entry, next_recurse)
+                self.dbms(inner, entry, next_recurse, depth + 1)
                 continue
             for suffix in suffixes.get(db_type, ()):
                 self.flag(f"{prefix}_{suffix}", entry)
@@ -307,6 +311,9 @@ def _split(text: str) -> Iterable[str]:
         if part:
             yield part
 
+
+#: `{...}` levels the DBMS-client scan enters (see _Analysis.dbms).
+MAX_BRACE_DEPTH = 10
 
 #: main.cf definitions above which the analysis is not run (`too_many_names`). Real configs have
 #: tens to hundreds; the analysis keeps every name and value of the file, which for a

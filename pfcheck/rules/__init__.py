@@ -25,6 +25,7 @@ RULE_MODULES: tuple[str, ...] = (
     "pf903_stale_baseline_entry",
     "pf904_expired_waiver",
     "pf905_unused_assumption",
+    "pf906_template_placeholder",
 )
 
 #: Every rule module, keyed by code.

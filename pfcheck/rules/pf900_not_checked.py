@@ -1,9 +1,14 @@
 """File not checked: a template or unreadable input (PF900, not-checked).
 
 ## What it does
-Reports every named or discovered config file that pfcheck could not check: a template
-(Jinja2, ERB, Go text/template, envsubst, sed or installer placeholders) that must be rendered
-first, a binary file, a directory named like a config file, or a file that cannot be read.
+Reports every named or discovered config file that pfcheck could not check: a template whose
+rendering decides which lines exist (control flow outside comment lines: Jinja2 `{% if %}` or
+`{# #}`, ERB `<% %>`, Go `{{ if }}`/`{{ range }}`/`{{ end }}`, Mustache sections, an installer's
+`%{name}` line switch, a placeholder alone on a line), a file named like a template
+(`main.cf.j2`), binary data (more than 8 NUL bytes, or a NUL in bytes that are not UTF-8), a
+directory named like a config file, or a file that cannot be read. One finding per file, at the
+first such marker. Value placeholders alone are not this: the file is judged as Postfix reads it
+and each placeholder line is PF906.
 pfcheck reads only regular files inside the repository: a main.cf, master.cf or a file a
 value names (a table, a `/file/name` list) that is a symlink leaving the repository, a FIFO,
 a socket or a device is reported here, at the path as named, and never opened; so is a file
@@ -15,7 +20,9 @@ values Postfix will use; point pfcheck at the rendered file instead (for example
 and run pfcheck on the output).
 
 ## Example
-    mynetworks = {{ postfix_mynetworks | join(' ') }}
+    {% if relay_networks %}
+    mynetworks = {{ relay_networks | join(' ') }}
+    {% endif %}
 
 ## Use instead
     # render the template first, then:
