@@ -67,10 +67,11 @@ def _scope_names(config: ConfigDir, scope: Scope) -> list[str]:
 def show_model(config: ConfigDir) -> dict[str, Any]:
     """The stable JSON model of `pfcheck show --format json`."""
     main: dict[str, Any] = {}
-    unused_main = _unused(config, None)
+    # postconf -n leaves out unused names and read-only assignments (see "warnings").
+    hidden = _unused(config, None) | defaults.read_only_parameters(config.version)
     for name, definition in sorted(config.main.params.items()):
-        if name in unused_main:
-            continue  # postconf -n leaves it out (see "warnings")
+        if name in hidden:
+            continue
         value = config.global_scope.get(name)
         main[name] = {
             "value": collapse_space(definition.value),
