@@ -11,7 +11,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Callable, Mapping, Optional
 
 from pfcheck.postfix import defaults
 from pfcheck.postfix.expand import ExpansionError, expand
@@ -147,27 +147,84 @@ class Scope:
         return None if value is None else (value, DEFAULT_ORIGIN)
 
     def _derived_default(self, name: str) -> Optional[str]:
-        """myhostname/mydomain defaults derive from each other (mail_params.c check_my*);
+        """myhostname/mydomain defaults (mail_params.c check_myhostname(), check_mydomainname());
         config_directory is where the files are installed, which table paths are mapped from."""
         if name == "config_directory" and name not in self.config.host_facts:
             return INSTALLED_CONFIG_DIRECTORY
         if name == "myhostname":
-            hostname = self.config.host_facts.get("hostname")
+            return self._default_myhostname()
+        if name == "mydomain":
+            hostname = self.daemon_hostname()
             if hostname is None:
                 return None
-            if "." in hostname:
-                return hostname
-            if self._recording:
-                self._recording[-1].add("mydomain")  # whether a service sets it matters
-            explicit = "mydomain" in self._overrides or self.config.main.get("mydomain") is not None
-            return f"{hostname}.{self.value('mydomain') if explicit else DEFAULT_DOMAIN}"
-        if name == "mydomain":
-            hostname = self.raw("myhostname")
-            if hostname is None or (hostname[1].is_default and "hostname" not in self.config.host_facts):
-                return None
-            myhostname = self.value("myhostname")
-            return myhostname.partition(".")[2] if "." in myhostname else DEFAULT_DOMAIN
+            # check_mydomainname(): what follows the first dot of var_myhostname.
+            return hostname.partition(".")[2] if "." in hostname else DEFAULT_DOMAIN
         return None
+
+    def _is_assigned(self, name: str) -> bool:
+        """Whether main.cf or this service's `-o` puts `name` in Postfix's parameter dictionary."""
+        if self._recording:
+            self._recording[-1].add(name)  # whether a service sets it matters
+        return name in self._overrides or self.config.main.get(name) is not None
+
+    def _lookup_unassigned(self, missing: str) -> Callable[[str], Optional[str]]:
+        """The dictionary as mail_params_init() sees it before it stores `missing`'s default:
+        `$missing` is undefined (empty), everything else is looked up as usual."""
+        def lookup(name: str) -> Optional[str]:
+            if name == missing:
+                if self._recording:
+                    self._recording[-1].add(name)
+                return None
+            return self._lookup(name)
+        return lookup
+
+    def _default_myhostname(self) -> Optional[str]:
+        """check_myhostname(): the host name, or `host.$mydomain` for an undotted one, where
+        $mydomain is main.cf's value (expanded while myhostname is still undefined) or
+        localdomain. None while the host name is unknown (the placeholder stands for it)."""
+        hostname = self.config.host_facts.get("hostname")
+        if hostname is None:
+            return None
+        if "." in hostname:
+            return hostname
+        domain = DEFAULT_DOMAIN
+        if self._is_assigned("mydomain"):
+            raw = self._lookup("mydomain") or ""
+            try:
+                domain = expand(raw, self._lookup_unassigned("myhostname"), name="mydomain")
+            except ExpansionError:
+                domain = ""  # the daemon dies on mydomain's expansion (reported there)
+        return f"{hostname}.{domain}"
+
+    def daemon_hostname(self) -> Optional[str]:
+        """var_myhostname as mail_params_init() computes it: a set myhostname is expanded
+        before mydomain's default exists (so an unset `$mydomain` is empty there, and later
+        `$myhostname` references see the default). None: unknown (host name not given) or
+        the expansion fails (reported on myhostname)."""
+        cached = self.__dict__.get("_daemon_hostname")
+        if cached is None:
+            self._recording.append(set())
+            try:
+                cached = (self._compute_daemon_hostname(), frozenset(self._recording[-1]))
+            finally:
+                self._recording.pop()
+            self.__dict__["_daemon_hostname"] = cached
+        result, looked_up = cached
+        if self._recording:
+            self._recording[-1].update(looked_up)  # what it depends on, for every caller
+        return result
+
+    def _compute_daemon_hostname(self) -> Optional[str]:
+        if not self._is_assigned("myhostname"):
+            return self._default_myhostname()
+        raw = self._lookup("myhostname") or ""
+        if "$" not in raw:
+            return raw
+        lookup = self._lookup if self._is_assigned("mydomain") else self._lookup_unassigned("mydomain")
+        try:
+            return expand(raw, lookup, name="myhostname")
+        except ExpansionError:
+            return None
 
     def _lookup(self, name: str) -> Optional[str]:
         """raw(name)'s value without building an Origin: expansion calls this per `$name`."""

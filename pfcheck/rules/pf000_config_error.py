@@ -136,6 +136,8 @@ def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
                 refusal = refusals[name]
                 reported.add(key)
                 shown = value.raw if value.raw == value.expanded else value.expanded
+                if name == "myhostname" and scope.daemon_hostname() != value.expanded:
+                    shown = value.raw  # the daemon expands it before $mydomain has its default
                 hint = " (Postfix has no trailing comments)" if "#" in shown else ""
                 assumption = f" (assuming {refusal.assumption})" if refusal.assumption else ""
                 yield make_finding(
