@@ -20,6 +20,8 @@ def _errors(config: ConfigDir) -> list[dict[str, Any]]:
     seen: set[tuple[str, int]] = set()
     for scope in [config.global_scope, *(listener.scope for listener in config.listeners())]:
         for name in _scope_names(config, scope):
+            if not scope.expanded_by_postfix(name):
+                continue  # postconf -n and the daemons never expand it on its own
             value = scope.get(name)
             if value.error is None:
                 continue
