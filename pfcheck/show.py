@@ -23,8 +23,8 @@ def _errors(config: ConfigDir) -> list[dict[str, Any]]:
             if not scope.expanded_by_postfix(name):
                 continue  # postconf -n and the daemons never expand it on its own
             value = scope.get(name)
-            if value.error is None:
-                continue
+            if value.error is None or value.origin.is_default:
+                continue  # a default fails only through a set parameter, reported on its own line
             origin = value.origin
             key = (str(origin.path), origin.line)
             if key in seen:
