@@ -113,14 +113,15 @@ def _hostname_refusal(scope: "Scope", program: Optional[str], config_directory: 
     each one's length (min 1, checked as it is stored), then valid_hostname() of each. The
     values are the daemon's (Scope.daemon_hostname(): a set myhostname sees an unset $mydomain
     as empty). A problem of an unset mydomain belongs to the myhostname line it derives from."""
+    if not scope.is_set("myhostname") and not scope.is_set("mydomain"):
+        return None  # both from the host name, which pfcheck does not know
+    # None: unknown (the host name is not given, or an expansion error reported on its own).
     hostname = scope.daemon_hostname()
-    if hostname is None or not scope.is_set("myhostname") and not scope.is_set("mydomain"):
-        return None  # unknown (host name not given, or an expansion error reported elsewhere)
     domain_value = scope.get("mydomain")
-    if domain_value.error is not None or defaults.is_host_placeholder(domain_value.expanded):
-        domain: Optional[str] = None
-    else:
-        domain = domain_value.expanded
+    unknown_host = defaults.host_placeholder("myhostname")
+    domain: Optional[str] = domain_value.expanded
+    if domain_value.error is not None or defaults.is_host_placeholder(domain) or unknown_host in domain:
+        domain = None
     owner = {"myhostname": "myhostname" if scope.is_set("myhostname") else "mydomain",
              "mydomain": "mydomain" if scope.is_set("mydomain") else "myhostname"}
     main_cf = f"{config_directory}/main.cf"
