@@ -249,3 +249,19 @@ def test_deep_chain_message_is_postconfs(tmp_path: Path) -> None:
     assert 'warning: unreasonable macro call nesting: "x101"' in result.stderr
     assert "fatal: dictionary mail_dict: macro processing error" in result.stderr
     assert len(_lint(directory)[1]) == 1
+
+
+def test_an_override_deep_in_a_chain_still_changes_the_service_value(tmp_path: Path) -> None:
+    """differing_names() expands only what may reach an `-o` name; the rest is inherited."""
+    from pfcheck.postfix.config import load_config_dir
+
+    directory = _write(tmp_path / "d", "compatibility_level = 3.6\n" + _chain(50) + "x50 = end\n"
+                       + _chain(3000, "u") + "smtpd_banner = $x0 ESMTP\nmydestination = $u0\n",
+                       "smtp inet n - n - - smtpd\nsub inet n - n - - smtpd -o x50=other\n")
+    config = load_config_dir(directory)
+    scopes = {listener.key: listener.scope for listener in config.listeners()}
+    assert scopes["smtp/inet"].value("smtpd_banner") == "end ESMTP"
+    assert scopes["sub/inet"].value("smtpd_banner") == "other ESMTP"
+    assert "smtpd_banner" in scopes["sub/inet"].differing_names()
+    assert "u0" not in config.global_scope._may_reach(config.overridden_names)
+    assert scopes["sub/inet"].get("mydestination").error is not None  # u0 .. u101: too deep
