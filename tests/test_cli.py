@@ -324,7 +324,10 @@ def test_ten_megabyte_line_without_newline(tmp_path: Path) -> None:
 
 def test_macro_recursion(tmp_path: Path) -> None:
     result = lint_one(tmp_path, (SAFE_MAIN + "smtpd_banner = $a\na = $b\nb = $a\n").encode())
-    assert {("PF000", 4), ("PF000", 5), ("PF000", 6)} <= codes_at(result)
+    assert ("PF000", 4) in codes_at(result)
+    # No Postfix program expands a or b on their own (postconf -n and postmap are fine without
+    # smtpd_banner): the failure is where smtpd reads it.
+    assert not {("PF000", 5), ("PF000", 6)} & codes_at(result)
 
 
 def test_macro_chain_deeper_than_100(tmp_path: Path) -> None:

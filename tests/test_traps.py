@@ -274,7 +274,9 @@ def test_recursion_is_reported_once_per_line(tmp_path: Path) -> None:
 
     ctx = RuleContext(config(tmp_path, RECURSION), tmp_path)
     lines = sorted(f.line for f in pf000_config_error.check(ctx, {}))
-    assert lines == [2, 3, 4]
+    # smtpd dies reading smtpd_banner; no program expands l1 or l2 on their own (postmap is fine
+    # with the two alone, tests/test_hostile_expand.py).
+    assert lines == [2]
 
 
 @pytest.mark.live

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Callable, Mapping, Optional
 
 from pfcheck.postfix import defaults
 from pfcheck.postfix.expand import ExpansionError, expand
@@ -43,6 +44,13 @@ _UNKNOWN = object()
 _MAIN_VALUE_CACHE = 4096
 #: Scope.evaluate() keeps Values whose raw value is at least this long.
 KEEP_EVALUATED_CHARS = 4096
+
+#: A name an expansion may look up: every one is written right after `$`, `${` or `$(` (and
+#: CHARS_SPACE), in the value or in a relational operand or `?`/`:` text inside it.
+_REFERENCE = re.compile(r"\$[{(]?[ \t\r\n]*([A-Za-z0-9_]+)")
+
+#: CHARS_COMMA_SP, how smtpd splits smtpd_restriction_classes.
+_COMMA_SPACE = re.compile(r"[, \t\r\n]+")
 
 #: Postfix's DEF_MYDOMAIN, used when the host name has no dot.
 DEFAULT_DOMAIN = "localdomain"
@@ -149,27 +157,84 @@ class Scope:
         return None if value is None else (value, DEFAULT_ORIGIN)
 
     def _derived_default(self, name: str) -> Optional[str]:
-        """myhostname/mydomain defaults derive from each other (mail_params.c check_my*);
+        """myhostname/mydomain defaults (mail_params.c check_myhostname(), check_mydomainname());
         config_directory is where the files are installed, which table paths are mapped from."""
         if name == "config_directory" and name not in self.config.host_facts:
             return INSTALLED_CONFIG_DIRECTORY
         if name == "myhostname":
-            hostname = self.config.host_facts.get("hostname")
+            return self._default_myhostname()
+        if name == "mydomain":
+            hostname = self.daemon_hostname()
             if hostname is None:
                 return None
-            if "." in hostname:
-                return hostname
-            if self._recording:
-                self._recording[-1].add("mydomain")  # whether a service sets it matters
-            explicit = "mydomain" in self._overrides or self.config.main.get("mydomain") is not None
-            return f"{hostname}.{self.value('mydomain') if explicit else DEFAULT_DOMAIN}"
-        if name == "mydomain":
-            hostname = self.raw("myhostname")
-            if hostname is None or (hostname[1].is_default and "hostname" not in self.config.host_facts):
-                return None
-            myhostname = self.value("myhostname")
-            return myhostname.partition(".")[2] if "." in myhostname else DEFAULT_DOMAIN
+            # check_mydomainname(): what follows the first dot of var_myhostname.
+            return hostname.partition(".")[2] if "." in hostname else DEFAULT_DOMAIN
         return None
+
+    def _is_assigned(self, name: str) -> bool:
+        """Whether main.cf or this service's `-o` puts `name` in Postfix's parameter dictionary."""
+        if self._recording:
+            self._recording[-1].add(name)  # whether a service sets it matters
+        return name in self._overrides or self.config.main.get(name) is not None
+
+    def _lookup_unassigned(self, missing: str) -> Callable[[str], Optional[str]]:
+        """The dictionary as mail_params_init() sees it before it stores `missing`'s default:
+        `$missing` is undefined (empty), everything else is looked up as usual."""
+        def lookup(name: str) -> Optional[str]:
+            if name == missing:
+                if self._recording:
+                    self._recording[-1].add(name)
+                return None
+            return self._lookup(name)
+        return lookup
+
+    def _default_myhostname(self) -> Optional[str]:
+        """check_myhostname(): the host name, or `host.$mydomain` for an undotted one, where
+        $mydomain is main.cf's value (expanded while myhostname is still undefined) or
+        localdomain. None while the host name is unknown (the placeholder stands for it)."""
+        hostname = self.config.host_facts.get("hostname")
+        if hostname is None:
+            return None
+        if "." in hostname:
+            return hostname
+        domain = DEFAULT_DOMAIN
+        if self._is_assigned("mydomain"):
+            raw = self._lookup("mydomain") or ""
+            try:
+                domain = expand(raw, self._lookup_unassigned("myhostname"), name="mydomain")
+            except ExpansionError:
+                domain = ""  # the daemon dies on mydomain's expansion (reported there)
+        return f"{hostname}.{domain}"
+
+    def daemon_hostname(self) -> Optional[str]:
+        """var_myhostname as mail_params_init() computes it: a set myhostname is expanded
+        before mydomain's default exists (so an unset `$mydomain` is empty there, and later
+        `$myhostname` references see the default). None: unknown (host name not given) or
+        the expansion fails (reported on myhostname)."""
+        cached = self.__dict__.get("_daemon_hostname")
+        if cached is None:
+            self._recording.append(set())
+            try:
+                cached = (self._compute_daemon_hostname(), frozenset(self._recording[-1]))
+            finally:
+                self._recording.pop()
+            self.__dict__["_daemon_hostname"] = cached
+        result, looked_up = cached
+        if self._recording:
+            self._recording[-1].update(looked_up)  # what it depends on, for every caller
+        return result
+
+    def _compute_daemon_hostname(self) -> Optional[str]:
+        if not self._is_assigned("myhostname"):
+            return self._default_myhostname()
+        raw = self._lookup("myhostname") or ""
+        if "$" not in raw:
+            return raw
+        lookup = self._lookup if self._is_assigned("mydomain") else self._lookup_unassigned("mydomain")
+        try:
+            return expand(raw, lookup, name="myhostname")
+        except ExpansionError:
+            return None
 
     def _lookup(self, name: str) -> Optional[str]:
         """raw(name)'s value without building an Origin: expansion calls this per `$name`."""
@@ -288,7 +353,9 @@ class Scope:
         try:
             return Value(name, raw, expand(raw, self._lookup, name=name), origin)
         except ExpansionError as error:
-            return Value(name, raw, "", origin, error)
+            # Kept for the run: without its traceback, which holds the expansion's whole state.
+            error.__context__ = None
+            return Value(name, raw, "", origin, error.with_traceback(None))
 
     def differing_names(self) -> set[str]:
         """Names whose Value here may differ from the main.cf scope's: this service's `-o`
@@ -297,14 +364,71 @@ class Scope:
             return set()
         main_scope = self.config.global_scope
         if not main_scope._dependencies_complete:
+            may_depend = main_scope._may_reach(self.config.overridden_names)
             for name in self.config.main.names_containing("$"):
-                if name not in main_scope._recorded:
+                if name in may_depend and name not in main_scope._recorded:
                     main_scope.evaluate(name)
             main_scope._dependencies_complete = True
         result = set(self._overrides)
         for overridden in self._overrides:
             result |= main_scope._touched_by.get(overridden, set())
         return result
+
+    def expanded_by_postfix(self, name: str) -> bool:
+        """Whether a Postfix program expands `name`'s own value in this scope: a parameter it
+        knows (built-in, per-service, legacy), or a restriction class smtpd reads. No daemon
+        ever looks at any other name, so its expansion error kills nothing by itself (it
+        kills what references it)."""
+        if self.config.is_known(name):
+            return True
+        classes = self.__dict__.get("_restriction_classes")
+        if classes is None:
+            value = self.get("smtpd_restriction_classes")
+            classes = frozenset(_COMMA_SPACE.split(value.expanded)) - {""} if value.error is None else frozenset()
+            self.__dict__["_restriction_classes"] = classes
+        return name in classes
+
+    def _may_reach(self, targets: frozenset[str]) -> set[str]:
+        """main.cf names with a `$` whose expansion may look up one of `targets`: a superset,
+        from the names written after `$`, `${`, `$(` in the values (every name an expansion
+        looks up is written so), through built-in defaults and the myhostname/mydomain pair.
+        Only these need expanding to learn their dependencies: a 10,000-deep `$x` chain that
+        reaches no `-o` name costs one scan, not 10,000 expansions."""
+        if not targets:
+            return set()
+        referrers: dict[str, list[str]] = {}
+        main = self.config.main
+        builtin = defaults.builtin_defaults(self.config.version)
+        unset_referenced: set[str] = set()
+
+        def scan(name: str, raw: str) -> None:
+            for reference in set(_REFERENCE.findall(raw)):
+                referrers.setdefault(reference, []).append(name)
+                if reference not in builtin and reference not in unset_referenced and reference not in main:
+                    unset_referenced.add(reference)
+                    pending.append(reference)
+
+        pending: list[str] = []
+        for name in main.names_containing("$"):
+            scan(name, main.value(name) or "")
+        for name, raw in builtin.items():
+            if "$" in raw and name not in main:
+                scan(name, raw)
+        while pending:  # per-service defaults (`relay_destination_concurrency_limit`, ...)
+            name = pending.pop()
+            found = self.raw(name)
+            if found is not None and "$" in found[0]:
+                scan(name, found[0])
+        for derived, source in (("myhostname", "mydomain"), ("mydomain", "myhostname")):
+            referrers.setdefault(source, []).append(derived)
+        reached: set[str] = set()
+        queue = list(targets)
+        while queue:
+            for name in referrers.get(queue.pop(), ()):
+                if name not in reached:
+                    reached.add(name)
+                    queue.append(name)
+        return reached
 
     # The interface the relay evaluator needs (pfcheck.postfix.relay.EffectiveParams).
     def value(self, name: str) -> str:
@@ -414,6 +538,14 @@ class ConfigDir:
     def overridden_names(self) -> frozenset[str]:
         """Every name some master.cf service sets with `-o` (what a service scope can change)."""
         return frozenset(o.name for service in self.master.services for o in service.overrides)
+
+    def is_known(self, name: str) -> bool:
+        """Whether the target Postfix version knows `name` (with this master.cf's services)."""
+        services = self.__dict__.get("_service_pairs")
+        if services is None:
+            services = self.__dict__["_service_pairs"] = tuple(
+                (service.name, service.command) for service in self.master.entries)
+        return defaults.is_known_parameter(name, self.version, services=services)
 
     @property
     def issues(self) -> list[ConfigIssue]:

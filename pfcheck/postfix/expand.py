@@ -43,19 +43,15 @@ from __future__ import annotations
 import bisect
 import re
 from array import array
-from typing import Callable, Dict, Generator, Iterator, List, Optional, Set, Tuple
+from typing import Dict, Generator, List, Optional, Set, Tuple
 
-__all__ = ["ExpansionError", "expand", "references", "compat_level_value", "MAX_NESTING"]
+from pfcheck.postfix.expand_simple import (
+    MAX_NESTING, MAX_RESULT_CHARS, ExpansionError, Lookup, _build_simple, _expand_simple, _measure_simple,
+    _NotSimple, _quote, _too_large,
+)
 
-Lookup = Callable[[str], Optional[str]]
+__all__ = ["ExpansionError", "expand", "references", "compat_level_value", "MAX_NESTING", "MAX_RESULT_CHARS"]
 
-# mac_expand_callback(): `if (mc->level++ > 100)` -> a piece at level 101 is an error.
-MAX_NESTING = 100
-
-# Protection for pfcheck itself against configurations that would make Postfix run
-# out of memory or time as well (exponential `$a$a` ladders); far above anything a
-# real configuration produces.
-MAX_RESULT_CHARS = 128 * 1024 * 1024
 MAX_STEPS = 20_000_000
 
 # The value of a relational expression (MAC_EXP_BVAL_TRUE / MAC_EXP_BVAL_FALSE).
@@ -84,31 +80,6 @@ _COMPAT_MAJOR_MAX = _LONG_MAX >> 20
 _COMPAT_FIELD_MAX = 0x3FF
 _C_ISSPACE = " \t\n\v\f\r"
 
-# Error messages quote whole strings with "%s"; cap that for pfcheck's display.
-_QUOTE_LIMIT = 1000
-
-
-class ExpansionError(Exception):
-    """A value that Postfix refuses to expand (postconf/daemons exit with a fatal error)."""
-
-    def __init__(self, message: str, name: Optional[str], offset: int) -> None:
-        super().__init__(message)
-        self.message = message
-        #: parameter whose raw value contains the problem (None: the top-level value)
-        self.name = name
-        #: 0-based offset in that raw value where the problem is detected
-        self.offset = offset
-        # Internal: what Postfix still does after this first complaint (see
-        # _Engine.relational): whether the process exits on the spot, and the text a
-        # failed operand context had produced so far.
-        self._terminal = False
-        self._partial = ""
-        self._crash = False
-
-    def __repr__(self) -> str:
-        return f"ExpansionError({self.message!r}, name={self.name!r}, offset={self.offset})"
-
-
 def expand(value: str, lookup: Lookup, *, name: Optional[str] = None) -> str:
     """Expand `value` recursively as `postconf -x` does.
 
@@ -118,101 +89,13 @@ def expand(value: str, lookup: Lookup, *, name: Optional[str] = None) -> str:
     """
     if "$" not in value:
         return value
-    simple = _expand_simple(value, lookup)
+    simple = _expand_simple(value, lookup, name)
     if simple is not None:
         return simple
     engine = _Engine(lookup, scanning=False, top_name=name)
     output: List[str] = []
     engine.run(engine.parse(_Span(value, 0, len(value), name), 0, output))
     return "".join(output)
-
-
-# -- the fast path: only `$name`, `${name}` and `$$` ----------------------------------------
-#
-# Most values (`$myhostname`, `$config_directory/x`, `${a} ${b}`) contain nothing else, down
-# to the values they reference. For them the engine's result is plain substitution, and
-# none of its errors can happen while the nesting stays far below MAX_NESTING and the work far
-# below MAX_STEPS / MAX_RESULT_CHARS. Anything else (a `?`/`:`, a relational, `$(`, a bare
-# `$`, deep or large expansions) raises _NotSimple and goes through the engine from the start.
-
-# One `$` piece: `$$`, `$name`, `${name}`; the empty alternative marks anything else.
-_SIMPLE_PIECE = re.compile(r"\$(?:(\$)|([A-Za-z0-9_]+)|\{([A-Za-z0-9_]+)\}|)")
-_SIMPLE_MAX_DEPTH = 50
-# Distinct names with a `$` value expanded. The engine expands each at most once per level
-# (its memo), a few steps each: 50 levels x 50,000 names stays far below MAX_STEPS.
-_SIMPLE_MAX_NESTED = 50_000
-# re.sub() keeps every piece until it joins them: a value of millions of `$x` is substituted
-# in segments of this many characters, so that list stays small.
-_SIMPLE_SEGMENT = 1 << 20
-
-
-class _NotSimple(Exception):
-    """The value needs the engine."""
-
-
-class _Simple:
-    """One fast-path expansion: a replacement per name (lookups are pure within it)."""
-
-    __slots__ = ("lookup", "replacements", "nested", "chars")
-
-    def __init__(self, lookup: Lookup) -> None:
-        self.lookup = lookup
-        self.replacements: Dict[str, str] = {}
-        self.nested = 0
-        self.chars = 0
-
-    def expand(self, value: str, depth: int) -> str:
-        if len(value) <= _SIMPLE_SEGMENT:
-            return _SIMPLE_PIECE.sub(lambda piece: self.replace(piece, depth), value)
-        return "".join(_SIMPLE_PIECE.sub(lambda piece: self.replace(piece, depth), segment)
-                       for segment in _segments(value))
-
-    def replace(self, piece: "re.Match[str]", depth: int) -> str:
-        if piece.group(1) is not None:
-            return "$"
-        name = piece.group(2) or piece.group(3)
-        if name is None:
-            raise _NotSimple()
-        found = self.replacements.get(name)
-        if found is None:
-            raw = self.lookup(name)
-            if not raw:
-                found = ""
-            elif "$" in raw:
-                self.nested += 1
-                if depth >= _SIMPLE_MAX_DEPTH or self.nested > _SIMPLE_MAX_NESTED:
-                    raise _NotSimple()
-                found = self.expand(raw, depth + 1)
-            else:
-                found = raw
-            self.replacements[name] = found
-        self.chars += len(found)
-        if self.chars > MAX_RESULT_CHARS:
-            raise _NotSimple()  # the engine reports it
-        return found
-
-
-def _segments(value: str) -> Iterator[str]:
-    """`value` cut before a `$` that follows a non-`$` character: no `$` piece spans a cut
-    (`$$` pairs from the left, and `${name}` holds no `$`)."""
-    start = 0
-    while start < len(value):
-        cut = value.find("$", start + _SIMPLE_SEGMENT)
-        while cut > 0 and value[cut - 1] == "$":
-            cut = value.find("$", cut + 1)
-        if cut < 0:
-            yield value[start:]
-            return
-        yield value[start:cut]
-        start = cut
-
-
-def _expand_simple(value: str, lookup: Lookup) -> Optional[str]:
-    """`value` expanded when it and everything it references is simple, else None."""
-    try:
-        return _Simple(lookup).expand(value, 0)
-    except _NotSimple:
-        return None
 
 
 def references(value: str) -> Set[str]:
@@ -283,6 +166,8 @@ class _Engine:
         # only depends on those two, and this keeps `$a$a` ladders polynomial.
         self.memo: Dict[Tuple[str, int], str] = {}
         self.bracket_cache: Dict[Tuple[str, str], Tuple["array[int]", "array[int]"]] = {}
+        #: Names whose value (or something below it) needs the engine.
+        self.not_simple: Set[str] = set()
 
     # -- driver ---------------------------------------------------------------
 
@@ -334,11 +219,7 @@ class _Engine:
         output.append(text)
         self.result_chars += len(text)
         if self.result_chars > MAX_RESULT_CHARS:
-            problem = ExpansionError(
-                "expansion result exceeds %d characters (Postfix would likely run out of memory)"
-                % MAX_RESULT_CHARS, self.top_name, 0)
-            problem._terminal = True
-            raise problem
+            raise _too_large(self.top_name)
 
     def matching_close(self, text: str, open_position: int) -> Optional[int]:
         """Position of the bracket closing the one at `open_position` (forward count of
@@ -443,6 +324,18 @@ class _Engine:
         if known is not None:
             self.emit(output, known)
             return None
+        if name not in self.not_simple:
+            # A simple value is measured before it is built, like a top-level one: a `$a$a`
+            # ladder below a relational default never fills memory.
+            try:
+                raw_values = _measure_simple(value, self.lookup, self.top_name, name, level,
+                                             MAX_RESULT_CHARS - self.result_chars)
+            except _NotSimple:
+                self.not_simple.add(name)
+            else:
+                text = self.memo[(name, level)] = _build_simple(value, raw_values)
+                self.emit(output, text)
+                return None
         return self.expand_value(name, value, span, dollar, level, output)
 
     def expand_value(self, name: str, value: str, span: _Span, dollar: int, level: int,
@@ -763,9 +656,3 @@ def _c20(text: str) -> str:
         if used > 20:
             return text[:index]
     return text[:20]
-
-
-def _quote(text: str) -> str:
-    if len(text) <= _QUOTE_LIMIT:
-        return text
-    return text[:_QUOTE_LIMIT] + "..."

@@ -400,10 +400,7 @@ def global_refusals(lookup: Callable[[str], str], is_set: Callable[[str], bool],
             if word not in ("all", "ipv4", "ipv6"):
                 add("inet_protocols", f'unknown inet_protocols value "{word}" in "{protocols}"')
                 break
-    for name in ("myhostname", "mydomain"):
-        value = lookup(name)
-        if is_set(name) and value and valid_hostname(value) is not None:
-            add(name, f"file {main_cf}: parameter {name}: bad parameter value: {value}")
+    # myhostname and mydomain: refusals._hostname_refusal() (the daemon's own values).
     # mynetworks_style is read only to compute a mynetworks that main.cf does not set, and not
     # at all when inet_protocols enables no family (mynetworks.c mynetworks_core()).
     style = lookup("mynetworks_style")

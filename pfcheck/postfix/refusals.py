@@ -72,7 +72,7 @@ def _scope_refusals(scope: "Scope", program: Optional[str]) -> Dict[str, Refusal
     read_only = defaults.read_only_parameters(version)
     found: Dict[str, Refusal] = {}
     names = candidate_names(scope)
-    for name in sorted(names - read_only):
+    for name in sorted(names - read_only - _HOST_NAMES):
         value = scope.evaluate(name)
         if value.error is not None or value.origin.is_default:
             continue
@@ -95,10 +95,44 @@ def _scope_refusals(scope: "Scope", program: Optional[str]) -> Dict[str, Refusal
 
     # Postfix names main.cf by its installed path: $config_directory/main.cf.
     config_directory = scope.value("config_directory") or INSTALLED_CONFIG_DIRECTORY
+    hostname_refusal = _hostname_refusal(scope, program, config_directory)
+    if hostname_refusal is not None:
+        found.setdefault(hostname_refusal.name, hostname_refusal)
     for name, refusal in param_types.global_refusals(scope.value, is_set, version, config_directory).items():
         if name not in found and scope.evaluate(name).error is None:
             found[name] = refusal
     return found
+
+
+#: mail_params_init() reads these two through get_mail_conf_str_fn_table(), not the type tables.
+_HOST_NAMES = frozenset({"myhostname", "mydomain"})
+
+
+def _hostname_refusal(scope: "Scope", program: Optional[str], config_directory: str) -> Optional[Refusal]:
+    """The first fatal of mail_params_init() on var_myhostname / var_mydomain, in its order:
+    each one's length (min 1, checked as it is stored), then valid_hostname() of each. The
+    values are the daemon's (Scope.daemon_hostname(): a set myhostname sees an unset $mydomain
+    as empty). A problem of an unset mydomain belongs to the myhostname line it derives from."""
+    if not scope.is_set("myhostname") and not scope.is_set("mydomain"):
+        return None  # both from the host name, which pfcheck does not know
+    # None: unknown (the host name is not given, or an expansion error reported on its own).
+    hostname = scope.daemon_hostname()
+    domain_value = scope.get("mydomain")
+    unknown_host = defaults.host_placeholder("myhostname")
+    domain: Optional[str] = domain_value.expanded
+    if domain_value.error is not None or defaults.is_host_placeholder(domain) or unknown_host in domain:
+        domain = None
+    owner = {"myhostname": "myhostname" if scope.is_set("myhostname") else "mydomain",
+             "mydomain": "mydomain" if scope.is_set("mydomain") else "myhostname"}
+    main_cf = f"{config_directory}/main.cf"
+    checks = [("myhostname", hostname), ("mydomain", domain)]
+    for name, text in checks:
+        if text is not None and not text:
+            return Refusal(owner[name], f"bad string length 0 < 1: {name} = ", (GLOBAL,))
+    for name, text in checks:
+        if text is not None and param_types.valid_hostname(text) is not None:
+            return Refusal(owner[name], f"file {main_cf}: parameter {name}: bad parameter value: {text}", (GLOBAL,))
+    return None
 
 
 def _entry_refusal(scope: "Scope", entry: param_types.ParamType,

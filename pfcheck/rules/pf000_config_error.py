@@ -3,7 +3,7 @@
 ## What it does
 Reports what Postfix itself exits on, found while reading the files: a main.cf logical line
 without `=`, a master.cf entry with a bad field count or field, a `$` expansion syntax error or
-recursion deeper than 100, a `-o` value without `=`, a word that is not an option among a
+recursion deeper than 100 (in a parameter a Postfix program reads: the one it dies on), a `-o` value without `=`, a word that is not an option among a
 daemon's `-o` options (such as a `#` comment after text, which master.cf does not have), and
 every value a Postfix program refuses when it reads its parameters: a boolean that is not
 `yes` or `no` (such as `yes # comment`), a number that is not a number or is out of bounds
@@ -80,11 +80,12 @@ def scopes(ctx: RuleContext) -> list[tuple[Scope, Optional[str], Optional[str]]]
 def _names_to_check(config: Any, scope: Any) -> set[str]:
     """The names whose `$` expansion can fail in this scope: a `$` in the main.cf value, or
     what a service's `-o` can change (the rest is the main.cf scope's Value, reported there),
-    and compatibility_level. A million plain parameters cost one scan; values Postfix refuses
+    and compatibility_level. Only names a Postfix program expands (Scope.expanded_by_postfix):
+    `x0 = $x1` that nothing reads kills nothing, however deep its chain goes. A million plain parameters cost one scan; values Postfix refuses
     come from scope_refusals(), which looks only at typed parameters."""
     if scope.service is not None:
-        return scope.differing_names()
-    names = set(config.main.names_containing("$"))
+        return {name for name in scope.differing_names() if scope.expanded_by_postfix(name)}
+    names = {name for name in config.main.names_containing("$") if scope.expanded_by_postfix(name)}
     if "compatibility_level" in config.main:
         names.add("compatibility_level")
     return names
@@ -136,6 +137,8 @@ def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
                 refusal = refusals[name]
                 reported.add(key)
                 shown = value.raw if value.raw == value.expanded else value.expanded
+                if name == "myhostname" and scope.daemon_hostname() != value.expanded:
+                    shown = value.raw  # the daemon expands it before $mydomain has its default
                 hint = " (Postfix has no trailing comments)" if "#" in shown else ""
                 assumption = f" (assuming {refusal.assumption})" if refusal.assumption else ""
                 yield make_finding(
