@@ -32,6 +32,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from pfcheck.postfix.regex_safety import (
+    MAX_LOOKUP_STEPS,
+    MAX_MATCH_STEPS,
+    MAX_PATTERN_LENGTH,
+    MAX_TABLE_PATTERN_CHARACTERS,
+    RegexCost,
+    Refused,
+    assess,
+    fold_ascii,
+)
 from pfcheck.postfix.source import FileTooLarge, read_bounded
 from pfcheck.postfix.networks import (
     FAMILY_BITS,
@@ -820,12 +830,69 @@ class CidrTable(Table):
 # -- regexp / pcre ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+OUTSIDE_SUBSET = "pattern outside the subset pfcheck evaluates"
+
+
 class RegexpPattern:
-    text: str
-    match: bool  # False for !/re/
-    compiled: re.Pattern[str] | None  # None: outside the subset pfcheck evaluates
-    anchored: bool = False
+    """One `/regex/flags` of a regexp: or pcre: table. `translated`: its Python form (None:
+    outside the subset pfcheck evaluates). Assessed (regex_safety) and compiled on first use:
+    most patterns of a large table are never reached, and compiling costs ~100 us each."""
+
+    __slots__ = ("text", "match", "anchored", "translated", "flags", "pcre", "_refusal", "_cost", "_compiled")
+
+    def __init__(self, text: str, match: bool, translated: str | None, flags: int, *,
+                 pcre: bool = False, anchored: bool = False) -> None:
+        self.text = text
+        self.match = match  # False for !/re/
+        self.anchored = anchored  # pcre's A flag: matched at the start of the key only
+        self.translated = translated
+        self.flags = flags
+        self.pcre = pcre
+        self._refusal: str | None = None if translated is not None else OUTSIDE_SUBSET
+        self._cost: RegexCost | None = None
+        self._compiled: re.Pattern[str] | None = None
+
+    def refuse(self, reason: str) -> None:
+        self._refusal = reason
+        self.translated = None
+
+    @property
+    def refusal(self) -> str | None:
+        """Why pfcheck does not run this pattern (None: it does, within `cost`)."""
+        if self._refusal is None and self._cost is None:
+            assert self.translated is not None
+            assessment = assess(self.translated, pcre=self.pcre, flags=self.flags)
+            if isinstance(assessment, Refused):
+                self.refuse(assessment.reason)
+            else:
+                self._cost = assessment
+        return self._refusal
+
+    @property
+    def cost(self) -> RegexCost | None:
+        return None if self.refusal is not None else self._cost
+
+    @property
+    def compiled(self) -> re.Pattern[str] | None:
+        """The Python pattern; None when pfcheck does not run this pattern."""
+        if self.refusal is not None or self.translated is None:
+            return None
+        if self._compiled is None:
+            try:
+                self._compiled = re.compile(self.translated, self.flags)
+            except (re.error, RecursionError, OverflowError):
+                self.refuse(OUTSIDE_SUBSET)
+                return None
+        return self._compiled
+
+    def describe_refusal(self) -> str:
+        if self.refusal == OUTSIDE_SUBSET:
+            return OUTSIDE_SUBSET
+        return f"/{_shortened(self.text)}/ not evaluated: {self.refusal}"
+
+
+def _shortened(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -839,6 +906,7 @@ class RegexpRule:
 
 
 _CATCH_ALL_CHARS = frozenset("^$.*+()")
+_MAX_CACHED_ANSWERS = 10_000
 
 
 class RegexpTable(Table):
@@ -850,29 +918,57 @@ class RegexpTable(Table):
     def __init__(self, ref: TableRef, rules: list[RegexpRule], source: Path | None = None) -> None:
         super().__init__(ref, source)
         self.rules = rules
-
-    def _evaluate(self, pattern: RegexpPattern, key: str) -> bool | None:
-        if pattern.compiled is None:
-            return None
-        found = (pattern.compiled.match(key) if pattern.anchored else pattern.compiled.search(key)) is not None
-        return found == pattern.match
+        self._answers: dict[str, LookupResult] = {}
 
     def lookup(self, key: str, *, fold_key: bool = True) -> LookupResult:
+        # The relay evaluator asks the same keys again and again (per scenario).
+        cached = self._answers.get(key)
+        if cached is None:
+            cached = self._lookup(key)
+            if len(self._answers) < _MAX_CACHED_ANSWERS:
+                self._answers[key] = cached
+        return cached
+
+    def _lookup(self, key: str) -> LookupResult:
+        # Every run is estimated first (regex_safety): the lookup stops, "cannot tell", before
+        # a pattern or the whole walk would exceed its budget, deterministically.
+        budget = [MAX_LOOKUP_STEPS]
+        folded_key = fold_ascii(key)
+
+        def evaluate(pattern: RegexpPattern, line: int) -> bool | LookupResult:
+            cost = pattern.cost
+            if cost is None:
+                return LookupResult(None, known=False, line=line, note=f"line {line}: {pattern.describe_refusal()}")
+            if cost.excludes(key, anchored=pattern.anchored,
+                             folded_key=folded_key if pattern.flags & re.IGNORECASE else None):
+                budget[0] -= len(key) + 1
+                return not pattern.match
+            compiled = pattern.compiled
+            if compiled is None:
+                return LookupResult(None, known=False, line=line, note=f"line {line}: {pattern.describe_refusal()}")
+            steps = cost.steps(len(key), anchored=pattern.anchored)
+            if steps > MAX_MATCH_STEPS or steps > budget[0]:
+                limit = "the limit for one pattern" if steps > MAX_MATCH_STEPS else "what is left of the lookup's budget"
+                return LookupResult(None, known=False, line=line, note=(
+                    f"line {line}: /{_shortened(pattern.text)}/ not evaluated for a {len(key)}-character key: "
+                    f"backtracking could take more than {limit} ({MAX_MATCH_STEPS:,} steps per pattern, "
+                    f"{MAX_LOOKUP_STEPS:,} per lookup)"))
+            budget[0] -= steps
+            found = (compiled.match(key) if pattern.anchored else compiled.search(key)) is not None
+            return found == pattern.match
+
         index = 0
         while index < len(self.rules):
             rule = self.rules[index]
             if rule.op == "match":
                 assert rule.first is not None
-                first = self._evaluate(rule.first, key)
-                if first is None:
-                    return LookupResult(None, known=False, line=rule.line,
-                                        note=f"line {rule.line}: pattern outside the subset pfcheck evaluates")
+                first = evaluate(rule.first, rule.line)
+                if isinstance(first, LookupResult):
+                    return first
                 if first and rule.second is not None:
-                    second = self._evaluate(rule.second, key)
-                    if second is None:
-                        return LookupResult(None, known=False, line=rule.line,
-                                            note=f"line {rule.line}: pattern outside the subset pfcheck evaluates")
-                    first = second
+                    first = evaluate(rule.second, rule.line)
+                    if isinstance(first, LookupResult):
+                        return first
                 if first:
                     if rule.value is None:
                         return LookupResult(None, known=False, line=rule.line, found=True, key=key,
@@ -880,10 +976,9 @@ class RegexpTable(Table):
                     return LookupResult(rule.value, line=rule.line, key=key)
             elif rule.op == "if":
                 assert rule.first is not None
-                condition = self._evaluate(rule.first, key)
-                if condition is None:
-                    return LookupResult(None, known=False, line=rule.line,
-                                        note=f"line {rule.line}: pattern outside the subset pfcheck evaluates")
+                condition = evaluate(rule.first, rule.line)
+                if isinstance(condition, LookupResult):
+                    return condition
                 if not condition:
                     if rule.block_end is None:
                         return NOT_FOUND
@@ -1253,6 +1348,9 @@ def _load_cidr(ref: TableRef, text: str, path: Path) -> Table:
     return table
 
 
+_INTERVAL = re.compile(r"\{\d+(,\d*)?\}")
+
+
 def _translate_regex(regex: str, *, pcre: bool) -> str | None:
     """Translate a POSIX ERE (regexp:) or PCRE (pcre:) pattern to Python when it only uses
     constructs on which they agree: literals, escaped punctuation, `. ^ $ * + ? | ( )`, simple
@@ -1294,7 +1392,7 @@ def _translate_regex(regex: str, *, pcre: bool) -> str | None:
             position = end + 1
             continue
         if char == "{":
-            interval = re.match(r"\{\d+(,\d*)?\}", regex[position:])
+            interval = _INTERVAL.match(regex, position)  # at `position`: no copy of the rest
             if interval is None or not out:
                 return None
             out.append(interval.group(0))
@@ -1307,15 +1405,12 @@ def _translate_regex(regex: str, *, pcre: bool) -> str | None:
         else:
             return None
         position += 1
-    translated = "".join(out)
-    try:
-        re.compile(translated)
-    except re.error:
-        return None
-    return translated
+    # Whether Python accepts it is decided when it is first run (RegexpPattern.compiled):
+    # compiling every pattern of a large table up front costs ~100 us a pattern.
+    return "".join(out)
 
 
-def _parse_regex_pattern(text: str, *, pcre: bool) -> tuple[RegexpPattern, str] | str:
+def _parse_regex_pattern(text: str, *, pcre: bool, budget: list[int] | None = None) -> tuple[RegexpPattern, str] | str:
     """dict_regexp_get_pat() / dict_pcre_get_pat(): (pattern, rest of line) or a warning."""
     match = True
     position = 0
@@ -1357,11 +1452,23 @@ def _parse_regex_pattern(text: str, *, pcre: bool) -> tuple[RegexpPattern, str] 
         else:
             return f'unknown regexp option "{option}": skipping this rule'
         position += 1
-    translated = _translate_regex(regex, pcre=pcre) if supported else None
-    compiled = None
-    if translated is not None:
-        compiled = re.compile(translated, (re.IGNORECASE if ignore_case else 0) | re.ASCII)
-    return RegexpPattern(regex, match, compiled, anchored), text[position:]
+    # Limits first: the translator is a loop over the characters in Python, and compiling
+    # costs ~2.5 us a character. `budget`: pattern characters left for this table; the cut
+    # falls at the same line for every lookup.
+    refusal = None
+    if len(regex) > MAX_PATTERN_LENGTH:
+        refusal = f"pattern longer than {MAX_PATTERN_LENGTH:,} characters"
+    elif budget is not None and supported:
+        budget[0] -= len(regex)
+        if budget[0] < 0:
+            refusal = (f"the table's patterns exceed the {MAX_TABLE_PATTERN_CHARACTERS:,} characters "
+                       f"pfcheck compiles, and this one comes after them")
+    translated = _translate_regex(regex, pcre=pcre) if supported and refusal is None else None
+    flags = (re.IGNORECASE if ignore_case else 0) | re.ASCII
+    pattern = RegexpPattern(regex, match, translated, flags, pcre=pcre, anchored=anchored)
+    if refusal is not None:
+        pattern.refuse(refusal)
+    return pattern, text[position:]
 
 
 _SUBSTITUTION = re.compile(r"\$(\d|\{\d+\}|\(\d+\))")
@@ -1373,16 +1480,20 @@ def _load_regexp(ref: TableRef, text: str, path: Path) -> Table:
     rules: list[RegexpRule] = []
     if_stack: list[int] = []
     label = "pcre map" if pcre else "regexp map"
+    budget = [MAX_TABLE_PATTERN_CHARACTERS]
     for number, line in lines:
+        if budget[0] < 0:
+            _cut_regexp_table(rules, if_stack, number - 1 if rules else number)
+            break
         if not line[0].isalnum():
-            first = _parse_regex_pattern(line, pcre=pcre)
+            first = _parse_regex_pattern(line, pcre=pcre, budget=budget)
             if isinstance(first, str):
                 issues.append(TableIssue(number, f"{label} {ref.name}, line {number}: {first}"))
                 continue
             first_pattern, rest = first
             second_pattern: RegexpPattern | None = None
             if rest.startswith("!"):
-                second = _parse_regex_pattern(rest, pcre=pcre)
+                second = _parse_regex_pattern(rest, pcre=pcre, budget=budget)
                 if isinstance(second, str):
                     issues.append(TableIssue(number, f"{label} {ref.name}, line {number}: {second}"))
                     continue
@@ -1396,7 +1507,7 @@ def _load_regexp(ref: TableRef, text: str, path: Path) -> Table:
                 value = value.replace("$$", "$")
             rules.append(RegexpRule("match", first_pattern, second_pattern, value, number))
         elif line[:2].lower() == "if" and not (len(line) > 2 and line[2].isalnum()):
-            parsed = _parse_regex_pattern(line[2:], pcre=pcre)
+            parsed = _parse_regex_pattern(line[2:], pcre=pcre, budget=budget)
             if isinstance(parsed, str):
                 issues.append(TableIssue(number, f"{label} {ref.name}, line {number}: {parsed}"))
                 continue
@@ -1415,10 +1526,27 @@ def _load_regexp(ref: TableRef, text: str, path: Path) -> Table:
     table = RegexpTable(ref, rules, path)
     table.kind = ref.type
     table.issues.extend(issues)
-    unsupported = [rule.line for rule in rules if rule.first is not None and rule.first.compiled is None]
+    # What was refused at load: the rest is assessed when a lookup reaches it.
+    unsupported = [rule.line for rule in rules if rule.first is not None and rule.first.translated is None]
     if unsupported:
         table.caveats.append(
             f"patterns on lines {', '.join(map(str, unsupported[:10]))} use syntax pfcheck does "
             f"not evaluate: lookups reaching them are unknown"
         )
     return table
+
+
+def _cut_regexp_table(rules: list[RegexpRule], if_stack: list[int], line: int) -> None:
+    """End a table whose patterns exceed MAX_TABLE_PATTERN_CHARACTERS at its last rule (whose
+    pattern is refused already): lookups that get that far are unknown, so the rest is not
+    parsed (a 64 MiB table is some million rules). Open IF blocks end there too, so that a
+    lookup skipping one lands on the unknown, never past it."""
+    reason = rules[-1].first.refusal if rules and rules[-1].first is not None else None
+    terminal = RegexpPattern("...", False, None, 0)
+    terminal.refuse(reason or f"the table's patterns exceed the {MAX_TABLE_PATTERN_CHARACTERS:,} "
+                              f"characters pfcheck compiles")
+    rules.append(RegexpRule("match", terminal, None, None, rules[-1].line if rules else line))
+    for opened in if_stack:
+        opening = rules[opened]
+        rules[opened] = RegexpRule(opening.op, opening.first, None, None, opening.line, block_end=len(rules) - 2)
+    if_stack.clear()
