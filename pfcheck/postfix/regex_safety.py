@@ -70,6 +70,9 @@ _INTERVAL = re.compile(r"\{(\d+)(?:(,)(\d*))?\}")
 _SINGLE_CHAR_OPERATORS = frozenset(".^$*+?|()[]{}\\")
 
 
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
 @dataclass(frozen=True)
 class RegexCost:
     """Cost model of an accepted pattern: `size` elements; `variable` choice points that may
@@ -80,20 +83,20 @@ class RegexCost:
     variable: int
     constant: int
     starts_anchored: bool = False
-    #: Literal ASCII text every match starts with (lower case when the pattern folds case):
-    #: a key without it cannot match, which costs one string search to know.
+    #: Literal ASCII text every match starts with, and literal runs every match contains
+    #: (lower case when the pattern folds case): a key without them cannot match, which
+    #: costs a few string searches to know.
     prefix: str = ""
+    required: tuple[str, ...] = ()
 
     def excludes(self, key: str, *, anchored: bool = False, folded_key: str | None = None) -> bool:
         """Whether `key` cannot match because it lacks the literal prefix (exact: every match
         begins with it). `folded_key`: the key in ASCII lower case (fold_ascii()) when the
         pattern ignores case (re.ASCII folds ASCII letters only)."""
-        if not self.prefix:
-            return False
         text = key if folded_key is None else folded_key
-        if anchored or self.starts_anchored:
-            return not text.startswith(self.prefix)
-        return self.prefix not in text
+        if self.prefix and (anchored or self.starts_anchored) and not text.startswith(self.prefix):
+            return True
+        return any(run not in text for run in self.required)
 
     def steps(self, key_length: int, *, anchored: bool = False) -> int:
         """Upper estimate of the backtracking steps for a key of `key_length` characters
@@ -247,13 +250,69 @@ def assess(translated: str, *, pcre: bool, flags: int) -> Assessment:
     if size > MAX_PATTERN_WORK:
         return Refused(f"counted repetitions expand to more than {MAX_PATTERN_WORK:,} elements")
     anchored = all(sequence and sequence[0][0] == ("anchor", "^") for sequence in tree)
-    prefix = _literal_prefix(tree) if len(tree) == 1 else ""
+    prefix, required = _literals(tree[0]) if len(tree) == 1 else ("", [])
     if flags & re.IGNORECASE:
-        prefix = prefix.translate(_ASCII_LOWER)
-    return RegexCost(size, variable, constant, anchored, prefix)
+        prefix, required = fold_ascii(prefix), [fold_ascii(run) for run in required]
+    # The longest runs first: the likeliest to be missing.
+    required = sorted(set(required), key=len, reverse=True)[:8]
+    return RegexCost(size, variable, constant, anchored, prefix, tuple(required))
 
 
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+def leading_literal(translated: str, *, fold: bool) -> tuple[str, bool]:
+    """(ASCII literal text every match of the translated pattern starts with, whether the
+    pattern starts with `^`), found with one scan and no parse: cheaper than assess(), for
+    large tables whose patterns mostly start with different literals. ("", False) when the
+    pattern has a top-level alternation."""
+    anchored = translated.startswith("^")
+    position = 1 if anchored else 0
+    run: list[str] = []
+    length = len(translated)
+    while position < length:
+        char = translated[position]
+        step = 1
+        if char == "\\":
+            if position + 1 >= length or translated[position + 1].isalnum():
+                break
+            char, step = translated[position + 1], 2
+        elif char in _SINGLE_CHAR_OPERATORS:
+            break
+        following = translated[position + step] if position + step < length else ""
+        if following in ("*", "+", "?", "{") or ord(char) > 127:
+            break
+        run.append(char)
+        position += step
+    if not run or _top_level_alternation(translated):
+        return "", False
+    prefix = "".join(run)
+    return (fold_ascii(prefix) if fold else prefix), anchored
+
+
+def _top_level_alternation(translated: str) -> bool:
+    depth = 0
+    position = 0
+    length = len(translated)
+    while position < length:
+        char = translated[position]
+        if char == "\\":
+            position += 2
+            continue
+        if char == "[":
+            end = position + 1
+            if end < length and translated[end] == "^":
+                end += 1
+            if end < length and translated[end] == "]":
+                end += 1
+            found = translated.find("]", end)
+            position = length if found < 0 else found + 1
+            continue
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "|" and depth == 0:
+            return True
+        position += 1
+    return False
 
 
 def fold_ascii(text: str) -> str:
@@ -261,25 +320,43 @@ def fold_ascii(text: str) -> str:
     return text.translate(_ASCII_LOWER)
 
 
-def _literal_prefix(tree: list[list[tuple]]) -> str:
-    """The ASCII literal characters the single alternative starts with (after `^`)."""
-    prefix = []
-    for node, minimum, maximum in tree[0]:
-        if node == ("anchor", "^") and not prefix:
+def _literals(sequence: list[tuple]) -> tuple[str, list[str]]:
+    """(ASCII literal text the sequence starts with, after `^`; runs of mandatory ASCII
+    literal characters at its top level)."""
+    prefix: str | None = None
+    runs: list[str] = []
+    run: list[str] = []
+    for index, (node, minimum, maximum) in enumerate(sequence):
+        char = _literal(node) if (minimum, maximum) == (1, 1) else None
+        if char is not None:
+            run.append(char)
             continue
-        if node[0] != "char" or (minimum, maximum) != (1, 1):
-            break
-        source = node[1]
-        if len(source) == 2 and source[0] == "\\" and not source[1].isalnum():
-            char = source[1]
-        elif len(source) == 1 and source not in _SINGLE_CHAR_OPERATORS:
-            char = source
-        else:
-            break
-        if ord(char) > 127:
-            break
-        prefix.append(char)
-    return "".join(prefix)
+        if node == ("anchor", "^") and index == 0:
+            continue
+        if prefix is None:
+            prefix = "".join(run)
+        if run:
+            runs.append("".join(run))
+        run = []
+    if prefix is None:
+        prefix = "".join(run)
+    if run:
+        runs.append("".join(run))
+    return prefix, runs
+
+
+def _literal(node: tuple) -> str | None:
+    """The ASCII character a one-character node stands for, if it is a plain literal."""
+    if node[0] != "char":
+        return None
+    source = node[1]
+    if len(source) == 2 and source[0] == "\\" and not source[1].isalnum():
+        char = source[1]
+    elif len(source) == 1 and source not in _SINGLE_CHAR_OPERATORS:
+        char = source
+    else:
+        return None
+    return char if ord(char) <= 127 else None
 
 
 def _saturated(value: int) -> int:

@@ -41,6 +41,7 @@ from pfcheck.postfix.regex_safety import (
     Refused,
     assess,
     fold_ascii,
+    leading_literal,
 )
 from pfcheck.postfix.source import FileTooLarge, read_bounded
 from pfcheck.postfix.networks import (
@@ -838,7 +839,8 @@ class RegexpPattern:
     outside the subset pfcheck evaluates). Assessed (regex_safety) and compiled on first use:
     most patterns of a large table are never reached, and compiling costs ~100 us each."""
 
-    __slots__ = ("text", "match", "anchored", "translated", "flags", "pcre", "_refusal", "_cost", "_compiled")
+    __slots__ = ("text", "match", "anchored", "translated", "flags", "pcre", "_refusal", "_cost", "_compiled",
+                 "_leading")
 
     def __init__(self, text: str, match: bool, translated: str | None, flags: int, *,
                  pcre: bool = False, anchored: bool = False) -> None:
@@ -851,8 +853,28 @@ class RegexpPattern:
         self._refusal: str | None = None if translated is not None else OUTSIDE_SUBSET
         self._cost: RegexCost | None = None
         self._compiled: re.Pattern[str] | None = None
+        self._leading: tuple[str, bool] | None = None
+
+    def cannot_fire(self, key: str, folded_key: str) -> bool:
+        """A `/re/` (not `!/re/`) rule whose literal start the key lacks: it does not match,
+        whatever else the pattern holds, also for Postfix (a rule regcomp() refused or one
+        that hit PCRE2's match limit does not match either). Known without assessing or
+        compiling the pattern. Patterns the translator refused stay unknown."""
+        if not self.match or (self.translated is None and self._leading is None):
+            return False
+        if self._leading is None:
+            assert self.translated is not None
+            self._leading = leading_literal(self.translated, fold=bool(self.flags & re.IGNORECASE))
+        prefix, starts = self._leading
+        if not prefix:
+            return False
+        text = folded_key if self.flags & re.IGNORECASE else key
+        return not (text.startswith(prefix) if starts or self.anchored else prefix in text)
 
     def refuse(self, reason: str) -> None:
+        if self.translated is not None and self._leading is None:
+            # Kept: cannot_fire() answers the same before and after the refusal.
+            self._leading = leading_literal(self.translated, fold=bool(self.flags & re.IGNORECASE))
         self._refusal = reason
         self.translated = None
 
@@ -936,6 +958,9 @@ class RegexpTable(Table):
         folded_key = fold_ascii(key)
 
         def evaluate(pattern: RegexpPattern, line: int) -> bool | LookupResult:
+            if pattern.cannot_fire(key, folded_key):
+                budget[0] -= len(key) + 1
+                return False
             cost = pattern.cost
             if cost is None:
                 return LookupResult(None, known=False, line=line, note=f"line {line}: {pattern.describe_refusal()}")
