@@ -14,7 +14,10 @@ What pfcheck can and cannot know:
   duplicate keys: first wins).
 * `regexp:`, `pcre:`: single lookups are evaluated when every pattern involved uses a small
   regular-expression subset on which POSIX/PCRE and Python agree; a catch-all first rule is
-  recognised as matching every client. Otherwise the table is reported as unknown.
+  recognised as matching every client. Otherwise the table is reported as unknown. Patterns
+  are run only within a bounded, deterministic cost (`regex_safety`): ambiguous repeated
+  groups (`(a+)+`), expensive lookups, and the patterns after the first
+  MAX_TABLE_PATTERN_CHARACTERS characters of a table are "cannot tell".
 * Network tables (`mysql:`, `ldap:`, `tcp:`, `socketmap:`, ...), missing files and paths
   outside the repository are `UnknownTable`s. Tables that Postfix itself cannot use
   (unsupported type, bad inline syntax, `fail:`) are `FailingTable`s: their lookups fail,
