@@ -43,8 +43,8 @@ What Postfix does with such patterns (3.7, util/dict_regexp.c, util/dict_pcre.c)
   rule counts as not matching, whether it is `/re/` or `!/re/` (the IF rule skips its block),
   and the lookup goes on with the next rule. Measured with libpcre2-8 10.42 (Debian 12's, as
   dict_pcre.c calls it: caseless, no match context): `^(a+)+$` against 30 a's and a b, and
-  `^(\w+\s?)*$` against 40 a's and a `!`, return PCRE2_ERROR_MATCHLIMIT after ~0.4 s, while
-  `^(\w+\s?)*$` matches "unknown" at once. So for ambiguous patterns Postfix's answer can
+  `^(\\w+\\s?)*$` against 40 a's and a `!`, return PCRE2_ERROR_MATCHLIMIT after ~0.4 s, while
+  `^(\\w+\\s?)*$` matches "unknown" at once. So for ambiguous patterns Postfix's answer can
   depend on PCRE2's step counting: "cannot prove" is the only answer pfcheck can defend. The
   runs pfcheck does make are estimated at most `MAX_MATCH_STEPS`, half PCRE2's limit.
 
