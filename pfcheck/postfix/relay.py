@@ -627,6 +627,8 @@ _LOOKUP_FAILURE = "451 4.3.5 Server configuration error"
 
 
 _REGEX_META = set("[]{}()*+?|\\^$")
+# Table kinds (tables.RegexpTable.kind) whose rules are regular expressions.
+_PATTERN_TABLE_KINDS = frozenset({"regexp", "pcre"})
 
 
 def _lookup_failed(result: _Lookup) -> bool:
@@ -648,7 +650,9 @@ def _regex_example(pattern: str) -> Optional[str]:
             text = text[len(affix):]
         if text.endswith(affix) and not text.endswith("\\" + affix):
             text = text[: -len(affix)]
-    text = re.sub(r"\(([^()|\\]*)(?:\|[^()\\]*)*\)", r"\1", text)
+    # Each branch excludes `|`: one way to split `(a|b|c)`, linear time on any pattern text
+    # (with `|` allowed in the later branches, `(a||||...\.)` took exponential time).
+    text = re.sub(r"\(([^()|\\]*)(?:\|[^()|\\]*)*\)", r"\1", text)
     example = re.sub(r"\\([^A-Za-z0-9])", r"\1", text)
     # What is left must be literal: no metacharacters outside the unescaped ones.
     bare = re.sub(r"\\[^A-Za-z0-9]", "", text)
@@ -673,6 +677,9 @@ class _Tables:
         self._module = tables_module
         self._resolver = resolver
         self._cache: Dict[str, Any] = {}
+        # Asked once per scenario branch; a table may hold 100,000 patterns.
+        self._unconstructible: Dict[str, List[Tuple[Optional[Location], str, str]]] = {}
+        self._entries: Dict[str, Optional[List[_Entry]]] = {}
 
     def table(self, token: str) -> Any:
         if token in self._cache:
@@ -708,7 +715,13 @@ class _Tables:
         return _Lookup(result.value, True, where)
 
     def entries(self, token: str) -> Optional[List[_Entry]]:
-        """The (key, value) pairs of a keyed or cidr table, None when not enumerable."""
+        """The (key, value) pairs of a keyed or cidr table, None when not enumerable (the same
+        list every time: callers only read it)."""
+        if token not in self._entries:
+            self._entries[token] = self._enumerate(token)
+        return self._entries[token]
+
+    def _enumerate(self, token: str) -> Optional[List[_Entry]]:
         table = self.table(token)
         if table is None or not getattr(table, "known", False):
             return None
@@ -722,7 +735,7 @@ class _Tables:
                 if rule.op == "match" and rule.pattern is not None and rule.match:
                     result.append(_Entry(rule.pattern.text(), rule.value, self._where(table, rule.line)))
             return result
-        if rules is not None and getattr(table, "kind", "") == "regexp":
+        if rules is not None and getattr(table, "kind", "") in _PATTERN_TABLE_KINDS:
             # Not enumerable: a literal example of each simple pattern stands in for its keys
             # (the evaluation looks it up for real, so a wrong example costs nothing).
             examples: List[_Entry] = []
@@ -737,11 +750,14 @@ class _Tables:
     def unconstructible(self, token: str) -> List[Tuple[Optional[Location], str, str]]:
         """Permitting regexp/pcre rules for which pfcheck cannot write a matching key:
         (location, pattern, value)."""
+        if token in self._unconstructible:
+            return self._unconstructible[token]
         table = self.table(token)
         rules = getattr(table, "rules", None)
-        if rules is None or getattr(table, "kind", "") != "regexp":
+        if rules is None or getattr(table, "kind", "") not in _PATTERN_TABLE_KINDS:
             return []
         result: List[Tuple[Optional[Location], str, str]] = []
+        self._unconstructible[token] = result
         for rule in rules:
             if rule.op != "match" or rule.first is None or not rule.first.match:
                 continue

@@ -14,7 +14,10 @@ What pfcheck can and cannot know:
   duplicate keys: first wins).
 * `regexp:`, `pcre:`: single lookups are evaluated when every pattern involved uses a small
   regular-expression subset on which POSIX/PCRE and Python agree; a catch-all first rule is
-  recognised as matching every client. Otherwise the table is reported as unknown.
+  recognised as matching every client. Otherwise the table is reported as unknown. Patterns
+  are run only within a bounded, deterministic cost (`regex_safety`): ambiguous repeated
+  groups (`(a+)+`), expensive lookups, and the patterns after the first
+  MAX_TABLE_PATTERN_CHARACTERS characters of a table are "cannot tell".
 * Network tables (`mysql:`, `ldap:`, `tcp:`, `socketmap:`, ...), missing files and paths
   outside the repository are `UnknownTable`s. Tables that Postfix itself cannot use
   (unsupported type, bad inline syntax, `fail:`) are `FailingTable`s: their lookups fail,
@@ -33,6 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from pfcheck.postfix.regex_safety import MAX_PATTERN_LENGTH, MAX_TABLE_PATTERN_CHARACTERS
+from pfcheck.postfix.regexp_pattern import PatternRun, RegexpPattern
 from pfcheck.postfix.source import FileTooLarge, read_bounded
 from pfcheck.repository import PERMISSION_DENIED
 from pfcheck.postfix.networks import (
@@ -829,14 +834,6 @@ class CidrTable(Table):
 
 
 @dataclass(frozen=True)
-class RegexpPattern:
-    text: str
-    match: bool  # False for !/re/
-    compiled: re.Pattern[str] | None  # None: outside the subset pfcheck evaluates
-    anchored: bool = False
-
-
-@dataclass(frozen=True)
 class RegexpRule:
     op: str  # "match", "if", "endif"
     first: RegexpPattern | None
@@ -847,6 +844,7 @@ class RegexpRule:
 
 
 _CATCH_ALL_CHARS = frozenset("^$.*+()")
+_MAX_CACHED_ANSWERS = 10_000
 
 
 class RegexpTable(Table):
@@ -858,29 +856,40 @@ class RegexpTable(Table):
     def __init__(self, ref: TableRef, rules: list[RegexpRule], source: Path | None = None) -> None:
         super().__init__(ref, source)
         self.rules = rules
-
-    def _evaluate(self, pattern: RegexpPattern, key: str) -> bool | None:
-        if pattern.compiled is None:
-            return None
-        found = (pattern.compiled.match(key) if pattern.anchored else pattern.compiled.search(key)) is not None
-        return found == pattern.match
+        self._answers: dict[str, LookupResult] = {}
 
     def lookup(self, key: str, *, fold_key: bool = True) -> LookupResult:
+        # The relay evaluator asks the same keys again and again (per scenario).
+        cached = self._answers.get(key)
+        if cached is None:
+            cached = self._lookup(key)
+            if len(self._answers) < _MAX_CACHED_ANSWERS:
+                self._answers[key] = cached
+        return cached
+
+    def _lookup(self, key: str) -> LookupResult:
+        # Every run is estimated first (regexp_pattern.PatternRun): the lookup stops, "cannot
+        # tell", before a pattern or the whole walk would exceed its budget, deterministically.
+        run = PatternRun(key)
+
+        def evaluate(pattern: RegexpPattern, line: int) -> bool | LookupResult:
+            outcome = run.matches(pattern)
+            if isinstance(outcome, str):
+                return LookupResult(None, known=False, line=line, note=f"line {line}: {outcome}")
+            return outcome
+
         index = 0
         while index < len(self.rules):
             rule = self.rules[index]
             if rule.op == "match":
                 assert rule.first is not None
-                first = self._evaluate(rule.first, key)
-                if first is None:
-                    return LookupResult(None, known=False, line=rule.line,
-                                        note=f"line {rule.line}: pattern outside the subset pfcheck evaluates")
+                first = evaluate(rule.first, rule.line)
+                if isinstance(first, LookupResult):
+                    return first
                 if first and rule.second is not None:
-                    second = self._evaluate(rule.second, key)
-                    if second is None:
-                        return LookupResult(None, known=False, line=rule.line,
-                                            note=f"line {rule.line}: pattern outside the subset pfcheck evaluates")
-                    first = second
+                    first = evaluate(rule.second, rule.line)
+                    if isinstance(first, LookupResult):
+                        return first
                 if first:
                     if rule.value is None:
                         return LookupResult(None, known=False, line=rule.line, found=True, key=key,
@@ -888,10 +897,9 @@ class RegexpTable(Table):
                     return LookupResult(rule.value, line=rule.line, key=key)
             elif rule.op == "if":
                 assert rule.first is not None
-                condition = self._evaluate(rule.first, key)
-                if condition is None:
-                    return LookupResult(None, known=False, line=rule.line,
-                                        note=f"line {rule.line}: pattern outside the subset pfcheck evaluates")
+                condition = evaluate(rule.first, rule.line)
+                if isinstance(condition, LookupResult):
+                    return condition
                 if not condition:
                     if rule.block_end is None:
                         return NOT_FOUND
@@ -1261,6 +1269,9 @@ def _load_cidr(ref: TableRef, text: str, path: Path) -> Table:
     return table
 
 
+_INTERVAL = re.compile(r"\{\d+(,\d*)?\}")
+
+
 def _translate_regex(regex: str, *, pcre: bool) -> str | None:
     """Translate a POSIX ERE (regexp:) or PCRE (pcre:) pattern to Python when it only uses
     constructs on which they agree: literals, escaped punctuation, `. ^ $ * + ? | ( )`, simple
@@ -1302,7 +1313,7 @@ def _translate_regex(regex: str, *, pcre: bool) -> str | None:
             position = end + 1
             continue
         if char == "{":
-            interval = re.match(r"\{\d+(,\d*)?\}", regex[position:])
+            interval = _INTERVAL.match(regex, position)  # at `position`: no copy of the rest
             if interval is None or not out:
                 return None
             out.append(interval.group(0))
@@ -1315,15 +1326,12 @@ def _translate_regex(regex: str, *, pcre: bool) -> str | None:
         else:
             return None
         position += 1
-    translated = "".join(out)
-    try:
-        re.compile(translated)
-    except re.error:
-        return None
-    return translated
+    # Whether Python accepts it is decided when it is first run (RegexpPattern.compiled):
+    # compiling every pattern of a large table up front costs ~100 us a pattern.
+    return "".join(out)
 
 
-def _parse_regex_pattern(text: str, *, pcre: bool) -> tuple[RegexpPattern, str] | str:
+def _parse_regex_pattern(text: str, *, pcre: bool, budget: list[int] | None = None) -> tuple[RegexpPattern, str] | str:
     """dict_regexp_get_pat() / dict_pcre_get_pat(): (pattern, rest of line) or a warning."""
     match = True
     position = 0
@@ -1365,11 +1373,23 @@ def _parse_regex_pattern(text: str, *, pcre: bool) -> tuple[RegexpPattern, str] 
         else:
             return f'unknown regexp option "{option}": skipping this rule'
         position += 1
-    translated = _translate_regex(regex, pcre=pcre) if supported else None
-    compiled = None
-    if translated is not None:
-        compiled = re.compile(translated, (re.IGNORECASE if ignore_case else 0) | re.ASCII)
-    return RegexpPattern(regex, match, compiled, anchored), text[position:]
+    # Limits first: the translator is a loop over the characters in Python, and compiling
+    # costs ~2.5 us a character. `budget`: pattern characters left for this table; the cut
+    # falls at the same line for every lookup.
+    refusal = None
+    if len(regex) > MAX_PATTERN_LENGTH:
+        refusal = f"pattern longer than {MAX_PATTERN_LENGTH:,} characters"
+    elif budget is not None and supported:
+        budget[0] -= len(regex)
+        if budget[0] < 0:
+            refusal = (f"the table's patterns exceed the {MAX_TABLE_PATTERN_CHARACTERS:,} characters "
+                       f"pfcheck compiles, and this one comes after them")
+    translated = _translate_regex(regex, pcre=pcre) if supported and refusal is None else None
+    flags = (re.IGNORECASE if ignore_case else 0) | re.ASCII
+    pattern = RegexpPattern(regex, match, translated, flags, pcre=pcre, anchored=anchored)
+    if refusal is not None:
+        pattern.refuse(refusal)
+    return pattern, text[position:]
 
 
 _SUBSTITUTION = re.compile(r"\$(\d|\{\d+\}|\(\d+\))")
@@ -1381,16 +1401,20 @@ def _load_regexp(ref: TableRef, text: str, path: Path) -> Table:
     rules: list[RegexpRule] = []
     if_stack: list[int] = []
     label = "pcre map" if pcre else "regexp map"
+    budget = [MAX_TABLE_PATTERN_CHARACTERS]
     for number, line in lines:
+        if budget[0] < 0:
+            _cut_regexp_table(rules, if_stack, number - 1 if rules else number)
+            break
         if not line[0].isalnum():
-            first = _parse_regex_pattern(line, pcre=pcre)
+            first = _parse_regex_pattern(line, pcre=pcre, budget=budget)
             if isinstance(first, str):
                 issues.append(TableIssue(number, f"{label} {ref.name}, line {number}: {first}"))
                 continue
             first_pattern, rest = first
             second_pattern: RegexpPattern | None = None
             if rest.startswith("!"):
-                second = _parse_regex_pattern(rest, pcre=pcre)
+                second = _parse_regex_pattern(rest, pcre=pcre, budget=budget)
                 if isinstance(second, str):
                     issues.append(TableIssue(number, f"{label} {ref.name}, line {number}: {second}"))
                     continue
@@ -1404,7 +1428,7 @@ def _load_regexp(ref: TableRef, text: str, path: Path) -> Table:
                 value = value.replace("$$", "$")
             rules.append(RegexpRule("match", first_pattern, second_pattern, value, number))
         elif line[:2].lower() == "if" and not (len(line) > 2 and line[2].isalnum()):
-            parsed = _parse_regex_pattern(line[2:], pcre=pcre)
+            parsed = _parse_regex_pattern(line[2:], pcre=pcre, budget=budget)
             if isinstance(parsed, str):
                 issues.append(TableIssue(number, f"{label} {ref.name}, line {number}: {parsed}"))
                 continue
@@ -1423,10 +1447,27 @@ def _load_regexp(ref: TableRef, text: str, path: Path) -> Table:
     table = RegexpTable(ref, rules, path)
     table.kind = ref.type
     table.issues.extend(issues)
-    unsupported = [rule.line for rule in rules if rule.first is not None and rule.first.compiled is None]
+    # What was refused at load: the rest is assessed when a lookup reaches it.
+    unsupported = [rule.line for rule in rules if rule.first is not None and rule.first.translated is None]
     if unsupported:
         table.caveats.append(
             f"patterns on lines {', '.join(map(str, unsupported[:10]))} use syntax pfcheck does "
             f"not evaluate: lookups reaching them are unknown"
         )
     return table
+
+
+def _cut_regexp_table(rules: list[RegexpRule], if_stack: list[int], line: int) -> None:
+    """End a table whose patterns exceed MAX_TABLE_PATTERN_CHARACTERS at its last rule (whose
+    pattern is refused already): lookups that get that far are unknown, so the rest is not
+    parsed (a 64 MiB table is some million rules). Open IF blocks end there too, so that a
+    lookup skipping one lands on the unknown, never past it."""
+    reason = rules[-1].first.refusal if rules and rules[-1].first is not None else None
+    terminal = RegexpPattern("...", False, None, 0)
+    terminal.refuse(reason or f"the table's patterns exceed the {MAX_TABLE_PATTERN_CHARACTERS:,} "
+                              f"characters pfcheck compiles")
+    rules.append(RegexpRule("match", terminal, None, None, rules[-1].line if rules else line))
+    for opened in if_stack:
+        opening = rules[opened]
+        rules[opened] = RegexpRule(opening.op, opening.first, None, None, opening.line, block_end=len(rules) - 2)
+    if_stack.clear()

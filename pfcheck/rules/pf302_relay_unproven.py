@@ -8,6 +8,15 @@ the repository before the decisive reject: an access table whose source file is 
 message names each unknown. pfcheck never says "safe" silently, and never says "open" without
 a witness. This is an error by default: unverifiable input fails the run (fail closed).
 
+`regexp:`/`pcre:` patterns that pfcheck does not run are unknowns too, named with their table
+line and the reason: patterns that can backtrack exponentially (a repeated group with an
+ambiguous body, such as `(a+)+` or `(a|aa)*`), a lookup whose estimated backtracking exceeds
+pfcheck's budget, huge repetition counts, very long patterns, and the patterns after the first
+2,000,000 pattern characters of a table. Postfix itself: `regexp:` (glibc regexec) answers
+such patterns exactly; `pcre:` stops at PCRE2's match limit, logs "pcre map ..., line N: match
+limit exceeded" and treats the rule as not matching (also a `!/re/` rule), so the answer would
+rest on PCRE2's step counting. "Cannot prove" is the answer that holds for both.
+
 ## Why is this bad?
 The relay decision is made by data nobody reviewed with this change: a wrong line in a database
 table or a policy daemon that answers `OK` opens the relay. Either move the decisive
