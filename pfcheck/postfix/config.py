@@ -238,8 +238,8 @@ class Scope:
 
     def _lookup(self, name: str) -> Optional[str]:
         """raw(name)'s value without building an Origin: expansion calls this per `$name`."""
-        if name in self._overrides:
-            value = None
+        if name in self._overrides or name in self._read_only:
+            value = None  # raw() decides (an -o, or what Postfix itself puts in a read-only name)
         else:
             value = self._main_values.get(name, _UNKNOWN)
             if value is _UNKNOWN:

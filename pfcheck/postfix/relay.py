@@ -80,7 +80,7 @@ from typing import (
     Set,
     TYPE_CHECKING,
     Tuple,
-    TYPE_CHECKING,
+    Union,
 )
 
 from pfcheck.postfix.lines import split_braced
@@ -205,7 +205,7 @@ class Unknown:
     detail: str
 
     def __str__(self) -> str:
-        return f"{self.parameter}: {self.token}: {self.detail}"
+        return ": ".join(part for part in (self.parameter, self.token, self.detail) if part)
 
 
 @dataclass(frozen=True)
@@ -375,6 +375,10 @@ KNOWN_RESTRICTIONS: FrozenSet[str] = frozenset(_SIMPLE_NAMES | set(_MAP_COMMANDS
 # Separators of restriction lists and of Postfix's other lists (CHARS_COMMA_SP).
 _LIST_SEPARATORS = ", \t\r\n"
 _MAX_BRANCHES = 4000
+#: Steps over all attempts of one listener: past it the remaining attempts are not tried (the
+#: verdict is "cannot prove" unless one already tried opens the relay). Real lists take a few
+#: thousand steps per listener; a list of 8,000 restrictions would otherwise take minutes.
+_MAX_TOTAL_STEPS = 400_000
 _MAX_RECURSION = 100
 
 # The attacker (see module docstring).
@@ -1240,6 +1244,10 @@ class _Evaluator:
         self.classes, _, _ = _restriction_classes(params)
         value = params.value
         self.lists: Dict[str, List[str]] = {name: split_restrictions(value(name)) for name in RESTRICTION_LIST_PARAMETERS}
+        #: The lists that hold a relay guard (REQUIRED_RESTRICTIONS), found once, not per branch.
+        self.guarded_lists: FrozenSet[str] = frozenset(
+            name for name, tokens in self.lists.items()
+            if any(token.lower() in REQUIRED_RESTRICTIONS for token in tokens))
         if self.version < (2, 10):
             self.lists[_RELAY_LIST] = []
         self.delay_reject = _is_yes(value("smtpd_delay_reject") or "yes")
@@ -1338,6 +1346,24 @@ class _Evaluator:
 
     def _run_from(self, tokens: Sequence[str], index: int, ctx: _Context, state: _State, path: _Path,
                   parameter: str, class_stack: Tuple[str, ...], level: int) -> Iterator[_Branch]:
+        """The branches of the list from `index` on, depth first in token order. Iterative: a
+        list of 10,000 restrictions is 10,000 frames on a Python list, not on the C stack."""
+        frames = [self._step(tokens, index, ctx, state, path, parameter, class_stack, level)]
+        while frames:
+            item = next(frames[-1], None)
+            if item is None:
+                frames.pop()
+            elif isinstance(item, _Branch):
+                yield item
+            else:  # go on with the next token on this branch before the siblings
+                next_index, next_state, next_path = item
+                frames.append(self._step(tokens, next_index, ctx, next_state, next_path, parameter,
+                                         class_stack, level))
+
+    def _step(self, tokens: Sequence[str], index: int, ctx: _Context, state: _State, path: _Path,
+              parameter: str, class_stack: Tuple[str, ...],
+              level: int) -> Iterator[Union[_Branch, Tuple[int, _State, _Path]]]:
+        """One token: the finished branches, and (index, state, path) where a branch goes on."""
         self.branch_budget -= 1
         if self.branch_budget < 0:
             raise _Complexity()
@@ -1348,7 +1374,7 @@ class _Evaluator:
         if token.lower() == "warn_if_reject":
             if state.warn_if_reject == 0:
                 state = replace(state, warn_if_reject=level)
-            yield from self._run_from(tokens, index + 1, ctx, state, path, parameter, class_stack, level)
+            yield index + 1, state, path
             return
         for outcome in self._apply(tokens, index, ctx, state, path, parameter, class_stack):
             status, new_state, new_path, consumed, reply = outcome
@@ -1360,8 +1386,7 @@ class _Evaluator:
             if new_state.defer_if_permit and new_state.defer_if_reject:
                 yield _Branch(_DUNNO, self._finish(new_state, level), new_path)
                 continue
-            yield from self._run_from(tokens, index + consumed, ctx, new_state, new_path, parameter,
-                                      class_stack, level)
+            yield index + consumed, new_state, new_path
 
     # An outcome: (status, state, path, tokens consumed, reply text)
     def _reject(self, state: _State, path: _Path, code: int, text: str, consumed: int = 1,
@@ -2114,7 +2139,7 @@ class _Evaluator:
         if state.discard:
             yield False, path.step("accepted but discarded (DISCARD)"), "250 (discarded)"
             return
-        chosen = _choose_permit(permits, self.lists)
+        chosen = _choose_permit(permits, self.guarded_lists)
         final_path = replace(path, permit_token=chosen)
         transport = self.address_model.transport_of(self.address_model.resolve(attempt.recipient))
         if transport in ("error", "retry") and not self.reject_unlisted_recipient:
@@ -2133,12 +2158,13 @@ class _Evaluator:
 
 
 def _choose_permit(permits: List[Tuple[str, Optional[_PermitToken]]],
-                   lists: Mapping[str, List[str]]) -> Optional[_PermitToken]:
+                   guarded_lists: FrozenSet[str]) -> Optional[_PermitToken]:
     """The token that lets the mail through: an explicit permit in a list that would otherwise
-    close relaying first, then any explicit permit; else None (the lists simply ended)."""
+    close relaying first (one holding a relay guard), then any explicit permit; else None (the
+    lists simply ended)."""
     explicit = [(parameter, how) for parameter, how in permits if how is not None]
     for parameter, how in explicit:
-        if any(token.lower() in REQUIRED_RESTRICTIONS for token in lists.get(parameter, [])):
+        if parameter in guarded_lists:
             return how
     if explicit:
         return explicit[0][1]
@@ -2577,8 +2603,10 @@ def evaluate_relay(
     count = 0
     fallback: Optional[Tuple[_Attempt, _Path]] = None
 
+    steps_left = _MAX_TOTAL_STEPS
+
     def run() -> Optional[Tuple[_Attempt, _Path]]:
-        nonlocal count, fallback
+        nonlocal count, fallback, steps_left
         if client is not None:
             clients = [_Client(client, "unknown", False, "unknown", False, None)]
         else:
@@ -2590,14 +2618,21 @@ def evaluate_relay(
                     for recipient, _domain in recipients:
                         attempt = _Attempt(candidate, helo, sender, recipient)
                         count += 1
-                        evaluator.branch_budget = _MAX_BRANCHES
+                        if steps_left <= 0:
+                            unknown = Unknown("complexity", "", "", None, "too many undecided branches to evaluate")
+                            if unknown not in unknowns:
+                                unknowns.append(unknown)
+                            return None
+                        evaluator.branch_budget = min(_MAX_BRANCHES, steps_left)
                         try:
                             outcomes = list(evaluator.rcpt(attempt))
                         except _Complexity:
+                            steps_left -= _MAX_BRANCHES
                             unknown = Unknown("complexity", "", "", None, "too many undecided branches to evaluate")
                             if unknown not in unknowns:
                                 unknowns.append(unknown)
                             continue
+                        steps_left -= _MAX_BRANCHES - evaluator.branch_budget
                         for accepted, path, _reply in outcomes:
                             if not accepted:
                                 continue
