@@ -41,7 +41,7 @@ def test_mutated_corpus_configs_agree_with_postconf(corpus_dir: Path, tmp_path: 
             compared += 1
             if not outcome.agrees:
                 problems.append(f"{work.name} ({name} after {mutant.applied}): {outcome.mode}: {outcome.detail}")
-    assert compared >= COUNT * 5
+    assert compared >= COUNT * 3  # lint, show and -n always; the rest when postconf -n reads the files
     assert not problems, "\n".join(problems[:20])
 
 
