@@ -19,7 +19,7 @@ from tests.support.postfix_oracle import need_postconf
 pytestmark = pytest.mark.live
 
 SEED = int(os.environ.get("PFCHECK_FUZZ_SEED", "20261203"))
-COUNT = int(os.environ.get("PFCHECK_FUZZ_COUNT", "30"))
+COUNT = int(os.environ.get("PFCHECK_FUZZ_COUNT", "20"))
 
 
 def test_mutated_corpus_configs_agree_with_postconf(corpus_dir: Path, tmp_path: Path) -> None:
