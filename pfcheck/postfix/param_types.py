@@ -204,7 +204,7 @@ def check_typed(entry: ParamType, value: str, version: str, default_unit: Callab
 
 # ------------------------------------------------------------------------------------------
 # Words a program looks up in a fixed table when it starts (name_code()/name_mask(), maps)
-# Sources @v3.7.11: smtpd/smtpd_check.c tempfail_actions[], global/hfrom_format.c,
+# Sources @v3.7.11: smtpd/smtpd_check.c tempfail_actions[], global/hfrom_format.c, tls/tls_level.c,
 # smtpd/smtpd.c bare_lf_mask_table[], global/mail_error.c, global/input_transp.c,
 # global/maps.c maps_create() + util/dict_open.c dict_open().
 
@@ -229,6 +229,10 @@ NAMED_VALUES: Mapping[str, NamedValues] = {
                                              "bad parameter value: '{name} = {value}'"),
     "notify_classes": NamedValues(("bounce", "2bounce", "data", "delay", "policy", "protocol", "resource",
                                    "software"), True, _NAME_MASK_MESSAGE),
+    # tls/tls_level.c, smtpd.c: an empty value is no TLS; the DANE levels are client-only.
+    # (smtpd skips the check under smtpd_tls_wrappermode = yes, which pfcheck does not model.)
+    "smtpd_tls_security_level": NamedValues(("", "none", "may", "encrypt", "fingerprint", "verify", "secure"),
+                                            False, 'Invalid TLS level "{value}"'),
     "receive_override_options": NamedValues(("no_unknown_recipient_checks", "no_address_mappings",
                                              "no_header_body_checks", "no_milters"), True, _NAME_MASK_MESSAGE),
 }
