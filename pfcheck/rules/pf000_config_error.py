@@ -41,6 +41,8 @@ sets the value `yes # no VRFY`, and every smtpd exits with
 """
 from __future__ import annotations
 
+import dataclasses
+
 from typing import Any, Iterator, Mapping, Optional
 
 from pfcheck.findings import Finding, Severity
@@ -67,13 +69,32 @@ def scopes(ctx: RuleContext) -> list[tuple[Scope, Optional[str], Optional[str]]]
     with `-o` options (or an smtpd listener) as its own program sees it."""
     config = ctx.config
     out: list[tuple[Scope, Optional[str], Optional[str]]] = [(config.global_scope, None, None)]
-    seen = set()
+    seen: set[int] = set()
     for listener in config.listeners():
-        seen.add(listener.key)
+        seen.add(id(listener.service))
         out.append((listener.scope, listener.service.process_name, listener.key))
     for service in config.master.services:
-        if service.key not in seen and service.overrides:
+        if id(service) not in seen and service.overrides:
             out.append((config.scope(service), service.process_name, service.key))
+            seen.add(id(service))
+    return out
+
+
+def postconf_only_scopes(ctx: RuleContext) -> list[tuple[Scope, str]]:
+    """Scopes only postconf expands, each with why no daemon sees it: the master.cf entries a
+    later duplicate replaces (master never runs them, but postconf -n/-M expands their `-o`
+    values and dies on them as on any other), and the `-o` options as postconf reads an
+    attached form (`-oname=${a:b}`), where the daemon applies another value."""
+    config = ctx.config
+    kept = {id(service) for service in config.master.services}
+    out: list[tuple[Scope, str]] = []
+    for service in config.master.entries:
+        if id(service) not in kept and service.overrides:
+            out.append((config.scope(service), f"master runs the later entry for {service.key}, not this one"))
+        elif service.postconf_overrides is not service.overrides and service.postconf_overrides:
+            postconf_view = dataclasses.replace(service, overrides=service.postconf_overrides)
+            out.append((config.scope(postconf_view),
+                        f"that is the -o value as postconf reads it; the daemon of {service.key} applies another"))
     return out
 
 
@@ -147,3 +168,21 @@ def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
                     f"\"fatal: {refusal.message}\"{hint}{assumption}",
                     parameter=name, actual=shown,
                 )
+    for scope, why in postconf_only_scopes(ctx):
+        for name in sorted(scope.differing_names() - read_only):
+            if not scope.expanded_by_postfix(name):
+                continue
+            value = scope.evaluate(name)
+            origin = value.origin
+            if value.error is None or origin.is_default or origin.path is None:
+                continue
+            key = (str(origin.path), origin.line, name)
+            if key in reported:
+                continue
+            reported.add(key)
+            yield make_finding(
+                ctx, ID, NAME, origin.path, origin.line, origin.column,
+                f"{name}: {value.error.message}; postconf -n and -M exit with \"fatal: macro "
+                f"processing error\" ({why})",
+                parameter=name, actual=value.raw,
+            )
