@@ -26,6 +26,7 @@ RULE_MODULES: tuple[str, ...] = (
     "pf904_expired_waiver",
     "pf905_unused_assumption",
     "pf906_template_placeholder",
+    "pf907_host_dependent",
 )
 
 #: Every rule module, keyed by code.
