@@ -20,6 +20,7 @@ import re
 from typing import Dict, FrozenSet, Iterable, Mapping, Optional, Tuple
 
 from pfcheck.postfix import _defaults_data as _data
+from pfcheck.postfix import numbers
 
 SUPPORTED_VERSIONS: Tuple[str, ...] = (
     "2.10", "2.11", "3.0", "3.1", "3.2", "3.3", "3.4", "3.5", "3.6", "3.7", "3.8", "3.9", "3.10",
@@ -38,7 +39,6 @@ SERIES_RELEASES: Mapping[str, str] = _data.SERIES_RELEASES
 #: (parameter, first series, last series, value or None = absent, source, note).
 HISTORY: Tuple[Tuple[str, str, str, Optional[str], str, str], ...] = _data.HISTORY
 
-_VERSION_SYNTAX = re.compile(r"\s*(\d+)\.(\d+)(?:\.(\d+))?\s*\Z")
 _SUPPORTED_TUPLES: Dict[Tuple[int, int], str] = {
     (int(text.split(".")[0]), int(text.split(".")[1])): text for text in SUPPORTED_VERSIONS
 }
@@ -51,11 +51,10 @@ class UnsupportedVersion(ValueError):
 def parse_version(text: str) -> Tuple[int, int]:
     """`"3.7"` / `"3.7.11"` -> `(3, 7)`; anything else raises UnsupportedVersion."""
     supported = ", ".join(SUPPORTED_VERSIONS)
-    match = _VERSION_SYNTAX.match(text) if isinstance(text, str) else None
-    if match is None:
+    key = numbers.parse_version(text)
+    if key is None:
         raise UnsupportedVersion(
             f"malformed Postfix version {text!r}: expected major.minor[.patch], one of {supported}")
-    key = (int(match.group(1)), int(match.group(2)))
     if key not in _SUPPORTED_TUPLES:
         raise UnsupportedVersion(
             f"unsupported Postfix version {text.strip()!r}: supported versions are {supported}")
@@ -65,7 +64,8 @@ def parse_version(text: str) -> Tuple[int, int]:
 _SERIES_OF: Dict[str, str] = {}
 
 
-def _series(version: str) -> str:
+def series_of(version: str) -> str:
+    """The series ("3.7") whose tables serve `version` ("3.7.11"); UnsupportedVersion otherwise."""
     # Called once per parameter name by the unused-parameter analysis: parse each spelling once.
     series = _SERIES_OF.get(version)
     if series is None:
@@ -135,7 +135,7 @@ def builtin_defaults(version: str = DEFAULT_VERSION) -> Mapping[str, str]:
 
     Host-dependent parameters map to their placeholder. Legacy and per-service names are not
     included (postconf -d does not list them either)."""
-    return _ReadOnly(_table(_series(version)))
+    return _ReadOnly(_table(series_of(version)))
 
 
 class _ReadOnly(Mapping[str, str]):
@@ -189,7 +189,7 @@ def default_value(
     `host` supplies facts for host-dependent parameters; without them the default is the
     placeholder `<name>`. Legacy names (`virtual_maps`, ...) have no default: None.
     """
-    series = _series(version)
+    series = series_of(version)
     value = _table(series).get(name)
     if value is not None:
         if name in HOST_DEPENDENT:
@@ -203,7 +203,7 @@ def default_value(
 def legacy_names(version: str = DEFAULT_VERSION) -> Mapping[str, Tuple[str, ...]]:
     """Old parameter names postconf still accepts -> the built-in parameters whose defaults
     refer to them (e.g. `virtual_maps` -> (`virtual_alias_maps`,))."""
-    names = _grouped(_data.LEGACY_NAMES, _series(version))
+    names = _grouped(_data.LEGACY_NAMES, series_of(version))
     assert isinstance(names, dict)
     return names
 
@@ -212,13 +212,13 @@ def raw_parameters(version: str = DEFAULT_VERSION) -> FrozenSet[str]:
     """Parameters Postfix does not `$`-expand when it reads the configuration (their macros,
     such as `$client` in smtpd_reject_footer or `$home` in forward_path, are filled in when the
     value is used). `postconf -x` prints them unexpanded; do not expand them as configuration."""
-    names = _grouped(_data.RAW_PARAMETERS, _series(version))
+    names = _grouped(_data.RAW_PARAMETERS, series_of(version))
     return frozenset(names)  # type: ignore[arg-type]
 
 
 def read_only_parameters(version: str = DEFAULT_VERSION) -> FrozenSet[str]:
     """Parameters main.cf cannot set (postconf warns "read-only parameter assignment")."""
-    names = _grouped(_data.READ_ONLY_PARAMETERS, _series(version))
+    names = _grouped(_data.READ_ONLY_PARAMETERS, series_of(version))
     return frozenset(names)  # type: ignore[arg-type]
 
 
@@ -232,7 +232,7 @@ def is_known_parameter(name: str, version: str = DEFAULT_VERSION, *, services: I
     `$mua_*` helpers), and `name_suffix` parameters of main.cf-style database clients
     (`ldap:name` ...): pfcheck's main.cf checker decides those from the config itself.
     """
-    series = _series(version)
+    series = series_of(version)
     if name in _table(series) or name in legacy_names(series):
         return True
     return _service_parameter_default(name, series, services) is not None
@@ -241,62 +241,22 @@ def is_known_parameter(name: str, version: str = DEFAULT_VERSION, *, services: I
 # ------------------------------------------------------------------------------------------
 # Compatibility levels
 
-_C_SPACE = " \t\n\v\f\r"
-_LONG_MAX = 2 ** 63 - 1
-_MAJOR_MAX = _LONG_MAX >> 20  # compat_level.c: 10 bits each for minor and patch
-_PART_MAX = 0x3FF
-_INT_MAX = 2 ** 31 - 1
-
-
-def _strtol(text: str, start: int) -> Tuple[Optional[int], int]:
-    """C strtol(base 10): (value or None when no digits / out of range, end index)."""
-    pos = start
-    while pos < len(text) and text[pos] in _C_SPACE:
-        pos += 1
-    sign = 1
-    if pos < len(text) and text[pos] in "+-":
-        sign = -1 if text[pos] == "-" else 1
-        pos += 1
-    digits_start = pos
-    while pos < len(text) and "0" <= text[pos] <= "9":
-        pos += 1
-    if pos == digits_start:
-        return None, start  # strtol consumes nothing
-    value = sign * int(text[digits_start:pos])
-    if value > _LONG_MAX or value < -_LONG_MAX - 1:
-        return None, pos  # ERANGE
-    return value, pos
-
-
 def parse_compat_level(text: str) -> Tuple[int, int, int]:
     """Postfix 3.6+ `compat_level_from_string()`: `major[.minor[.patch]]` -> (major, minor, patch).
 
-    Like the C code: each part goes through strtol (leading whitespace and a sign are
-    accepted), major >= 0, minor and patch in 0..1023, nothing may follow. Malformed input
-    raises ValueError with Postfix's message (daemons die with it; postconf -x fails)."""
-    error = ValueError(f'malformed compatibility level syntax: "{text}"')
-    parts: list = []
-    pos = 0
-    while True:
-        value, end = _strtol(text, pos)
-        limit = _PART_MAX if parts else _MAJOR_MAX
-        if value is None or not 0 <= value <= limit:
-            raise error
-        parts.append(value)
-        if end == len(text):
-            break
-        if text[end] != "." or len(parts) == 3:
-            raise error
-        pos = end + 1
-    parts += [0] * (3 - len(parts))
-    return parts[0], parts[1], parts[2]
+    Like the C code (numbers.parse_compat_level()); malformed input raises ValueError with
+    Postfix's message (daemons die with it; postconf -x fails)."""
+    level = numbers.parse_compat_level(text)
+    if level is None:
+        raise ValueError(f'malformed compatibility level syntax: "{text}"')
+    return level
 
 
 def _legacy_compat_level(text: str) -> int:
     """Postfix 3.0 - 3.5: compatibility_level is an `int` parameter (get_mail_conf_int)."""
-    value, end = _strtol(text, 0)
-    if not text or value is None or end != len(text) or not -_INT_MAX - 1 <= value <= _INT_MAX:
-        raise ValueError(f"bad numerical configuration: compatibility_level = {text}")
+    value, error = numbers.parse_conf_integer("compatibility_level", text, int_range=True)
+    if value is None:
+        raise ValueError(error)
     return value
 
 
@@ -339,17 +299,14 @@ def default_at_compat_level(name: str, version: str = DEFAULT_VERSION, compat_le
     return if_below if below else otherwise
 
 
-_ALL_DIGITS = re.compile(r"[0-9]+\Z")
-
-
 def _legacy_below(level: str, threshold: str, version: str) -> bool:
     """mac_expand's `<` (Postfix 3.0 - 3.5 defaults): numeric when both sides are all digits,
     else a byte-wise string comparison. In 3.0 - 3.5 the daemons first insist on an integer."""
     if parse_version(version) < (3, 6):
         _legacy_compat_level(level)
-    if _ALL_DIGITS.match(level) and _ALL_DIGITS.match(threshold):
-        return int(level) < int(threshold)
-    return level.encode() < threshold.encode()
+    # A level that passed the integer check has no digit run beyond LONG_MAX, and its text is
+    # ASCII, so the comparison is mac_expand's exactly.
+    return numbers.mac_exp_compare(level, threshold) < 0
 
 
 # ------------------------------------------------------------------------------------------
@@ -408,7 +365,7 @@ def relay_before_recipient(
 def service_parameter_names(version: str = DEFAULT_VERSION, services: Iterable[Tuple[str, str]] = ()) -> FrozenSet[str]:
     """Every per-service name postconf derives from master.cf `(service name, command)` pairs
     (see default_value()): the names is_known_parameter() accepts beyond the built-in table."""
-    suffixes = _grouped(_data.SERVICE_SUFFIXES, _series(version))
+    suffixes = _grouped(_data.SERVICE_SUFFIXES, series_of(version))
     assert isinstance(suffixes, dict)
     return frozenset(
         service + suffix

@@ -45,6 +45,7 @@ import re
 from array import array
 from typing import Dict, Generator, List, Optional, Set, Tuple
 
+from pfcheck.postfix import numbers
 from pfcheck.postfix.expand_simple import (
     MAX_NESTING, MAX_RESULT_CHARS, ExpansionError, Lookup, _build_simple, _expand_simple, _measure_simple,
     _NotSimple, _quote, _too_large,
@@ -74,11 +75,6 @@ _LEVEL_SUFFIX = "level"
 # MAC_EXP_OP_STR_ANY, including its odd doubled quotes, as Postfix prints it.
 _OPERATOR_LIST_TEXT = '"==" or "!="" or "<"" or "<="" or ">="" or ">"'
 
-# 64-bit `long` (Debian amd64 build): strtol() range and compat-level field limits.
-_LONG_MAX = 2**63 - 1
-_COMPAT_MAJOR_MAX = _LONG_MAX >> 20
-_COMPAT_FIELD_MAX = 0x3FF
-_C_ISSPACE = " \t\n\v\f\r"
 
 def expand(value: str, lookup: Lookup, *, name: Optional[str] = None) -> str:
     """Expand `value` recursively as `postconf -x` does.
@@ -531,18 +527,13 @@ class _Engine:
                       left_span: _Span, right_span: _Span) -> bool:
         if _ALL_DIGITS.match(left) and _ALL_DIGITS.match(right):
             for digits, where in ((left, left_span), (right, right_span)):
-                if _decimal_overflows(digits):
+                if numbers.decimal_overflows_long(digits):
                     # msg_fatal(): no "macro processing error", the process exits here.
                     problem = self.fail("mac_exp_eval: bad conversion: %s" % _quote(digits),
                                         span, where.start)
                     problem._terminal = True
                     raise problem
-            delta = _sign(int(left) - int(right))
-        else:
-            left_bytes = left.encode("utf-8", "surrogateescape")
-            right_bytes = right.encode("utf-8", "surrogateescape")
-            delta = (left_bytes > right_bytes) - (left_bytes < right_bytes)
-        return _holds(delta, operator)
+        return _holds(numbers.mac_exp_compare(left, right), operator)
 
     def compare_levels(self, left: str, operator: str, right: str, span: _Span,
                        left_span: _Span, right_span: _Span) -> bool:
@@ -574,58 +565,14 @@ def _bracket_table(text: str, kind: str) -> Tuple["array[int]", "array[int]"]:
 
 def compat_level_value(text: str) -> Optional[int]:
     """compat_level_from_string(): "major[.minor[.patch]]" -> comparable int, or None."""
-    major, end = _strtol(text, 0)
-    if major is None or not (end == len(text) or text[end] == ".") \
-            or not 0 <= major <= _COMPAT_MAJOR_MAX:
-        return None
-    result = major << 20
-    if end == len(text):
-        return result
-    minor, end = _strtol(text, end + 1)
-    if minor is None or not (end == len(text) or text[end] == ".") \
-            or not 0 <= minor <= _COMPAT_FIELD_MAX:
-        return None
-    result |= minor << 10
-    if end == len(text):
-        return result
-    patch, end = _strtol(text, end + 1)
-    if patch is None or end != len(text) or not 0 <= patch <= _COMPAT_FIELD_MAX:
-        return None
-    return result | patch
-
-
-def _strtol(text: str, start: int) -> Tuple[Optional[int], int]:
-    """C strtol(base 10): leading isspace, optional sign, digits. None when nothing
-    converts; out-of-range values come back outside [LONG_MIN, LONG_MAX] (ERANGE)."""
-    position = start
-    while position < len(text) and text[position] in _C_ISSPACE:
-        position += 1
-    negative = False
-    if position < len(text) and text[position] in "+-":
-        negative = text[position] == "-"
-        position += 1
-    digits_start = position
-    while position < len(text) and "0" <= text[position] <= "9":
-        position += 1
-    if position == digits_start:
-        return None, start
-    digits = text[digits_start:position]
-    if _decimal_overflows(digits):
-        # Avoid int() on huge digit strings: any such value is out of range anyway.
-        return (-(_LONG_MAX + 2) if negative else _LONG_MAX + 1), position
-    value = int(digits)
-    return (-value if negative else value), position
+    level = numbers.parse_compat_level(text)
+    return None if level is None else numbers.packed_compat_level(level)
 
 
 def _conversion_fails(left: str, right: str) -> bool:
     """mac_exp_eval() would die converting these (partial) operand texts."""
     return bool(_ALL_DIGITS.match(left) and _ALL_DIGITS.match(right)) \
-        and (_decimal_overflows(left) or _decimal_overflows(right))
-
-
-def _decimal_overflows(digits: str) -> bool:
-    significant = digits.lstrip("0")
-    return len(significant) > 19 or (len(significant) == 19 and int(significant) > _LONG_MAX)
+        and (numbers.decimal_overflows_long(left) or numbers.decimal_overflows_long(right))
 
 
 def _sign(number: int) -> int:

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Dict, Mapping, Optional, Tuple
 
-from pfcheck.postfix import defaults
+from pfcheck.postfix import defaults, numbers
 
 #: Reader of the global table (mail_params.c): every Postfix program, `postfix start` included.
 GLOBAL = "global"
@@ -77,7 +77,7 @@ def _parse(text: str, into: Dict[str, Tuple[ParamType, ...]]) -> None:
 
 def parameter_types(version: str = defaults.DEFAULT_VERSION) -> Mapping[str, Tuple[ParamType, ...]]:
     """name -> the table entries of that series (usually one; one per reader group otherwise)."""
-    series = defaults._series(version)
+    series = defaults.series_of(version)
     table = _types.get(series)
     if table is None:
         from pfcheck.postfix import _param_types_data as data
@@ -103,39 +103,7 @@ def types_of(name: str, version: str = defaults.DEFAULT_VERSION) -> Tuple[ParamT
 # ------------------------------------------------------------------------------------------
 # Conversions (postfix/src/global/mail_conf_*.c, conv_time.c)
 
-_C_SPACE = " \t\n\v\f\r"
-_LONG_MIN, _LONG_MAX = -(2 ** 63), 2 ** 63 - 1
-_INT_MIN, _INT_MAX = -(2 ** 31), 2 ** 31 - 1
 _UNIT_SECONDS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
-
-
-def _strtol(text: str) -> Tuple[int, int, bool]:
-    """C strtol(text, &end, 10): (value, end index, ERANGE). No digits: (0, 0, False)."""
-    pos = 0
-    while pos < len(text) and text[pos] in _C_SPACE:
-        pos += 1
-    negative = pos < len(text) and text[pos] == "-"
-    if pos < len(text) and text[pos] in "+-":
-        pos += 1
-    start = pos
-    while pos < len(text) and "0" <= text[pos] <= "9":
-        pos += 1
-    if pos == start:
-        return 0, 0, False
-    value = int(text[start:pos]) * (-1 if negative else 1)
-    if value > _LONG_MAX:
-        return _LONG_MAX, pos, True
-    if value < _LONG_MIN:
-        return _LONG_MIN, pos, True
-    return value, pos, False
-
-
-def _integer(name: str, value: str, int_range: bool) -> Tuple[Optional[int], str]:
-    """convert_mail_conf_int/long/nint: (number, "") or (None, fatal text)."""
-    number, end, erange = _strtol(value)
-    if not value or end != len(value) or erange or (int_range and not _INT_MIN <= number <= _INT_MAX):
-        return None, f"bad numerical configuration: {name} = {value}"
-    return number, ""
 
 
 def _time(name: str, value: str, default_unit: str, strict_unit: bool) -> Tuple[Optional[int], str]:
@@ -143,8 +111,8 @@ def _time(name: str, value: str, default_unit: str, strict_unit: bool) -> Tuple[
     unit. 2.10 - 3.0 refuse anything after the unit letter; 3.1+ ignore it (the check is
     commented out in conv_time.c @v3.1.0)."""
     bad = f"parameter {name}: bad time value or unit: {value}"
-    number, end, erange = _strtol(value)
-    if not value or erange or not _INT_MIN <= number <= _INT_MAX or number < 0:
+    number, end, erange = numbers.strtol(value)
+    if not value or erange or not numbers.INT_MIN <= number <= numbers.INT_MAX or number < 0:
         return None, bad
     if strict_unit and end < len(value) and end + 1 < len(value):
         return None, bad
@@ -152,7 +120,7 @@ def _time(name: str, value: str, default_unit: str, strict_unit: bool) -> Tuple[
     scale = _UNIT_SECONDS.get(unit)
     if scale is None:
         return None, bad
-    if scale > 1 and not number < _INT_MAX // scale:
+    if scale > 1 and not number < numbers.INT_MAX // scale:
         return None, bad
     return number * scale, ""
 
@@ -192,7 +160,7 @@ def check_typed(entry: ParamType, value: str, version: str, default_unit: Callab
         if high and number > high:
             return f"invalid {name}: {number} (max {high})"
         return None
-    number, error = _integer(name, value, int_range=kind != "long")
+    number, error = numbers.parse_conf_integer(name, value, int_range=kind != "long")
     if number is None:
         return error
     if low and number < low:

@@ -36,7 +36,7 @@ def candidate_names(scope: "Scope") -> set[str]:
 
 @functools.lru_cache(maxsize=None)
 def _checked_names(version: str) -> frozenset[str]:
-    series = defaults._series(version)
+    series = defaults.series_of(version)
     return frozenset(param_types.parameter_types(series)) | frozenset(_referring_defaults(series))
 
 
@@ -188,7 +188,7 @@ def _derived_refusals(scope: "Scope", program: Optional[str], names: set[str], f
     = $reject_tempfail_action`): Postfix checks the expanded default, and names the unset
     parameter in its message; the finding belongs to the line that sets the referenced one."""
     version = scope.config.version
-    referring = _referring_defaults(defaults._series(version))
+    referring = _referring_defaults(defaults.series_of(version))
     for referenced in sorted(names):
         if referenced in found:
             continue

@@ -79,21 +79,16 @@ def _grouped(data: Dict[str, object], series: str) -> object:
 
 def dbms_suffixes(version: str) -> Dict[str, Tuple[str, ...]]:
     """`<type>` -> the suffixes of `<table>_<suffix>` names postconf accepts for `<type>:<table>`."""
-    table = _grouped(_data.DBMS_SUFFIXES, _series(version))
+    table = _grouped(_data.DBMS_SUFFIXES, defaults.series_of(version))
     assert isinstance(table, dict)
     return {name: tuple(text.split()) for name, text in table.items()}
 
 
 def removed_parameters(version: str) -> Dict[str, str]:
     """3.9+: removed names -> the alternative postconf suggests."""
-    table = _grouped(_data.DEPRECATED, _series(version))
+    table = _grouped(_data.DEPRECATED, defaults.series_of(version))
     assert isinstance(table, dict)
     return table
-
-
-def _series(version: str) -> str:
-    key = defaults.parse_version(version)
-    return f"{key[0]}.{key[1]}"
 
 
 def _default_references(version: str) -> Dict[str, FrozenSet[str]]:
