@@ -25,7 +25,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pfcheck.postfix import client_addresses
-from pfcheck.postfix.networks import IPV4, IPV6, IntervalSet, format_address, parse_address_list, witness_outside
+from pfcheck.postfix.addresses import IPV4, IPV6, IntervalSet, format_address
+from pfcheck.postfix.networks import parse_address_list
+from pfcheck.postfix.witness import witness_outside
 from pfcheck.postfix.relay import Verdict, client_grants, evaluate_relay
 from pfcheck.postfix.tables import TableResolver
 from tests.test_relay import Params, main_scope

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from pfcheck.postfix import regex_safety
 from pfcheck.postfix.regex_safety import MAX_MATCH_STEPS, RegexCost, Refused, assess, fold_ascii
-from pfcheck.postfix.tables import TableResolver, _translate_regex, parse_table_ref
+from pfcheck.postfix.tables import TableResolver, translate_regex, parse_table_ref
 from tests.support.postfix_oracle import cool_down, need_postconf
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -247,7 +247,7 @@ def test_shortcuts_agree_with_python_re(pattern: str, key: str, fold: bool, pcre
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet=st.sampled_from(list("()[]{}|*+?.^$\\a-1,:?!=<P>")), max_size=40), st.booleans())
 def test_translator_and_classifier_never_raise(text: str, pcre: bool) -> None:
-    translated = _translate_regex(text, pcre=pcre)
+    translated = translate_regex(text, pcre=pcre)
     if translated is not None:
         assert isinstance(assess(translated, pcre=pcre, flags=FLAGS), (RegexCost, Refused))
 

@@ -18,23 +18,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pfcheck.postfix.networks import (
+from pfcheck.postfix.addresses import (
     IPV4,
     IPV4_MAPPED,
     IPV6,
     ClientAddress,
     CidrPattern,
     IntervalSet,
-    allowed_networks,
     first_match_partition,
     format_address,
-    parse_address_list,
     parse_cidr_pattern,
     parse_ipv4,
     parse_ipv6,
     split_list,
-    witness_outside,
 )
+from pfcheck.postfix.networks import parse_address_list
+from pfcheck.postfix.witness import allowed_networks, witness_outside
 from pfcheck.postfix.tables import TableResolver
 from tests.support.live_postfix import live_postfix_factory  # noqa: F401  (pytest fixture)
 from tests.support.postfix_oracle import cool_down, need_postconf

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pfcheck.postfix.networks import IPV4, IPV6, ClientAddress, IntervalSet, format_address
+from pfcheck.postfix.addresses import IPV4, IPV6, ClientAddress, IntervalSet, format_address
 from pfcheck.postfix.tables import (
     CidrTable,
     FailingTable,
@@ -370,11 +370,11 @@ def random_cidr_table(rng: random.Random) -> str:
 @given(st.integers(0, 2**32 - 1))
 @settings(max_examples=80, deadline=None)
 def test_cidr_partition_agrees_with_lookups(seed: int) -> None:
-    from pfcheck.postfix.tables import _load_cidr
+    from pfcheck.postfix.tables import load_cidr
 
     rng = random.Random(seed)
     text = random_cidr_table(rng)
-    table = _load_cidr(TableRef("cidr", "/t", "cidr:/t"), text, Path("/t"))
+    table = load_cidr(TableRef("cidr", "/t", "cidr:/t"), text, Path("/t"))
     results = table.client_address_results()
     probes = []
     for entry in results.by_address:

@@ -58,13 +58,8 @@ from ruamel.yaml import YAML
 
 from pfcheck.cli import main as pfcheck_main
 from pfcheck.postfix.config import ConfigDir, Listener, load_config_dir
-from pfcheck.postfix.networks import (
-    IPV4,
-    IPV6,
-    AddressList,
-    TrustedNetworks,
-    format_address,
-)
+from pfcheck.postfix.addresses import IPV4, IPV6, format_address
+from pfcheck.postfix.networks import AddressList, TrustedNetworks
 from pfcheck.rules.base import RuleContext
 from pfcheck.rules.relay_common import dies_at_startup
 from pfcheck.rules.pf201_mynetworks_outside_policy import ipv4_enabled, trusted_list

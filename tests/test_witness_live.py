@@ -29,7 +29,7 @@ import pytest
 
 from pfcheck.cli import main as pfcheck_main
 from pfcheck.postfix import client_addresses
-from pfcheck.postfix.networks import format_address
+from pfcheck.postfix.addresses import format_address
 from pfcheck.postfix.relay import RELAY_TARGET_DOMAIN, RELAY_TARGET_LOCALPART
 from tests.support.live_postfix import ACCEPTED, HELPER_SERVICES, live_postfix_factory  # noqa: F401
 from tests.support.postfix_oracle import postfix_required

@@ -27,28 +27,18 @@ docs/internals.md, "Witness addresses").
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
-from pfcheck.postfix.networks import (
+from pfcheck.postfix.addresses import (
     FAMILY_BITS,
     IPV4,
     IPV4_MAPPED,
     IPV6,
-    CidrPattern,
     IntervalSet,
     format_address,
+    network_set,
     parse_address,
-    parse_cidr_pattern,
 )
-
-
-def _networks(texts: Iterable[str]) -> IntervalSet:
-    result = IntervalSet()
-    for text in texts:
-        parsed = parse_cidr_pattern(text)
-        assert isinstance(parsed, CidrPattern), text
-        result = result.union(parsed.addresses)
-    return result
 
 
 # ::0.1.0.0 .. ::0.255.255.255: glibc prints them with a dotted tail whose first octet is 0,
@@ -57,21 +47,21 @@ _ZERO_OCTET_TAIL_V6 = IntervalSet.single(0x10000, 0x1000000)
 
 #: Addresses no client can present to smtpd (on the wire or with XCLIENT).
 UNPRESENTABLE = {
-    IPV4: _networks(["0.0.0.0/8", "224.0.0.0/4", "255.255.255.255/32"]),
-    IPV6: _networks(["[::]/128", "[ff00::]/8"]).union(IPV4_MAPPED).union(_ZERO_OCTET_TAIL_V6),
+    IPV4: network_set(["0.0.0.0/8", "224.0.0.0/4", "255.255.255.255/32"]),
+    IPV6: network_set(["[::]/128", "[ff00::]/8"]).union(IPV4_MAPPED).union(_ZERO_OCTET_TAIL_V6),
 }
 
 #: Documentation ranges (RFC 5737, RFC 3849): the preferred witnesses inside a granted range.
 DOCUMENTATION = {
-    IPV4: _networks(["192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"]),
-    IPV6: _networks(["[2001:db8::]/32"]),
+    IPV4: network_set(["192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"]),
+    IPV6: network_set(["[2001:db8::]/32"]),
 }
 
 # Possible but odd clients, named only when a range has nothing else: class E, loopback
 # (only local processes), and the deprecated IPv4-compatible IPv6 addresses.
 _LAST_RESORT = {
-    IPV4: _networks(["240.0.0.0/4", "127.0.0.0/8"]),
-    IPV6: _networks(["[::]/96"]),
+    IPV4: network_set(["240.0.0.0/4", "127.0.0.0/8"]),
+    IPV6: network_set(["[::]/96"]),
 }
 
 PRESENTABLE = {family: IntervalSet.everything(family).difference(UNPRESENTABLE[family])

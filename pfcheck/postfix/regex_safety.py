@@ -1,7 +1,7 @@
 """Bounded-cost evaluation of regexp:/pcre: table patterns (what pfcheck dares to run).
 
 pfcheck evaluates `regexp:` and `pcre:` patterns with Python's backtracking `re`, after
-`tables._translate_regex()` has turned them into Python syntax. A backtracking engine can take
+`tables.translate_regex()` has turned them into Python syntax. A backtracking engine can take
 exponential time on ambiguous patterns (`(a+)+$`, `(a|aa)*c`, `(\\w+\\s?)*$`) and polynomial
 time of high degree on long keys (`.*a.*a.*a.*b`). This module decides, statically and
 deterministically (never by a clock), which translated patterns are run:

@@ -43,15 +43,9 @@ from pfcheck.findings import Finding, Severity
 from pfcheck.policy.model import NetworkList
 from pathlib import Path
 
-from pfcheck.postfix.networks import (
-    IPV4,
-    AddressList,
-    ClientAddress,
-    allowed_networks,
-    format_address,
-    parse_address_list,
-    witness_outside,
-)
+from pfcheck.postfix.addresses import IPV4, IPV6, ClientAddress, enabled_families, format_address
+from pfcheck.postfix.networks import AddressList, parse_address_list
+from pfcheck.postfix.witness import allowed_networks, witness_outside
 from pfcheck.rules.base import RuleContext, make_finding
 
 ID = "PF201"
@@ -65,13 +59,13 @@ OPTIONS: Mapping[str, tuple[type, Any]] = {
 
 
 def ipv4_enabled(scope: Any) -> bool:
-    protocols = scope.value("inet_protocols").replace(",", " ").lower().split()
-    return not protocols or "all" in protocols or "ipv4" in protocols
+    """Whether this scope's `inet_protocols` enables IPv4 (IPv4-mapped clients become IPv4)."""
+    return IPV4 in enabled_families(scope.value("inet_protocols"))
 
 
 def ipv6_enabled(scope: Any) -> bool:
-    protocols = scope.value("inet_protocols").replace(",", " ").lower().split()
-    return not protocols or "all" in protocols or "ipv6" in protocols
+    """Whether this scope's `inet_protocols` enables IPv6."""
+    return IPV6 in enabled_families(scope.value("inet_protocols"))
 
 
 def address_witness(address: str, assumptions: Sequence[str] = (), replayable: bool = True) -> dict[str, Any]:

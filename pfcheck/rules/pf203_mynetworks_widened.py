@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional
 
 from pfcheck.findings import Finding, Severity
-from pfcheck.postfix.networks import IPV4, IPV6, witness_outside
+from pfcheck.postfix.addresses import IPV4, IPV6
+from pfcheck.postfix.witness import witness_outside
 from pfcheck.rules.base import RuleContext, make_finding
 from pfcheck.rules.pf201_mynetworks_outside_policy import (
     address_witness,
