@@ -31,7 +31,6 @@ from pfcheck.policy import (
     default_policy,
     find_policy,
     load_policy,
-    network_allowed,
     parse_policy,
     parse_policy_network,
     supported_postfix_versions,
@@ -336,14 +335,26 @@ def test_good_networks(text: str, network: str) -> None:
     assert parse_policy_network(text) == ipaddress.ip_network(network)
 
 
+def network_allowed(network: str, allowed: list[str], allow_single_addresses: bool = False) -> bool:
+    """PF201's test for a mynetworks of one network: no witness outside the union of `allowed`
+    (plus the list's single addresses with `allow_single_addresses`)."""
+    from pfcheck.rules.pf201_mynetworks_outside_policy import single_addresses
+
+    networks = networks_module()
+    trusted = networks.parse_address_list(network, param="mynetworks", resolver=None)
+    if allow_single_addresses:
+        allowed = list(allowed) + single_addresses(trusted)
+    return networks.witness_outside(trusted, allowed) is None
+
+
 def test_network_allowed_is_union_containment() -> None:
-    allowed = [ipaddress.ip_network("10.0.0.0/9"), ipaddress.ip_network("10.128.0.0/9")]
-    assert network_allowed(ipaddress.ip_network("10.0.0.0/8"), allowed)  # covered by two halves
-    assert not network_allowed(ipaddress.ip_network("10.0.0.0/7"), allowed)
-    assert not network_allowed(ipaddress.ip_network("::/0"), allowed)  # other family
-    assert not network_allowed(ipaddress.ip_network("198.51.100.7/32"), allowed)
-    assert network_allowed(ipaddress.ip_network("198.51.100.7/32"), allowed, allow_single_addresses=True)
-    assert not network_allowed(ipaddress.ip_network("198.51.100.6/31"), allowed, allow_single_addresses=True)
+    allowed = ["10.0.0.0/9", "10.128.0.0/9"]
+    assert network_allowed("10.0.0.0/8", allowed)  # covered by two halves
+    assert not network_allowed("10.0.0.0/7", allowed)
+    assert not network_allowed("[::]/0", allowed)  # other family
+    assert not network_allowed("198.51.100.7/32", allowed)
+    assert network_allowed("198.51.100.7/32", allowed, allow_single_addresses=True)
+    assert not network_allowed("198.51.100.6/31", allowed, allow_single_addresses=True)
 
 
 # ------------------------------------------------------------------------------------------

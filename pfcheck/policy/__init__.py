@@ -43,7 +43,6 @@ from pfcheck.policy.model import (
 )
 from pfcheck.policy.networks import (
     Network,
-    network_allowed,
     parse_policy_network,
 )
 from pfcheck.policy.validate import (
@@ -78,7 +77,6 @@ __all__ = [
     "default_policy",
     "find_policy",
     "load_policy",
-    "network_allowed",
     "parse_policy",
     "parse_policy_network",
     "supported_postfix_versions",

@@ -1,21 +1,19 @@
 """Networks in Postfix syntax, as policy options write them (`allowed:` of PF201): parsing
-with user-facing errors, the canonical text form, and union containment."""
+with user-facing errors and the canonical text form.
+
+Addresses are read with Postfix's own primitives (pfcheck.postfix.addresses: inet_pton(),
+host bits), so the policy accepts exactly the networks the list parser will match; what is
+policy-specific is the strictness (no exclusions, files, tables, hostnames or unbracketed IPv6,
+host bits are an error here) and the messages, written for the policy's author."""
 from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Iterable, Union
+from typing import Union
 
-
-
-# --------------------------------------------------------------------------------------------
-# Networks in Postfix syntax
-
+from pfcheck.postfix.addresses import FAMILY_BITS, IPV4, IPV6, network_address, parse_address
 
 Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
-
-
-_IPV4_DOTTED = re.compile(r"(?:0|[1-9][0-9]{0,2})(?:\.(?:0|[1-9][0-9]{0,2})){3}")
 
 
 def parse_policy_network(text: str) -> Network:
@@ -52,21 +50,16 @@ def parse_policy_network(text: str) -> Network:
                 f'"{item}": IPv6 networks must be written in brackets, as Postfix requires '
                 f'(write "{suggestion}"; unbracketed, Postfix reads it as a lookup table)'
             )
-    try:
-        # ipaddress accepts what inet_pton() (Postfix) refuses: IPv6 scope ids ("%eth0") and,
-        # before Python 3.9.5, IPv4 octets with leading zeros.
-        if "%" in address or not address.isascii() or (
-            "." in address and ":" not in address and not _IPV4_DOTTED.fullmatch(address)
-        ):
-            raise ValueError(address)
-        host = ipaddress.ip_address(address)
-    except ValueError:
+    # inet_pton(), as Postfix reads the address (no IPv6 scope ids, no IPv4 leading zeros).
+    family = IPV6 if ":" in address else IPV4
+    host = parse_address(address, family)
+    if host is None:
         if not bracketed and re.fullmatch(r"[A-Za-z0-9.-]+", address) and not re.fullmatch(r"[0-9.]+", address):
-            raise ValueError(f'"{item}": host and domain names are not allowed here; list networks') from None
-        raise ValueError(f'"{item}": not an IPv4 or IPv6 address') from None
+            raise ValueError(f'"{item}": host and domain names are not allowed here; list networks')
+        raise ValueError(f'"{item}": not an IPv4 or IPv6 address')
     if "/" in item and not length:
         raise ValueError(f'"{item}": missing prefix length after "/"')
-    bits = host.max_prefixlen
+    bits = FAMILY_BITS[family]
     if length:
         if not (length.isascii() and length.isdigit()):
             raise ValueError(f'"{item}": bad prefix length "{length}"')
@@ -75,8 +68,9 @@ def parse_policy_network(text: str) -> Network:
             raise ValueError(f'"{item}": prefix length {prefix} is longer than {bits}')
     else:
         prefix = bits
-    network = ipaddress.ip_network(f"{host}/{prefix}", strict=False)
-    if network.network_address != host:
+    network_class = ipaddress.IPv4Network if family == IPV4 else ipaddress.IPv6Network
+    network = network_class((network_address(host, prefix, family), prefix))
+    if int(network.network_address) != host:
         # Postfix itself refuses this pattern at match time ("non-null host address bits").
         raise ValueError(
             f'"{item}": host bits are set; did you mean "{network_text(network)}"?'
@@ -90,17 +84,3 @@ def network_text(network: Network) -> str:
     if network.version == 6:
         return f"[{network.network_address}]/{network.prefixlen}"
     return str(network)
-
-
-def network_allowed(
-    network: Union[str, Network], allowed: Iterable[Union[str, Network]], allow_single_addresses: bool = False
-) -> bool:
-    """Whether `network` lies inside the union of `allowed` (PF201's test), or is a single
-    address (/32, /128) while `allow_single_addresses` is on. Strings are in Postfix syntax."""
-    network = parse_policy_network(network) if isinstance(network, str) else network
-    if allow_single_addresses and network.prefixlen == network.max_prefixlen:
-        return True
-    parsed = [parse_policy_network(item) if isinstance(item, str) else item for item in allowed]
-    same_family = [candidate for candidate in parsed if candidate.version == network.version]
-    # After collapsing, a CIDR block covered by the union lies inside one collapsed block.
-    return any(network.subnet_of(block) for block in ipaddress.collapse_addresses(same_family))  # type: ignore[arg-type]

@@ -428,6 +428,11 @@ class CidrPattern:
         return f"{address}/{self.prefixlen}"
 
 
+def network_address(value: int, prefixlen: int, family: int) -> int:
+    """`value` with its host bits (those after the first `prefixlen`) cleared."""
+    return value & ~((1 << (FAMILY_BITS[family] - prefixlen)) - 1)
+
+
 def parse_cidr_pattern(pattern: str) -> CidrPattern | str:
     """`cidr_match_parse()`: a CidrPattern, or Postfix's error text.
 
@@ -462,9 +467,8 @@ def parse_cidr_pattern(pattern: str) -> CidrPattern | str:
         network = parse_address(address, family)
         if network is None:
             return f'bad network value in "{address}/{mask}"'
-        host_bits = (1 << (bits - prefixlen)) - 1
-        if network & host_bits:
-            masked = format_address(network & ~host_bits, family)
+        if network != network_address(network, prefixlen, family):
+            masked = format_address(network_address(network, prefixlen, family), family)
             return (
                 f'non-null host address bits in "{address}/{mask}", '
                 f'perhaps you should use "{masked}/{prefixlen}" instead'

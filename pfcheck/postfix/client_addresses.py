@@ -36,6 +36,7 @@ from pfcheck.postfix.addresses import (
     IPV6,
     IntervalSet,
     format_address,
+    network_address,
     network_set,
     parse_address,
 )
@@ -125,7 +126,7 @@ def key_range(key: str) -> tuple[int, IntervalSet] | None:
     if value is not None and (not slash or (mask.isascii() and mask.isdigit() and int(mask) <= bits)):
         prefixlen = int(mask) if slash else bits
         # strict=False, as before: a key with host bits set names its network.
-        network = value & ~((1 << (bits - prefixlen)) - 1)
+        network = network_address(value, prefixlen, family)
         return family, IntervalSet.network(network, prefixlen, family)
     parts = text.split(".")
     if 1 <= len(parts) < 4 and all(part.isascii() and part.isdigit() and int(part) < 256 for part in parts):
