@@ -5,13 +5,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pfcheck.postfix.addresses import (
-    FAMILY_END,
     IPV4,
     IPV6,
     CidrPattern,
     ClientAddress,
     IntervalSet,
-    first_match_partition,
     parse_address,
     parse_cidr_pattern,
 )
@@ -24,8 +22,9 @@ from pfcheck.postfix.tables.results import (
     LookupResult,
     Membership,
     TableIssue,
+    first_match_results,
 )
-from pfcheck.postfix.tables.source_text import SPACE, logical_lines
+from pfcheck.postfix.tables.source_text import SPACE, logical_lines, negation_prefix
 
 
 @dataclass(frozen=True)
@@ -107,6 +106,12 @@ class CidrTable(Table):
                 result.append((index, scope))
         return result
 
+    def _rule_result(self, index: int, v4: IntervalSet, v6: IntervalSet) -> AddressResult:
+        rule = self.rules[index]
+        assert rule.pattern is not None
+        key = ("!" if not rule.match else "") + rule.pattern.text()
+        return AddressResult(v4, v6, rule.value, rule.line, key)
+
     def client_address_results(self, *, parent_style: bool = True) -> ClientAddressResults:
         by_address: list[AddressResult] = []
         for family in (IPV4, IPV6):
@@ -115,20 +120,7 @@ class CidrTable(Table):
                 for index, addresses in self._rule_sets(family)
                 for start, end in addresses.ranges
             ]
-            grouped: dict[int | None, list[tuple[int, int]]] = {}
-            for start, end, winner in first_match_partition(entries, FAMILY_END[family]):
-                grouped.setdefault(winner, []).append((start, end))
-            for winner, ranges in grouped.items():
-                addresses = IntervalSet(ranges)
-                empty = IntervalSet()
-                v4, v6 = (addresses, empty) if family == IPV4 else (empty, addresses)
-                if winner is None:
-                    by_address.append(AddressResult(v4, v6, None, None))
-                else:
-                    rule = self.rules[winner]
-                    assert rule.pattern is not None
-                    key = ("!" if not rule.match else "") + rule.pattern.text()
-                    by_address.append(AddressResult(v4, v6, rule.value, rule.line, key))
+            by_address.extend(first_match_results(family, entries, self._rule_result))
         return ClientAddressResults(tuple(by_address))
 
     def match_list_membership(self, *, parent_style: bool, hostnames: bool) -> Membership:
@@ -153,12 +145,7 @@ def load_cidr(ref: TableRef, text: str, path: Path) -> Table:
         lowered = line.lower()
         if lowered.startswith("if") and not (len(line) > 2 and line[2].isalnum()):
             rest = line[2:]
-            match = True
-            position = 0
-            while position < len(rest) and (rest[position] == "!" or rest[position] in SPACE):
-                if rest[position] == "!":
-                    match = not match
-                position += 1
+            match, position = negation_prefix(rest)
             pattern_text = rest[position:].rstrip(SPACE)
             if not pattern_text:
                 skip(number, "no address pattern")
@@ -183,12 +170,7 @@ def load_cidr(ref: TableRef, text: str, path: Path) -> Table:
                                      opening.line, block_end=len(rules))
             rules.append(CidrRule("endif", None, True, "", number))
             continue
-        match = True
-        position = 0
-        while position < len(line) and (line[position] == "!" or line[position] in SPACE):
-            if line[position] == "!":
-                match = not match
-            position += 1
+        match, position = negation_prefix(line)
         rest = line[position:]
         end = 0
         while end < len(rest) and rest[end] not in SPACE:

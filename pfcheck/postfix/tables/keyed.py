@@ -8,12 +8,10 @@ from typing import Iterable
 
 from pfcheck.postfix.addresses import (
     FAMILY_BITS,
-    FAMILY_END,
     IPV4,
     IPV6,
     CidrPattern,
     IntervalSet,
-    first_match_partition,
     format_address,
     hostname_pattern_can_match,
     parse_cidr_pattern,
@@ -32,6 +30,7 @@ from pfcheck.postfix.tables.results import (
     Membership,
     TableIssue,
     everything_result,
+    first_match_results,
 )
 from pfcheck.postfix.tables.source_text import balpar, extpar_strip, logical_lines, split_key_value, split_qnameval
 
@@ -118,19 +117,13 @@ class KeyedTable(Table):
                     labels.append((entry, exact))
                     end = start + (1 << (FAMILY_BITS[family] - prefixlen))
                     entries.append((start, end, priority))
-            grouped: dict[int | None, list[tuple[int, int]]] = {}
-            for start, end, winner in first_match_partition(entries, FAMILY_END[family]):
-                label = None if winner is None else winner & ((1 << 40) - 1)
-                grouped.setdefault(label, []).append((start, end))
-            for label, ranges in grouped.items():
-                addresses = IntervalSet(ranges)
-                empty = IntervalSet()
-                v4, v6 = (addresses, empty) if family == IPV4 else (empty, addresses)
-                if label is None:
-                    by_address.append(AddressResult(v4, v6, None, None))
-                else:
-                    entry, exact = labels[label]
-                    by_address.append(AddressResult(v4, v6, entry.value, entry.line, entry.key, exact))
+
+            def entry_result(priority: int, v4: IntervalSet, v6: IntervalSet) -> AddressResult:
+                # Called before the next family's loop rebinds `labels`.
+                entry, exact = labels[priority & ((1 << 40) - 1)]
+                return AddressResult(v4, v6, entry.value, entry.line, entry.key, exact)
+
+            by_address.extend(first_match_results(family, entries, entry_result))
         return ClientAddressResults(tuple(by_address), by_hostname)
 
     def match_list_membership(self, *, parent_style: bool, hostnames: bool) -> Membership:

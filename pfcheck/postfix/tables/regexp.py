@@ -19,7 +19,7 @@ from pfcheck.postfix.tables.results import (
     TableIssue,
     everything_result,
 )
-from pfcheck.postfix.tables.source_text import SPACE, logical_lines
+from pfcheck.postfix.tables.source_text import SPACE, logical_lines, negation_prefix
 
 
 @dataclass(frozen=True)
@@ -201,12 +201,7 @@ def translate_regex(regex: str, *, pcre: bool) -> str | None:
 
 def parse_regex_pattern(text: str, *, pcre: bool, budget: list[int] | None = None) -> tuple[RegexpPattern, str] | str:
     """dict_regexp_get_pat() / dict_pcre_get_pat(): (pattern, rest of line) or a warning."""
-    match = True
-    position = 0
-    while position < len(text) and (text[position] == "!" or text[position] in SPACE):
-        if text[position] == "!":
-            match = not match
-        position += 1
+    match, position = negation_prefix(text)
     if position >= len(text):
         return "no regexp: skipping this rule"
     delimiter = text[position]

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
-from pfcheck.postfix.addresses import IPV4, IPV6, ClientAddress, IntervalSet
+from pfcheck.postfix.addresses import FAMILY_END, IPV4, IPV6, ClientAddress, IntervalSet, first_match_partition
 
 
 @dataclass(frozen=True)
@@ -116,3 +117,23 @@ def everything_result(result: str | None, line: int | None = None, *, known: boo
     return AddressResult(
         IntervalSet.everything(IPV4), IntervalSet.everything(IPV6), result, line, key, known, error
     )
+
+
+def first_match_results(
+    family: int,
+    entries: list[tuple[int, int, int]],
+    result_for: Callable[[int, IntervalSet, IntervalSet], AddressResult],
+) -> list[AddressResult]:
+    """One AddressResult per winner of `first_match_partition(entries)` over the whole space
+    of `family`: `result_for(winner, ipv4, ipv6)` for an entry, "not found" where none
+    matches; in the order the winners first appear."""
+    grouped: dict[int | None, list[tuple[int, int]]] = {}
+    for start, end, winner in first_match_partition(entries, FAMILY_END[family]):
+        grouped.setdefault(winner, []).append((start, end))
+    results: list[AddressResult] = []
+    for winner, ranges in grouped.items():
+        addresses = IntervalSet(ranges)
+        empty = IntervalSet()
+        v4, v6 = (addresses, empty) if family == IPV4 else (empty, addresses)
+        results.append(AddressResult(v4, v6, None, None) if winner is None else result_for(winner, v4, v6))
+    return results

@@ -41,21 +41,8 @@ def split_qnameval(text: str) -> tuple[str, str] | str:
         key_start += 1
     if key_start >= len(text):
         return "no key found; expected format: key = value"
-    in_quotes = False
-    position = key_start
-    while position < len(text):
-        char = text[position]
-        if char == "\\":
-            position += 1
-            if position >= len(text):
-                break
-        elif char in SPACE or char == "=":
-            if not in_quotes:
-                break
-        elif char == '"':
-            in_quotes = not in_quotes
-        position += 1
-    if in_quotes:
+    position = _quoted_word_end(text, key_start, SPACE + "=")
+    if position is None:
         return "unbalanced '\"'"
     key = text[key_start:position]
     rest = text[position:].lstrip(SPACE)
@@ -100,22 +87,42 @@ def logical_lines(text: str) -> tuple[list[tuple[int, str]], list[TableIssue]]:
 def split_key_value(line: str) -> tuple[str, str] | None:
     """postmap: the key ends at the first unquoted whitespace (backslash escapes); None when
     the quotes are unbalanced."""
+    position = _quoted_word_end(line, 0, SPACE)
+    if position is None:
+        return None
+    key = line[:position]
+    value = line[position + 1:].strip(SPACE) if position < len(line) else ""
+    return key, value
+
+
+def _quoted_word_end(text: str, start: int, stops: str) -> int | None:
+    """Where a word from `start` ends: at its first character in `stops` outside double
+    quotes, or at the end of the text (a backslash escapes the next character). None when a
+    quote is left open."""
     in_quotes = False
-    position = 0
-    while position < len(line):
-        char = line[position]
+    position = start
+    while position < len(text):
+        char = text[position]
         if char == "\\":
             position += 1
-            if position >= len(line):
+            if position >= len(text):
                 break
-        elif char in SPACE:
+        elif char in stops:
             if not in_quotes:
                 break
         elif char == '"':
             in_quotes = not in_quotes
         position += 1
-    if in_quotes:
-        return None
-    key = line[:position]
-    value = line[position + 1:].strip(SPACE) if position < len(line) else ""
-    return key, value
+    return None if in_quotes else position
+
+
+def negation_prefix(text: str, start: int = 0) -> tuple[bool, int]:
+    """The `!`s (each one toggles) and whitespace before a cidr or regexp pattern:
+    (whether the pattern must match, where it starts)."""
+    match = True
+    position = start
+    while position < len(text) and (text[position] == "!" or text[position] in SPACE):
+        if text[position] == "!":
+            match = not match
+        position += 1
+    return match, position
