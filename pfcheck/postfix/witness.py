@@ -13,15 +13,8 @@ from typing import Sequence
 
 from pfcheck.postfix import client_addresses
 from pfcheck.postfix.addresses import (
-    GLOBAL_ADDRESSES,
-    IPV4,
-    IPV6,
-    IntervalSet,
-    casefold,
-    format_address,
-    is_table_pattern,
-    parse_cidr_pattern,
-    split_list,
+    GLOBAL_ADDRESSES, IPV4, IPV6, IntervalSet, casefold, format_address, is_table_pattern,
+    parse_cidr_pattern, split_list,
 )
 from pfcheck.postfix.networks import AddressItem, AddressList
 

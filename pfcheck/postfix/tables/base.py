@@ -7,12 +7,7 @@ from pfcheck.postfix.addresses import IPV4, IPV6, ClientAddress, IntervalSet
 from pfcheck.postfix.tables.keys import address_lookup_keys, domain_lookup_keys
 from pfcheck.postfix.tables.registry import TABLE_TYPES, TableRef
 from pfcheck.postfix.tables.results import (
-    NOT_FOUND,
-    ClientAddressResults,
-    LookupResult,
-    Membership,
-    TableIssue,
-    everything_result,
+    NOT_FOUND, ClientAddressResults, LookupResult, Membership, TableIssue, everything_result,
 )
 
 

@@ -5,23 +5,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pfcheck.postfix.addresses import (
-    IPV4,
-    IPV6,
-    CidrPattern,
-    ClientAddress,
-    IntervalSet,
-    parse_address,
-    parse_cidr_pattern,
+    IPV4, IPV6, CidrPattern, ClientAddress, IntervalSet, parse_address, parse_cidr_pattern,
 )
 from pfcheck.postfix.tables.base import Table
 from pfcheck.postfix.tables.registry import TableRef
 from pfcheck.postfix.tables.results import (
-    NOT_FOUND,
-    AddressResult,
-    ClientAddressResults,
-    LookupResult,
-    Membership,
-    TableIssue,
+    NOT_FOUND, AddressResult, ClientAddressResults, LookupResult, Membership, TableIssue,
     first_match_results,
 )
 from pfcheck.postfix.tables.source_text import SPACE, logical_lines, negation_prefix
@@ -141,18 +130,24 @@ def load_cidr(ref: TableRef, text: str, path: Path) -> Table:
     def skip(number: int, why: str) -> None:
         issues.append(TableIssue(number, f"cidr map {ref.name}, line {number}: {why}: skipping this rule"))
 
+    def pattern_or_skip(number: int, pattern_text: str) -> CidrPattern | None:
+        """The rule's pattern, or None after Postfix's warning for a missing or bad one."""
+        if not pattern_text:
+            skip(number, "no address pattern")
+            return None
+        parsed = parse_cidr_pattern(pattern_text)
+        if isinstance(parsed, str):
+            skip(number, parsed)
+            return None
+        return parsed
+
     for number, line in lines:
         lowered = line.lower()
         if lowered.startswith("if") and not (len(line) > 2 and line[2].isalnum()):
             rest = line[2:]
             match, position = negation_prefix(rest)
-            pattern_text = rest[position:].rstrip(SPACE)
-            if not pattern_text:
-                skip(number, "no address pattern")
-                continue
-            parsed = parse_cidr_pattern(pattern_text)
-            if isinstance(parsed, str):
-                skip(number, parsed)
+            parsed = pattern_or_skip(number, rest[position:].rstrip(SPACE))
+            if parsed is None:
                 continue
             if_stack.append(len(rules))
             rules.append(CidrRule("if", parsed, match, "", number))
@@ -176,12 +171,8 @@ def load_cidr(ref: TableRef, text: str, path: Path) -> Table:
         while end < len(rest) and rest[end] not in SPACE:
             end += 1
         pattern_text, value = rest[:end], rest[end:].strip(SPACE)
-        if not pattern_text:
-            skip(number, "no address pattern")
-            continue
-        parsed = parse_cidr_pattern(pattern_text)
-        if isinstance(parsed, str):
-            skip(number, parsed)
+        parsed = pattern_or_skip(number, pattern_text)
+        if parsed is None:
             continue
         if not value:
             skip(number, "no lookup result")

@@ -7,30 +7,14 @@ from pathlib import Path
 from typing import Iterable
 
 from pfcheck.postfix.addresses import (
-    FAMILY_BITS,
-    IPV4,
-    IPV6,
-    CidrPattern,
-    IntervalSet,
-    format_address,
-    hostname_pattern_can_match,
-    parse_cidr_pattern,
-    parse_ipv4,
-    parse_ipv6,
-    split_list,
+    FAMILY_BITS, IPV4, IPV6, CidrPattern, IntervalSet, format_address, hostname_pattern_can_match,
+    parse_cidr_pattern, parse_ipv4, parse_ipv6, split_list,
 )
 from pfcheck.postfix.tables.base import FailingTable, Table
 from pfcheck.postfix.tables.registry import TableRef
 from pfcheck.postfix.tables.results import (
-    NOT_FOUND,
-    AddressResult,
-    ClientAddressResults,
-    HostnameEntry,
-    LookupResult,
-    Membership,
-    TableIssue,
-    everything_result,
-    first_match_results,
+    NOT_FOUND, AddressResult, ClientAddressResults, HostnameEntry, LookupResult, Membership,
+    TableIssue, everything_result, first_match_results,
 )
 from pfcheck.postfix.tables.source_text import balpar, extpar_strip, logical_lines, split_key_value, split_qnameval
 

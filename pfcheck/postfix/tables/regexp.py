@@ -12,12 +12,7 @@ from pfcheck.postfix.regexp_pattern import PatternRun, RegexpPattern
 from pfcheck.postfix.tables.base import Table
 from pfcheck.postfix.tables.registry import TableRef
 from pfcheck.postfix.tables.results import (
-    NOT_FOUND,
-    ClientAddressResults,
-    LookupResult,
-    Membership,
-    TableIssue,
-    everything_result,
+    NOT_FOUND, ClientAddressResults, LookupResult, Membership, TableIssue, everything_result,
 )
 from pfcheck.postfix.tables.source_text import SPACE, logical_lines, negation_prefix
 
