@@ -495,7 +495,7 @@ _NOT_GLOBAL_V6 = ("2001::/23", "2001:db8::/32", "2002::/16", "3fff::/20")
 def network_set(texts: Iterable[str]) -> IntervalSet:
     """The union of networks written as pfcheck writes them (`10.0.0.0/8`, `[::]/96`); a text
     that is not one is a programming error."""
-    ranges = []
+    ranges: list[tuple[int, int]] = []
     for text in texts:
         parsed = parse_cidr_pattern(text)
         assert isinstance(parsed, CidrPattern), text
@@ -575,9 +575,10 @@ def enabled_families(inet_protocols: str) -> frozenset[int]:
     """The address families (IPV4, IPV6) that an expanded `inet_protocols` value enables.
 
     Words are separated by commas and whitespace and compared case-insensitively; `all`
-    enables both. An empty value is taken as the default (`all`): pfcheck never judges
-    trust for a host that would listen on no family. Words Postfix does not know make it
-    exit (PF000 reports them, param_types.global_refusals()); they enable nothing here."""
+    enables both. An empty value enables both here, as PF201 and the relay evaluator have
+    always read it (Postfix itself then enables none and computes an empty mynetworks, which
+    param_types.global_refusals() follows). Words Postfix does not know make it exit (PF000
+    reports them); they enable nothing here."""
     words = inet_protocols.replace(",", " ").lower().split()
     if not words or "all" in words:
         return frozenset((IPV4, IPV6))

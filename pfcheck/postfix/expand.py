@@ -47,8 +47,8 @@ from typing import Dict, Generator, List, Optional, Set, Tuple
 
 from pfcheck.postfix import numbers
 from pfcheck.postfix.expand_simple import (
-    MAX_NESTING, MAX_RESULT_CHARS, ExpansionError, Lookup, _build_simple, _expand_simple, _measure_simple,
-    _NotSimple, _quote, _too_large,
+    MAX_NESTING, MAX_RESULT_CHARS, ExpansionError, Lookup, build_simple, expand_simple_value, measure_simple,
+    NotSimple, quote_excerpt, too_large_error,
 )
 
 __all__ = ["ExpansionError", "expand", "references", "compat_level_value", "MAX_NESTING", "MAX_RESULT_CHARS"]
@@ -85,7 +85,7 @@ def expand(value: str, lookup: Lookup, *, name: Optional[str] = None) -> str:
     """
     if "$" not in value:
         return value
-    simple = _expand_simple(value, lookup, name)
+    simple = expand_simple_value(value, lookup, name)
     if simple is not None:
         return simple
     engine = _Engine(lookup, scanning=False, top_name=name)
@@ -198,7 +198,7 @@ class _Engine:
                 too_long = ExpansionError(
                     "expansion needs more than %d steps (Postfix would take very long or run out of memory)"
                     % MAX_STEPS, self.top_name, 0)
-                too_long._terminal = True
+                too_long.terminal = True
                 raise too_long
             stack.append(child)  # type: ignore[arg-type]
             to_send = None
@@ -215,7 +215,7 @@ class _Engine:
         output.append(text)
         self.result_chars += len(text)
         if self.result_chars > MAX_RESULT_CHARS:
-            raise _too_large(self.top_name)
+            raise too_large_error(self.top_name)
 
     def matching_close(self, text: str, open_position: int) -> Optional[int]:
         """Position of the bracket closing the one at `open_position` (forward count of
@@ -274,7 +274,7 @@ class _Engine:
             if after < end and text[after] in "{(":
                 close = self.matching_close(text, after)
                 if close is None or close >= end:
-                    raise self.fail('truncated macro reference: "%s"' % _quote(span.string()),
+                    raise self.fail('truncated macro reference: "%s"' % quote_excerpt(span.string()),
                                     span, dollar)
                 expression_start, expression_end = after + 1, close
                 position = close + 1
@@ -285,7 +285,7 @@ class _Engine:
                 position = expression_end
                 simple = True
             if expression_start == expression_end:
-                raise self.fail('empty macro name: "%s"' % _quote(span.string()), span, dollar)
+                raise self.fail('empty macro name: "%s"' % quote_excerpt(span.string()), span, dollar)
             if simple:
                 # `$name` / `${name}`: what mac_expand_callback does for them, inline.
                 name = text[expression_start:expression_end]
@@ -324,12 +324,12 @@ class _Engine:
             # A simple value is measured before it is built, like a top-level one: a `$a$a`
             # ladder below a relational default never fills memory.
             try:
-                raw_values = _measure_simple(value, self.lookup, self.top_name, name, level,
+                raw_values = measure_simple(value, self.lookup, self.top_name, name, level,
                                              MAX_RESULT_CHARS - self.result_chars)
-            except _NotSimple:
+            except NotSimple:
                 self.not_simple.add(name)
             else:
-                text = self.memo[(name, level)] = _build_simple(value, raw_values)
+                text = self.memo[(name, level)] = build_simple(value, raw_values)
                 self.emit(output, text)
                 return None
         return self.expand_value(name, value, span, dollar, level, output)
@@ -342,7 +342,7 @@ class _Engine:
             problem = self.fail(
                 'unbounded macro recursion through a relational operand: "%s" '
                 "(Postfix exhausts its stack and crashes)" % name, span, dollar)
-            problem._crash = problem._terminal = True
+            problem.crash = problem.terminal = True
             raise problem
         self.active.add(key)
         first_piece = len(output)
@@ -432,7 +432,7 @@ class _Engine:
         close = self.matching_close(span.text, brace)
         if close is None or close >= end:
             raise self.fail('unbalanced {} in attribute expression: "%s"'
-                            % _quote(span.text[brace:end]), span, brace)
+                            % quote_excerpt(span.text[brace:end]), span, brace)
         after = _WHITESPACE_RUN.match(span.text, close + 1, end).end()  # type: ignore[union-attr]
         return span.slice(brace + 1, close), after
 
@@ -476,18 +476,18 @@ class _Engine:
         try:
             left_value = yield self.operand(left)
         except ExpansionError as problem:
-            if not problem._terminal:
-                left_partial = problem._partial
+            if not problem.terminal:
+                left_partial = problem.partial
                 right_partial = yield from self.operand_after_error(right, problem)
                 if not compare_levels and _conversion_fails(left_partial, right_partial):
-                    problem._terminal = True
+                    problem.terminal = True
             raise
         try:
             right_value = yield self.operand(right)
         except ExpansionError as problem:
-            if not problem._terminal and not compare_levels \
-                    and _conversion_fails(str(left_value), problem._partial):
-                problem._terminal = True
+            if not problem.terminal and not compare_levels \
+                    and _conversion_fails(str(left_value), problem.partial):
+                problem.terminal = True
             raise
         assert isinstance(left_value, str) and isinstance(right_value, str)
         if compare_levels:
@@ -504,7 +504,7 @@ class _Engine:
         except (ExpansionError, _ScanAborted) as problem:
             if not self.scanning:
                 assert isinstance(problem, ExpansionError) and output is not None
-                problem._partial = "".join(output)
+                problem.partial = "".join(output)
                 raise
             return None  # the scan goes on with the other operand, then stops
         return "" if output is None else "".join(output)
@@ -516,11 +516,11 @@ class _Engine:
         try:
             value = yield self.operand(span)
         except ExpansionError as later:
-            if later._crash:
+            if later.crash:
                 raise later
-            if later._terminal:
-                first._terminal = True
-            return later._partial
+            if later.terminal:
+                first.terminal = True
+            return later.partial
         return str(value)
 
     def compare_plain(self, left: str, operator: str, right: str, span: _Span,
@@ -529,9 +529,9 @@ class _Engine:
             for digits, where in ((left, left_span), (right, right_span)):
                 if numbers.decimal_overflows_long(digits):
                     # msg_fatal(): no "macro processing error", the process exits here.
-                    problem = self.fail("mac_exp_eval: bad conversion: %s" % _quote(digits),
+                    problem = self.fail("mac_exp_eval: bad conversion: %s" % quote_excerpt(digits),
                                         span, where.start)
-                    problem._terminal = True
+                    problem.terminal = True
                     raise problem
         return _holds(numbers.mac_exp_compare(left, right), operator)
 
@@ -539,11 +539,11 @@ class _Engine:
                        left_span: _Span, right_span: _Span) -> bool:
         left_level = compat_level_value(left)
         if left_level is None:
-            raise self.fail('malformed compatibility level syntax: "%s"' % _quote(left),
+            raise self.fail('malformed compatibility level syntax: "%s"' % quote_excerpt(left),
                             span, left_span.start)
         right_level = compat_level_value(right)
         if right_level is None:
-            raise self.fail('malformed compatibility level syntax: "%s"' % _quote(right),
+            raise self.fail('malformed compatibility level syntax: "%s"' % quote_excerpt(right),
                             span, right_span.start)
         return _holds(_sign(left_level - right_level), operator)
 

@@ -38,12 +38,13 @@ class ExpansionError(Exception):
         self.name = name
         #: 0-based offset in that raw value where the problem is detected
         self.offset = offset
-        # Internal: what Postfix still does after this first complaint (see
-        # _Engine.relational): whether the process exits on the spot, and the text a
-        # failed operand context had produced so far.
-        self._terminal = False
-        self._partial = ""
-        self._crash = False
+        # For the expansion engine (expand.py _Engine.relational): what Postfix still does
+        # after this first complaint: whether the process exits on the spot (`terminal`), the
+        # text a failed operand context had produced so far (`partial`), and whether the
+        # process crashes (`crash`).
+        self.terminal = False
+        self.partial = ""
+        self.crash = False
 
     def __repr__(self) -> str:
         return f"ExpansionError({self.message!r}, name={self.name!r}, offset={self.offset})"
@@ -58,14 +59,14 @@ class ExpansionError(Exception):
 # level above MAX_NESTING) and pfcheck's size limit before any text is built: a 10,000-deep
 # chain costs 101 lookups, a `$a$a` ladder 2**39 characters long one lookup per name. Only
 # then is the text built, at most MAX_NESTING + 1 values deep. Both walks run on an explicit
-# stack. Anything else (a `?`/`:`, a relational, `$(`, a bare `$`) raises _NotSimple and the
+# stack. Anything else (a `?`/`:`, a relational, `$(`, a bare `$`) raises NotSimple and the
 # engine expands the value from the start.
 
 # One `$` piece: `$$`, `$name`, `${name}`; the empty alternative marks anything else.
 _SIMPLE_PIECE = re.compile(r"\$(?:(\$)|([A-Za-z0-9_]+)|\{([A-Za-z0-9_]+)\}|)")
 
 
-class _NotSimple(Exception):
+class NotSimple(Exception):
     """The value needs the engine."""
 
 
@@ -78,7 +79,7 @@ def _simple_pieces(value: str) -> Iterator[Tuple[int, int, Optional[str]]]:
             continue  # `$$` belongs to the literal run
         name = piece.group(2) or piece.group(3)
         if name is None:
-            raise _NotSimple()
+            raise NotSimple()
         if piece.start() > literal_start:
             yield literal_start, piece.start(), None
         yield piece.start(), piece.end(), name
@@ -96,7 +97,7 @@ _KEPT_PIECES_CHARS = 256
 def _kept_pieces(value: str) -> Optional[Tuple[Tuple[int, int, Optional[str]], ...]]:
     try:
         return tuple(_simple_pieces(value))
-    except _NotSimple:
+    except NotSimple:
         return None
 
 
@@ -105,7 +106,7 @@ def _pieces_of(value: str) -> Iterator[Tuple[int, int, Optional[str]]]:
         return _simple_pieces(value)
     pieces = _kept_pieces(value)
     if pieces is None:
-        raise _NotSimple()
+        raise NotSimple()
     return iter(pieces)
 
 
@@ -129,18 +130,18 @@ class _Frame:
 
 
 def _nesting_error(piece: str, owner: Optional[str], offset: int) -> ExpansionError:
-    return ExpansionError('unreasonable macro call nesting: "%s"' % _quote(piece), owner, offset)
+    return ExpansionError('unreasonable macro call nesting: "%s"' % quote_excerpt(piece), owner, offset)
 
 
-def _too_large(top_name: Optional[str]) -> ExpansionError:
+def too_large_error(top_name: Optional[str]) -> ExpansionError:
     problem = ExpansionError(
         "expansion result exceeds %d characters (Postfix would likely run out of memory)"
         % MAX_RESULT_CHARS, top_name, 0)
-    problem._terminal = True
+    problem.terminal = True
     return problem
 
 
-def _measure_simple(value: str, lookup: Lookup, top_name: Optional[str], owner: Optional[str] = None,
+def measure_simple(value: str, lookup: Lookup, top_name: Optional[str], owner: Optional[str] = None,
                     depth: int = 0, budget: int = MAX_RESULT_CHARS) -> Dict[str, str]:
     """Walk a simple value (of parameter `owner`, parsed at nesting level `depth`) as Postfix
     does, without building text: raise the ExpansionError Postfix (or pfcheck's size limit,
@@ -172,7 +173,7 @@ def _measure_simple(value: str, lookup: Lookup, top_name: Optional[str], owner: 
                 frame.height = max(frame.height, 1 + known[0])
                 frame.length += known[1]
                 if frame.length > budget:
-                    raise _too_large(top_name)
+                    raise too_large_error(top_name)
                 continue
             if "$" not in raw:
                 raise _nesting_error(raw, name, 0)  # its one literal piece is too deep
@@ -185,7 +186,7 @@ def _measure_simple(value: str, lookup: Lookup, top_name: Optional[str], owner: 
             continue
         stack.pop()
         if frame.length > budget:
-            raise _too_large(top_name)
+            raise too_large_error(top_name)
         if stack:
             parent = stack[-1]
             assert frame.name is not None
@@ -193,11 +194,11 @@ def _measure_simple(value: str, lookup: Lookup, top_name: Optional[str], owner: 
             parent.height = max(parent.height, 1 + frame.height)
             parent.length += frame.length
             if parent.length > budget:
-                raise _too_large(top_name)
+                raise too_large_error(top_name)
     return raw_values
 
 
-def _build_simple(value: str, raw_values: Dict[str, str]) -> str:
+def build_simple(value: str, raw_values: Dict[str, str]) -> str:
     """The text of a measured simple value: each name's expansion built once."""
     built: Dict[str, str] = {}
     stack = [_Frame(None, value, 0, [])]
@@ -236,16 +237,17 @@ def _build_simple(value: str, raw_values: Dict[str, str]) -> str:
     raise AssertionError("unreachable")
 
 
-def _expand_simple(value: str, lookup: Lookup, top_name: Optional[str]) -> Optional[str]:
+def expand_simple_value(value: str, lookup: Lookup, top_name: Optional[str]) -> Optional[str]:
     """`value` expanded when it and everything it references is simple, else None."""
     try:
-        raw_values = _measure_simple(value, lookup, top_name)
-    except _NotSimple:
+        raw_values = measure_simple(value, lookup, top_name)
+    except NotSimple:
         return None
-    return _build_simple(value, raw_values)
+    return build_simple(value, raw_values)
 
 
-def _quote(text: str) -> str:
+def quote_excerpt(text: str) -> str:
+    """`text` as a message quotes it: its first characters when it is long."""
     if len(text) <= _QUOTE_LIMIT:
         return text
     return text[:_QUOTE_LIMIT] + "..."

@@ -193,8 +193,8 @@ def _access_key_networks(key: str, family: int) -> list[tuple[int, int, bool]]:
             prefix_groups = high + [0, 0]
             if len(prefix_groups) <= 8:
                 value = 0
-                for group in prefix_groups:
-                    value = (value << 16) | group
+                for hextet in prefix_groups:
+                    value = (value << 16) | hextet
                 prefixlen = 16 * len(prefix_groups)
                 networks.append((value << (128 - prefixlen), prefixlen, False))
         return networks
@@ -217,8 +217,8 @@ def _access_key_networks(key: str, family: int) -> list[tuple[int, int, bool]]:
     if not all(group == "" or _ANY_HEXTET_TEXT.match(group) for group in groups) or not leading:
         return []
     value = 0
-    for group in leading:
-        value = (value << 16) | group
+    for hextet in leading:
+        value = (value << 16) | hextet
     prefixlen = 16 * len(leading)
     return [(value << (128 - prefixlen), prefixlen, False)]
 
