@@ -1,6 +1,6 @@
 """One regexp:/pcre: pattern as pfcheck runs it, and one lookup's run of patterns.
 
-`RegexpPattern` holds the pattern as written and its Python translation (tables.py translates
+`RegexpPattern` holds the pattern as written and its Python translation (tables/regexp.py translates
 and parses the table); it is assessed (regex_safety.assess) and compiled when a lookup first
 reaches it. `PatternRun` runs patterns for one key within the budgets of regex_safety and says
 why when it does not: the lookup is then "cannot tell", never a guessed match or miss.
