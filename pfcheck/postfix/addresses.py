@@ -6,8 +6,9 @@ and policy networks (pfcheck/policy/networks.py).
   and `first_match_partition()`, the "first matching entry wins" sweep over such ranges.
 * `parse_ipv4()`, `parse_ipv6()`, `format_address()`: glibc inet_pton()/inet_ntop(), which is
   what Postfix uses for client addresses (`state->addr`).
-* `ClientAddress`, `CidrPattern`, `parse_cidr_pattern()`: a client as smtpd sees it and
-  `util/cidr_match.c`'s network/mask patterns with Postfix's own error texts.
+* `ClientAddress`, `CidrPattern`, `parse_cidr_pattern()`, `network_address()`: a client as
+  smtpd sees it and `util/cidr_match.c`'s network/mask patterns with Postfix's own error texts;
+  `network_set()` and `GLOBAL_ADDRESSES` for ranges pfcheck writes itself.
 * `split_list()`, `is_table_pattern()`, `hostname_pattern_can_match()`, `hostname_matches()`,
   `casefold()`: how `util/match_list.c` and `util/match_ops.c` tokenize and match list items.
 * `enabled_families()`: which address families `inet_protocols` enables.
