@@ -10,7 +10,7 @@ named inline, or any directive at all when the policy says `suppressions: deny`.
 A broken directive fails closed: it hides nothing, even when only one of its codes is wrong,
 so the finding it meant to hide is reported next to this one.
 
-This rule is applied by the lint engine (pfcheck/suppress.py) after the other rules ran;
+This rule is applied by the lint engine (pfcheck/engine/suppress.py) after the other rules ran;
 `check()` yields nothing. Its severity and `off` are taken from the policy as for any rule.
 
 ## Why is this bad?
@@ -44,5 +44,5 @@ OPTIONS: Mapping[str, tuple[type, Any]] = {}
 
 
 def check(ctx: Any, options: Mapping[str, Any]) -> Iterator[Finding]:
-    """Nothing: the engine reports broken directives while applying them (pfcheck.suppress)."""
+    """Nothing: the engine reports broken directives while applying them (pfcheck.engine.suppress)."""
     return iter(())

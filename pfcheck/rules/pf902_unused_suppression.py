@@ -7,7 +7,7 @@ continuation lines), in the master.cf service entry or `-o` option that follows,
 `ignore-file`, anywhere in the file. A directive for a rule that the policy turns off is unused
 too, and the message says so.
 
-This rule is applied by the lint engine (pfcheck/suppress.py) after the other rules ran;
+This rule is applied by the lint engine (pfcheck/engine/suppress.py) after the other rules ran;
 `check()` yields nothing.
 
 ## Why is this bad?
@@ -38,5 +38,5 @@ OPTIONS: Mapping[str, tuple[type, Any]] = {}
 
 
 def check(ctx: Any, options: Mapping[str, Any]) -> Iterator[Finding]:
-    """Nothing: the engine reports unused directives while applying them (pfcheck.suppress)."""
+    """Nothing: the engine reports unused directives while applying them (pfcheck.engine.suppress)."""
     return iter(())

@@ -5,7 +5,7 @@ Reports every waiver in the policy file whose `expires` date has passed (the wai
 through that day), once per run, at the waiver's line in the policy file. An expired waiver no
 longer hides anything: the findings it covered are reported again with their own severity.
 
-This rule is applied by the lint engine (pfcheck/suppress.py) after the other rules ran;
+This rule is applied by the lint engine (pfcheck/engine/suppress.py) after the other rules ran;
 `check()` yields nothing.
 
 ## Why is this bad?
@@ -44,5 +44,5 @@ OPTIONS: Mapping[str, tuple[type, Any]] = {}
 
 
 def check(ctx: Any, options: Mapping[str, Any]) -> Iterator[Finding]:
-    """Nothing: the engine reports expired waivers while applying them (pfcheck.suppress)."""
+    """Nothing: the engine reports expired waivers while applying them (pfcheck.engine.suppress)."""
     return iter(())
