@@ -185,7 +185,7 @@ def cmd_explain(argv: Sequence[str]) -> int:
         raise CliError(f'unknown rule "{argv[0]}"{hint}; see pfcheck rules')
     doc = inspect.getdoc(module) or ""
     sys.stdout.write(f"# {module.ID} {module.NAME} (default severity: {module.SEVERITY})\n\n{doc}\n")
-    options = getattr(module, "OPTIONS", {})
+    options = module.OPTIONS
     if options:
         sys.stdout.write("\n## Option defaults of the rule (the built-in policy sets its own: pfcheck docs/policy.md)\n")
         for name, (_kind, default) in options.items():

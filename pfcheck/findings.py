@@ -38,6 +38,7 @@ class Finding:
     `failing` says whether this finding fails the run. It is decided once, by
     `pfcheck.engine.decision.decide_failing`, and every output (exit code, text, JSON, JUnit, SARIF,
     GitLab, GitHub) reads it; it is not part of a finding's identity (equality, hash).
+    `extra` is for callers of the library: no output shows it, and no rule fills it today.
     """
 
     code: str

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Generator, Iterable, Iterator, Optional
 
-from pfcheck.discovery import Discovery, Target, discover, find_repo_root
+from pfcheck.discovery import Discovery, Target, discover
 from pfcheck.engine.assumptions import AssumptionUsage
 from pfcheck.engine.decision import BUILTIN_POLICY_LABEL, decide_failing, fail_on_for
 from pfcheck.engine.identity import across_revisions
@@ -26,7 +26,7 @@ from pfcheck.policy.assume import Assumption
 from pfcheck.policy.model import Policy
 from pfcheck.postfix.config import ConfigDir, load_config_dir
 from pfcheck.postfix.source import SourceText, read_source
-from pfcheck.repository import display_path, may_exist
+from pfcheck.repository import display_path, find_repo_root, may_exist
 from pfcheck.rules import BASE_COMPARISON_RULES, DIRECTORY_RULES, policy_severity
 from pfcheck.rules.base import RuleContext
 

@@ -28,6 +28,7 @@ __all__ = [
     "RENDERERS",
     "Report",
     "RuleInfo",
+    "printable",
     "render",
     "unique_fingerprints",
 ]
