@@ -16,10 +16,10 @@ if TYPE_CHECKING:  # imported where used: most runs resolve no table
 
 class RuleModule(Protocol):
     """The shape of a rule module (yamllint style): its identity (code, name, default severity),
-    its options, and the module docstring as its documentation. The registry
+    its options, `check()`, and the module docstring as its documentation. The registry
     (pfcheck/rules/__init__.py) says which of its kinds a rule is, and so whether the engine
-    calls `check()`: rules whose findings the engine makes itself keep a `check()` that yields
-    nothing, so that every rule module has the same shape."""
+    calls `check()`: a rule whose findings the engine makes itself has `check = no_findings`,
+    so that every rule module has the same shape."""
 
     ID: str
     NAME: str
@@ -35,6 +35,12 @@ class BaseComparisonRule(RuleModule, Protocol):
     PF304): what the change did, which no single revision shows."""
 
     def compare(self, new: "RuleContext", old: "RuleContext", revision: str) -> Iterator[Finding]: ...
+
+
+def no_findings(ctx: "RuleContext", options: Mapping[str, Any]) -> Iterator[Finding]:
+    """The `check()` of a rule whose findings the engine makes itself (a base comparison, a
+    suppression or run rule): on its own, the rule finds nothing in a directory."""
+    return iter(())
 
 
 @dataclass

@@ -33,16 +33,15 @@ the policy's `waivers`, where their review applies.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
-from pfcheck.findings import Finding, Severity
+from pfcheck.findings import Severity
+from pfcheck.rules.base import no_findings
 
 ID = "PF901"
 NAME = "invalid-suppression"
 SEVERITY = Severity.WARNING
 OPTIONS: Mapping[str, tuple[type, Any]] = {}
 
-
-def check(ctx: Any, options: Mapping[str, Any]) -> Iterator[Finding]:
-    """Nothing: the engine reports broken directives while applying them (pfcheck.engine.suppress)."""
-    return iter(())
+#: Reported while inline directives are applied (pfcheck/engine/suppress.py).
+check = no_findings

@@ -27,16 +27,15 @@ without review. Remove stale directives, as ruff's `RUF100` (unused-noqa) asks f
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
-from pfcheck.findings import Finding, Severity
+from pfcheck.findings import Severity
+from pfcheck.rules.base import no_findings
 
 ID = "PF902"
 NAME = "unused-suppression"
 SEVERITY = Severity.WARNING
 OPTIONS: Mapping[str, tuple[type, Any]] = {}
 
-
-def check(ctx: Any, options: Mapping[str, Any]) -> Iterator[Finding]:
-    """Nothing: the engine reports unused directives while applying them (pfcheck.engine.suppress)."""
-    return iter(())
+#: Reported while inline directives are applied (pfcheck/engine/suppress.py).
+check = no_findings

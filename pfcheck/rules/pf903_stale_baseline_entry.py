@@ -31,16 +31,15 @@ small keeps it honest.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
-from pfcheck.findings import Finding, Severity
+from pfcheck.findings import Severity
+from pfcheck.rules.base import no_findings
 
 ID = "PF903"
 NAME = "stale-baseline-entry"
 SEVERITY = Severity.INFO
 OPTIONS: Mapping[str, tuple[type, Any]] = {}
 
-
-def check(ctx: Any, options: Mapping[str, Any]) -> Iterator[Finding]:
-    """Nothing: the engine reports stale baseline entries at the end of a run (pfcheck.engine.baseline)."""
-    return iter(())
+#: Reported at the end of a run with --baseline (pfcheck/engine/baseline.py).
+check = no_findings

@@ -33,16 +33,15 @@ needs a fresh decision by the policy owner.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
-from pfcheck.findings import Finding, Severity
+from pfcheck.findings import Severity
+from pfcheck.rules.base import no_findings
 
 ID = "PF904"
 NAME = "expired-waiver"
 SEVERITY = Severity.WARNING
 OPTIONS: Mapping[str, tuple[type, Any]] = {}
 
-
-def check(ctx: Any, options: Mapping[str, Any]) -> Iterator[Finding]:
-    """Nothing: the engine reports expired waivers while applying them (pfcheck.engine.suppress)."""
-    return iter(())
+#: Reported while waivers are applied (pfcheck/engine/suppress.py).
+check = no_findings

@@ -33,16 +33,15 @@ for is still unproven (PF302) and the reviewer believes otherwise. Like a stale 
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
-from pfcheck.findings import Finding, Severity
+from pfcheck.findings import Severity
+from pfcheck.rules.base import no_findings
 
 ID = "PF905"
 NAME = "unused-assumption"
 SEVERITY = Severity.WARNING
 OPTIONS: Mapping[str, tuple[type, Any]] = {}
 
-
-def check(ctx: Any, options: Mapping[str, Any]) -> Iterator[Finding]:
-    """Nothing: the engine reports unused assumptions once the run is done (pfcheck.engine.assumptions)."""
-    return iter(())
+#: Reported once the run is done (pfcheck/engine/assumptions.py).
+check = no_findings
