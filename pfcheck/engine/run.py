@@ -112,10 +112,13 @@ def lint(paths: Iterable[str], options: LintOptions, policies: PolicyLookup) -> 
     try:
         found = _discover(paths, options, base)
         targets, excluded = _without_excluded(found, policies)
+        # With many directories, forked workers run the rules ahead; the rest stays here.
         precomputed = _rules_in_workers(targets, policies, options, cwd, base)
         usage = AssumptionUsage(paths)
+        # Parse -> effective config -> rules -> --base -> suppress/baseline, a directory at a time.
         directories = [_judge_directory(target, policies(target.directory), precomputed, options, cwd, base,
                                         suppressor, usage) for target in targets]
+        # The findings of the whole run (PF903, PF905), then the pass/fail decision.
         result = _finish_run(directories, options, policies, suppressor, usage, display)
         result.unrelated = [display(path) for path in found.unrelated]
         result.excluded = [display(path) for path in excluded]
