@@ -10,9 +10,13 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from pfcheck import __version__
+
+if TYPE_CHECKING:  # imported where used: `pfcheck --version` and `show` need neither
+    from pfcheck.engine.run import PolicyLookup
+    from pfcheck.rules.base import RuleModule
 
 EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
@@ -20,7 +24,8 @@ EXIT_ERROR = 2
 
 SUBCOMMANDS = ("show", "rules", "explain")
 PROJECT_URI = "https://github.com/pfcheck/pfcheck"
-FORMATS = ("text", "json", "sarif", "gitlab", "junit", "github", "auto")
+#: `--format auto`: github under GitHub Actions when it goes to stdout, else text.
+AUTO_FORMAT = "auto"
 
 
 class CliError(Exception):
@@ -49,12 +54,14 @@ class _OutputFileAction(argparse.Action):
                  option_string: Optional[str] = None) -> None:
         outputs = list(getattr(namespace, self.dest) or [])
         if not outputs or outputs[-1][1] is not None:
-            outputs.append(["auto", None])
+            outputs.append([AUTO_FORMAT, None])
         outputs[-1][1] = values
         setattr(namespace, self.dest, outputs)
 
 
 def _lint_parser() -> argparse.ArgumentParser:
+    from pfcheck.report import FORMATS
+
     parser = _Parser(
         prog="pfcheck",
         description="Check Postfix main.cf/master.cf against a policy, judged the way Postfix reads them. "
@@ -63,16 +70,16 @@ def _lint_parser() -> argparse.ArgumentParser:
     parser.add_argument("paths", nargs="*", metavar="PATH", help="main.cf/master.cf files or directories (default: .)")
     parser.add_argument("--policy", type=Path, help="policy file, or 'builtin' for the built-in default policy (default: nearest .pfcheck.yaml up to the git root, else the built-in policy)")
     parser.add_argument("--postfix-version", help="target Postfix version for defaults, e.g. 3.7 (default: the policy's)")
-    parser.add_argument("--format", action=_FormatAction, dest="outputs", choices=FORMATS, default=[],
+    parser.add_argument("--format", action=_FormatAction, dest="outputs", choices=(*FORMATS, AUTO_FORMAT), default=[],
                         help="output format (default auto: github under GitHub Actions, else text); repeatable")
     parser.add_argument("--output-file", action=_OutputFileAction, dest="outputs", type=Path, metavar="FILE",
                         help="write the --format given just before it to FILE instead of stdout")
     parser.add_argument("--fail-on", choices=("error", "warning", "info"), help="lowest severity that fails the run (default: the policy's fail_on)")
-    # --- baseline (pfcheck/baseline.py) ---
+    # --- baseline (pfcheck/engine/baseline.py) ---
     baseline = parser.add_mutually_exclusive_group()
     baseline.add_argument("--baseline", type=Path, metavar="FILE", help="hide the findings recorded in FILE (written by --write-baseline); stale entries are reported as PF903")
     baseline.add_argument("--write-baseline", type=Path, metavar="FILE", help="record every finding (after inline suppressions and waivers) in FILE and accept them for this run")
-    # --- comparison with a git revision (pfcheck/base.py) ---
+    # --- comparison with a git revision (pfcheck/engine/git_base.py) ---
     parser.add_argument("--base", metavar="REV", help="compare with git revision REV (e.g. the merge base): report PF203/PF304 and mark findings new or existing; '--base HEAD' before the first commit means no base")
     parser.add_argument("--new-only", action="store_true", help="with --base: only findings that are new since REV fail the run")
     parser.add_argument("--version", action="version", version=f"pfcheck {__version__}")
@@ -88,7 +95,7 @@ def _show_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _rules_registry() -> dict[str, Any]:
+def _rules_registry() -> dict[str, RuleModule]:
     from pfcheck.rules import RULES
 
     return RULES
@@ -97,7 +104,7 @@ def _rules_registry() -> dict[str, Any]:
 BUILTIN_POLICY = "builtin"
 
 
-def _policy_lookup(policy_path: Optional[Path]) -> Any:
+def _policy_lookup(policy_path: Optional[Path]) -> PolicyLookup:
     """A function from a config directory to the Policy that governs it."""
     from pfcheck.policy import PolicyResolver
 
@@ -178,7 +185,7 @@ def cmd_explain(argv: Sequence[str]) -> int:
         raise CliError(f'unknown rule "{argv[0]}"{hint}; see pfcheck rules')
     doc = inspect.getdoc(module) or ""
     sys.stdout.write(f"# {module.ID} {module.NAME} (default severity: {module.SEVERITY})\n\n{doc}\n")
-    options = getattr(module, "OPTIONS", {})
+    options = module.OPTIONS
     if options:
         sys.stdout.write("\n## Option defaults of the rule (the built-in policy sets its own: pfcheck docs/policy.md)\n")
         for name, (_kind, default) in options.items():
@@ -189,8 +196,8 @@ def cmd_explain(argv: Sequence[str]) -> int:
 
 def _formats(args: argparse.Namespace) -> list[tuple[str, Optional[Path]]]:
     resolved = []
-    for name, output in args.outputs or [["auto", None]]:
-        if name == "auto":
+    for name, output in args.outputs or [[AUTO_FORMAT, None]]:
+        if name == AUTO_FORMAT:
             name = "github" if os.environ.get("GITHUB_ACTIONS") == "true" and output is None else "text"
         resolved.append((name, output))
     if sum(1 for _, output in resolved if output is None) > 1:
@@ -199,8 +206,8 @@ def _formats(args: argparse.Namespace) -> list[tuple[str, Optional[Path]]]:
 
 
 def cmd_lint(argv: Sequence[str]) -> int:
+    from pfcheck.engine.run import LintOptions, lint
     from pfcheck.findings import Severity
-    from pfcheck.lint import LintOptions, lint
     from pfcheck.report import RENDERERS, Report, RuleInfo
 
     args = _lint_parser().parse_args(argv)
@@ -238,11 +245,8 @@ def cmd_lint(argv: Sequence[str]) -> int:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     from pfcheck.discovery import UsageError
+    from pfcheck.policy import PolicyError
 
-    try:
-        from pfcheck.policy import PolicyError
-    except ImportError:  # pragma: no cover - only while the package is half-installed
-        PolicyError = CliError  # type: ignore[misc,assignment]
     try:
         if argv and argv[0] in SUBCOMMANDS:
             command = {"show": cmd_show, "rules": cmd_rules, "explain": cmd_explain}[argv[0]]

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import enum
-import hashlib
 from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
+from pfcheck.engine import identity
 from pfcheck.excerpt import MAX_MESSAGE_CHARS, bounded
 
 
@@ -36,8 +36,9 @@ class Finding:
     sets it (the finding then points at line 1, or at the listener line for a listener finding).
     `status` is "new" or "existing" against a git base revision, None without `--base`.
     `failing` says whether this finding fails the run. It is decided once, by
-    `pfcheck.lint.decide_failing`, and every output (exit code, text, JSON, JUnit, SARIF,
+    `pfcheck.engine.decision.decide_failing`, and every output (exit code, text, JSON, JUnit, SARIF,
     GitLab, GitHub) reads it; it is not part of a finding's identity (equality, hash).
+    `extra` is for callers of the library: no output shows it, and no rule fills it today.
     """
 
     code: str
@@ -71,9 +72,8 @@ class Finding:
         return replace(self, **changes)
 
     def fingerprint(self) -> str:
-        """A line-independent identity: path, rule, parameter, listener and the offending value."""
-        parts = [self.path, self.code, self.parameter or "", self.service or "", self.actual or ""]
-        return hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
+        """A line-independent identity (pfcheck/engine/identity.py)."""
+        return identity.fingerprint(self)
 
     def sort_key(self) -> tuple[str, int, int, str]:
         return (self.path, self.line, self.column, self.code)

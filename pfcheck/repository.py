@@ -41,6 +41,24 @@ def find_repo_root(start: Path) -> Path:
     return current.resolve()
 
 
+def display_path(path: Path, cwd: Optional[Path] = None) -> str:
+    """How findings and messages name a path: relative to the working directory when below
+    it, POSIX separators. Symlinks are followed (a shared table is one file, wherever it is
+    named) unless they leave the repository: pfcheck never reads those, and never says where
+    they point."""
+    lexical = Path(os.path.abspath(path))
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError):  # a symlink loop
+        resolved = lexical
+    if resolved != lexical and not is_within(resolved, find_repo_root(lexical.parent)):
+        resolved = lexical
+    try:
+        return resolved.relative_to((cwd or Path.cwd()).resolve()).as_posix()
+    except ValueError:
+        return resolved.as_posix()
+
+
 def is_within(path: Union[str, Path], root: Union[str, Path]) -> bool:
     """Whether `path` is `root` or below it (both resolved, compared by components)."""
     try:

@@ -341,7 +341,7 @@ def test_policy_service_assumptions() -> None:
 # ------------------------------------------------------------------------------------------
 # The run: assumptions reach every directory's verdicts (also in worker processes)
 
-from pfcheck.lint import LintOptions, lint  # noqa: E402
+from pfcheck.engine.run import LintOptions, lint  # noqa: E402
 from pfcheck.policy import PolicyResolver  # noqa: E402
 
 TWO_ASSUMPTIONS = """\

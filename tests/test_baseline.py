@@ -8,16 +8,9 @@ from typing import Any
 
 import pytest
 
-from pfcheck.baseline import (
-    Baseline,
-    BaselineError,
-    BaselineKey,
-    BaselineWriter,
-    key_for,
-    parse_baseline,
-    render_baseline,
-    value_digest,
-)
+from pfcheck.engine.baseline import Baseline, BaselineError, BaselineWriter, parse_baseline, render_baseline
+from pfcheck.engine.identity import BaselineKey, value_digest
+from pfcheck.engine.identity import baseline_key as key_for
 from pfcheck.findings import Finding, Severity
 
 
@@ -169,10 +162,6 @@ SMTPD = "smtp inet n - n - - smtpd\n"
 
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    try:
-        import pfcheck.lint  # noqa: F401
-    except ImportError as error:
-        pytest.skip(f"lint pipeline not importable yet: {error}")
     root = tmp_path / "repo"
     (root / ".git").mkdir(parents=True)
     monkeypatch.chdir(root)

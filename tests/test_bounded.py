@@ -151,7 +151,7 @@ def test_base_does_not_read_a_giant_blob(tmp_path: Path) -> None:
 
 
 def test_peak_allocations_for_a_2_mib_main_cf_stay_below_10x(tmp_path: Path) -> None:
-    from pfcheck.lint import run_rules
+    from pfcheck.engine.run import run_rules
     from pfcheck.policy.load import load_policy
     from pfcheck.rules import RULES
     from pfcheck.rules.base import RuleContext
@@ -294,7 +294,7 @@ def test_service_scopes_equal_scopes_computed_from_scratch(tmp_path: Path) -> No
 
 
 def test_shared_relay_verdicts_give_the_findings_of_separate_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pfcheck.lint import run_rules
+    from pfcheck.engine.run import run_rules
     from pfcheck.policy.load import load_policy
     from pfcheck.rules import RULES
     from pfcheck.rules import relay_common

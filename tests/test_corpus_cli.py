@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pfcheck.findings import Finding
-from pfcheck.lint import LintOptions, lint
+from pfcheck.engine.run import LintOptions, lint
 from pfcheck.policy import PolicyResolver
 from pfcheck.rules import RULES
 

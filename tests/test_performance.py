@@ -1,6 +1,6 @@
 """Performance changes keep behaviour: parallel rule evaluation gives exactly the serial result.
 
-`pfcheck.lint` spreads run_rules() over forked workers when a run has many directories
+`pfcheck.engine` spreads run_rules() over forked workers when a run has many directories
 (see docs/performance.md). These tests compare the parallel path with the serial one on
 repos built like the benchmark's (benchmarks/run.py): real corpus configs made distinct,
 main.cf-only directories mixed with full ones, plus inline suppressions, a baseline with
@@ -57,7 +57,7 @@ def bench_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _lint(repo: Path, jobs: int, **options: Any) -> Any:
     from pfcheck.cli import _policy_lookup
-    from pfcheck.lint import LintOptions, lint
+    from pfcheck.engine.run import LintOptions, lint
 
     cwd = os.getcwd()
     os.chdir(repo)
@@ -132,7 +132,7 @@ def test_cli_output_does_not_depend_on_the_worker_count(bench_repo: Path, tmp_pa
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     # argv: minimum directories for workers, CPUs to assume, a file noting that workers ran, pfcheck args.
     runner = (
-        "import sys, pathlib, pfcheck.lint as lint\n"
+        "import sys, pathlib, pfcheck.engine.workers as lint\n"
         "lint.PARALLEL_MIN_DIRECTORIES = int(sys.argv[1])\n"
         "lint._available_cpus = lambda: int(sys.argv[2])\n"
         "spawn = lint._rule_findings_in_workers\n"

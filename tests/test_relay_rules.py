@@ -15,7 +15,7 @@ from typing import Dict, Set
 
 import pytest
 
-from pfcheck.lint import LintOptions, lint
+from pfcheck.engine.run import LintOptions, lint
 from pfcheck.policy import PolicyResolver
 from pfcheck.postfix.config import load_config_dir
 from pfcheck.rules import RULES

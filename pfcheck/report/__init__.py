@@ -5,8 +5,9 @@ document (ending with a newline unless it is empty). Renderers never read files,
 the environment, so the same report always renders to the same bytes; the CLI decides where
 the text goes and which paths it shows (relative, POSIX).
 
-`RENDERERS` maps a format name to its renderer and imports the renderer's module only when it
-is first called, so a plain text run never imports json or xml.
+`OUTPUT_FORMATS` is the registry of formats (name -> renderer module); `FORMATS` (the names)
+and `RENDERERS` (name -> renderer) are read from it. A renderer's module is imported only when
+it is first called, so a plain text run never imports json or xml.
 """
 from __future__ import annotations
 
@@ -22,14 +23,17 @@ from pfcheck.findings import Finding, Severity
 __all__ = [
     "FORMATS",
     "NotChecked",
+    "OUTPUT_FORMATS",
+    "OutputFormat",
     "RENDERERS",
     "Report",
     "RuleInfo",
+    "printable",
     "render",
     "unique_fingerprints",
 ]
 
-# Rule-code areas (ux.md §2.12): 1xx information disclosure, 2xx client trust, 3xx relay are
+# Rule-code areas (README, "Rules"): 1xx information disclosure, 2xx client trust, 3xx relay are
 # security rules; 0xx (parse) and 9xx (suppression hygiene) are not.
 _SECURITY_AREAS = frozenset("12345678")
 
@@ -144,7 +148,7 @@ class Report:
 
     `files_checked` counts the files that were judged; `checked_paths` optionally names them
     (JUnit then lists clean files as passing test cases). Whether a finding fails the run is
-    `Finding.failing`, decided once by the lint engine (`pfcheck.lint.decide_failing`); the
+    `Finding.failing`, decided once by the lint engine (`pfcheck.engine.decision`); the
     report never re-decides it. `fail_on` is the threshold every governing policy applied, None
     when they differ; `fail_on_by_policy` is each policy's (by file, `builtin` for the built-in
     policy). `base` is the `--base` revision (findings then carry a `status`) and `new_only`
@@ -281,38 +285,37 @@ def summary_line(report: Report) -> str:
     return line
 
 
-FORMATS: tuple[str, ...] = ("text", "json", "sarif", "gitlab", "junit", "github")
+@dataclass(frozen=True)
+class OutputFormat:
+    """One output format: its `--format` name, and the module of this package whose
+    `render(report) -> str` writes it. The module is imported when the format is first
+    rendered, so unused formats cost nothing (a plain text run never imports json or xml)."""
 
-_MODULE_OF_FORMAT = {
-    "text": "text",
-    "json": "json_format",
-    "sarif": "sarif",
-    "gitlab": "gitlab",
-    "junit": "junit",
-    "github": "github",
+    name: str
+    module: str
+
+    def render(self, report: Report) -> str:
+        renderer: Callable[[Report], str] = importlib.import_module(f"{__name__}.{self.module}").render
+        return renderer(report)
+
+
+#: The output formats, in the order `--format` lists them: a new format is a module with
+#: `render()` and one line here, which the CLI and everything below read.
+OUTPUT_FORMATS: Mapping[str, OutputFormat] = {
+    output.name: output
+    for output in (
+        OutputFormat("text", "text"),
+        OutputFormat("json", "json_format"),
+        OutputFormat("sarif", "sarif"),
+        OutputFormat("gitlab", "gitlab"),
+        OutputFormat("junit", "junit"),
+        OutputFormat("github", "github"),
+    )
 }
 
+FORMATS: tuple[str, ...] = tuple(OUTPUT_FORMATS)
 
-class _LazyRenderer:
-    """Imports `pfcheck.report.<module>` on first call, so unused formats cost nothing."""
-
-    def __init__(self, module_name: str) -> None:
-        self._module_name = module_name
-        self._render: Optional[Callable[[Report], str]] = None
-
-    def __call__(self, report: Report) -> str:
-        if self._render is None:
-            module = importlib.import_module(f"{__name__}.{self._module_name}")
-            self._render = module.render
-        return self._render(report)
-
-    def __repr__(self) -> str:
-        return f"<renderer {__name__}.{self._module_name}.render>"
-
-
-RENDERERS: dict[str, Callable[[Report], str]] = {
-    name: _LazyRenderer(module) for name, module in _MODULE_OF_FORMAT.items()
-}
+RENDERERS: Mapping[str, Callable[[Report], str]] = {name: output.render for name, output in OUTPUT_FORMATS.items()}
 
 
 def render(report: Report, format_name: str) -> str:

@@ -1,16 +1,25 @@
-"""What every rule module gets: the context of one config directory, and finding helpers."""
+"""What every rule module is and gets: its shape (`RuleModule`), the context of one config
+directory (`RuleContext`), and the finding helper."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Optional, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Optional, Protocol
 
 from pfcheck.findings import Finding, Severity
+from pfcheck.policy.assume import Assumptions
 from pfcheck.postfix.config import ConfigDir, Listener, Origin, Value
+
+if TYPE_CHECKING:  # imported where used: most runs resolve no table
+    from pfcheck.postfix.tables import TableResolver
 
 
 class RuleModule(Protocol):
-    """The shape of a rule module (yamllint style); the module docstring is its documentation."""
+    """The shape of a rule module (yamllint style): its identity (code, name, default severity),
+    its options, `check()`, and the module docstring as its documentation. The registry
+    (pfcheck/rules/__init__.py) says which of its kinds a rule is, and so whether the engine
+    calls `check()`: a rule whose findings the engine makes itself has `check = no_findings`,
+    so that every rule module has the same shape."""
 
     ID: str
     NAME: str
@@ -21,6 +30,19 @@ class RuleModule(Protocol):
     def check(self, ctx: "RuleContext", options: Mapping[str, Any]) -> Iterator[Finding]: ...
 
 
+class BaseComparisonRule(RuleModule, Protocol):
+    """A rule that compares a config directory with itself at the `--base` revision (PF203,
+    PF304): what the change did, which no single revision shows."""
+
+    def compare(self, new: "RuleContext", old: "RuleContext", revision: str) -> Iterator[Finding]: ...
+
+
+def no_findings(ctx: "RuleContext", options: Mapping[str, Any]) -> Iterator[Finding]:
+    """The `check()` of a rule whose findings the engine makes itself (a base comparison, a
+    suppression or run rule): on its own, the rule finds nothing in a directory."""
+    return iter(())
+
+
 @dataclass
 class RuleContext:
     """One config directory under analysis."""
@@ -29,17 +51,18 @@ class RuleContext:
     repo_root: Path
     display: Callable[[Path], str] = str
     cache: dict[str, Any] = field(default_factory=dict)
-    #: The governing policy's `assume:` (pfcheck.policy.assume.Assumptions), set by run_rules():
-    #: the one way assumptions reach the relay evaluator (see relay_common.relay_verdict).
-    assumptions: Any = None
+    #: The governing policy's `assume:`, set by run_rules(): the one way assumptions reach the
+    #: relay evaluator (see relay_common.relay_verdict). None outside a lint run.
+    assumptions: Optional[Assumptions] = None
 
-    def resolver(self) -> Any:
+    def resolver(self) -> TableResolver:
         """A TableResolver for table files inside the repo (created once per directory)."""
         if "resolver" not in self.cache:
             from pfcheck.postfix.tables import TableResolver
 
             self.cache["resolver"] = TableResolver(self.repo_root, self.config.directory)
-        return self.cache["resolver"]
+        resolver: TableResolver = self.cache["resolver"]
+        return resolver
 
     def remote_smtpd_listeners(self) -> list[Listener]:
         """smtpd services that clients on other hosts can reach (directly or via postscreen)."""

@@ -77,7 +77,6 @@ def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
                 policy_assumed),
             expected="reject_unauth_destination before any permit an outsider can reach",
             actual=listener.scope.value(witness.parameter) if witness.parameter else None,
-            extra={"relay_witness": witness},
         )
 
 

@@ -24,11 +24,10 @@ The change itself opened the relay: typically a `permit` or a `check_sender_acce
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from pfcheck.findings import Finding, Severity
-from pfcheck.rules.base import RuleContext, make_finding
+from pfcheck.rules.base import RuleContext, make_finding, no_findings
 from pfcheck.rules.relay_common import dies_at_startup, point_at, relay_verdict
 
 ID = "PF304"
@@ -37,9 +36,8 @@ SEVERITY = Severity.ERROR
 OPTIONS: Mapping[str, tuple[type, Any]] = {}
 
 
-def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
-    """Produced by the engine with `--base` (see `compare`); nothing without a base."""
-    return iter(())
+#: Findings come from `compare()`, which the engine calls with `--base` only.
+check = no_findings
 
 
 def compare(new: RuleContext, old: RuleContext, revision: str) -> Iterator[Finding]:

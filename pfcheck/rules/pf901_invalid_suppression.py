@@ -10,7 +10,7 @@ named inline, or any directive at all when the policy says `suppressions: deny`.
 A broken directive fails closed: it hides nothing, even when only one of its codes is wrong,
 so the finding it meant to hide is reported next to this one.
 
-This rule is applied by the lint engine (pfcheck/suppress.py) after the other rules ran;
+This rule is applied by the lint engine (pfcheck/engine/suppress.py) after the other rules ran;
 `check()` yields nothing. Its severity and `off` are taken from the policy as for any rule.
 
 ## Why is this bad?
@@ -33,16 +33,15 @@ the policy's `waivers`, where their review applies.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
-from pfcheck.findings import Finding, Severity
+from pfcheck.findings import Severity
+from pfcheck.rules.base import no_findings
 
 ID = "PF901"
 NAME = "invalid-suppression"
 SEVERITY = Severity.WARNING
 OPTIONS: Mapping[str, tuple[type, Any]] = {}
 
-
-def check(ctx: Any, options: Mapping[str, Any]) -> Iterator[Finding]:
-    """Nothing: the engine reports broken directives while applying them (pfcheck.suppress)."""
-    return iter(())
+#: Reported while inline directives are applied (pfcheck/engine/suppress.py).
+check = no_findings

@@ -7,7 +7,7 @@ continuation lines), in the master.cf service entry or `-o` option that follows,
 `ignore-file`, anywhere in the file. A directive for a rule that the policy turns off is unused
 too, and the message says so.
 
-This rule is applied by the lint engine (pfcheck/suppress.py) after the other rules ran;
+This rule is applied by the lint engine (pfcheck/engine/suppress.py) after the other rules ran;
 `check()` yields nothing.
 
 ## Why is this bad?
@@ -27,16 +27,15 @@ without review. Remove stale directives, as ruff's `RUF100` (unused-noqa) asks f
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
-from pfcheck.findings import Finding, Severity
+from pfcheck.findings import Severity
+from pfcheck.rules.base import no_findings
 
 ID = "PF902"
 NAME = "unused-suppression"
 SEVERITY = Severity.WARNING
 OPTIONS: Mapping[str, tuple[type, Any]] = {}
 
-
-def check(ctx: Any, options: Mapping[str, Any]) -> Iterator[Finding]:
-    """Nothing: the engine reports unused directives while applying them (pfcheck.suppress)."""
-    return iter(())
+#: Reported while inline directives are applied (pfcheck/engine/suppress.py).
+check = no_findings

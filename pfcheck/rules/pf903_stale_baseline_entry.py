@@ -10,7 +10,7 @@ in the baseline and only one remains, one entry is stale.
 The severity is `info` and is not taken from a directory's policy (a baseline spans
 directories), so stale entries never fail a run unless it uses `--fail-on info`.
 
-This rule is applied by the lint engine (pfcheck/baseline.py) at the end of the run;
+This rule is applied by the lint engine (pfcheck/engine/baseline.py) at the end of the run;
 `check()` yields nothing.
 
 ## Why is this bad?
@@ -26,20 +26,20 @@ small keeps it honest.
     pfcheck --write-baseline .pfcheck-baseline.json hosts/
 
 ## References
-- ux research §2.11 (baselines); bandit `-b`, checkov `--create-baseline`
+- pfcheck README, "Suppressions, waivers, baseline"
+- bandit `-b`, checkov `--create-baseline`
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
-from pfcheck.findings import Finding, Severity
+from pfcheck.findings import Severity
+from pfcheck.rules.base import no_findings
 
 ID = "PF903"
 NAME = "stale-baseline-entry"
 SEVERITY = Severity.INFO
 OPTIONS: Mapping[str, tuple[type, Any]] = {}
 
-
-def check(ctx: Any, options: Mapping[str, Any]) -> Iterator[Finding]:
-    """Nothing: the engine reports stale baseline entries at the end of a run (pfcheck.baseline)."""
-    return iter(())
+#: Reported at the end of a run with --baseline (pfcheck/engine/baseline.py).
+check = no_findings

@@ -5,7 +5,7 @@ Reports every waiver in the policy file whose `expires` date has passed (the wai
 through that day), once per run, at the waiver's line in the policy file. An expired waiver no
 longer hides anything: the findings it covered are reported again with their own severity.
 
-This rule is applied by the lint engine (pfcheck/suppress.py) after the other rules ran;
+This rule is applied by the lint engine (pfcheck/engine/suppress.py) after the other rules ran;
 `check()` yields nothing.
 
 ## Why is this bad?
@@ -33,16 +33,15 @@ needs a fresh decision by the policy owner.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
-from pfcheck.findings import Finding, Severity
+from pfcheck.findings import Severity
+from pfcheck.rules.base import no_findings
 
 ID = "PF904"
 NAME = "expired-waiver"
 SEVERITY = Severity.WARNING
 OPTIONS: Mapping[str, tuple[type, Any]] = {}
 
-
-def check(ctx: Any, options: Mapping[str, Any]) -> Iterator[Finding]:
-    """Nothing: the engine reports expired waivers while applying them (pfcheck.suppress)."""
-    return iter(())
+#: Reported while waivers are applied (pfcheck/engine/suppress.py).
+check = no_findings

@@ -38,7 +38,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from pfcheck.findings import Finding
-from pfcheck.lint import LintOptions, lint
+from pfcheck.engine.run import LintOptions, lint
 from pfcheck.policy import PolicyResolver
 from pfcheck.rules import RULES
 

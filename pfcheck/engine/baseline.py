@@ -15,9 +15,9 @@ is JSON, one entry per line, sorted, so that it diffs and reviews well:
 * An entry is keyed by the file's path **relative to the baseline file's directory** (with `/`,
   so the baseline works from any working directory and on any checkout), the rule code, the
   parameter, the master.cf listener (`name/type`) and the SHA-256 of the offending value
-  (`Finding.actual`). A key is left out when the finding has none. There are **no line
-  numbers**: inserting or moving lines keeps findings baselined, while changing the offending
-  value brings the finding back.
+  (`Finding.actual`): the finding's identity (identity.py). A key is left out when the finding
+  has none. There are **no line numbers**: inserting or moving lines keeps findings
+  baselined, while changing the offending value brings the finding back.
 * Matching is a multiset: two identical findings need two entries.
 * An entry that matches nothing, for a file that was checked in this run (or that no longer
   exists), is **stale** and reported as PF903 (stale-baseline-entry, info by default) at its
@@ -31,22 +31,22 @@ A missing or malformed baseline file is a `BaselineError` (a `UsageError`: exit 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Optional, Protocol, Sequence
 
 from pfcheck.discovery import UsageError
-from pfcheck.findings import Finding, Severity
-from pfcheck.suppress import BASELINE, STALE_BASELINE_ENTRY, Suppressed, hygiene_finding
+from pfcheck.engine.identity import OPTIONAL_BASELINE_KEYS, BaselineKey, baseline_key, baseline_path
+from pfcheck.engine.suppressed import BASELINE, Suppressed
+from pfcheck.findings import Finding
+from pfcheck.rules import engine_finding
 
 BASELINE_VERSION = 1
 
-#: Keys an entry may have besides the required `path` and `rule`.
-OPTIONAL_KEYS: tuple[str, ...] = ("parameter", "service", "value_sha256")
+#: The finding this module reports (the rule's documentation: pfcheck/rules/pf903_*.py).
+STALE_BASELINE_ENTRY = "PF903"
 
 #: A baseline is one line per finding; anything bigger is not one.
 MAX_BASELINE_BYTES = 64 * 1024 * 1024
@@ -56,52 +56,25 @@ class BaselineError(UsageError):
     """A baseline file that cannot be read or used (exit 2)."""
 
 
-def value_digest(actual: Optional[str]) -> Optional[str]:
-    """SHA-256 (hex) of an offending value, None when the finding has no value."""
-    if actual is None:
-        return None
-    return hashlib.sha256(actual.encode("utf-8", "surrogateescape")).hexdigest()
+class BaselineStep(Protocol):
+    """The last step of the suppression pipeline (engine/suppress.py, Suppressor): a baseline
+    being read (`Baseline`) or written (`BaselineWriter`)."""
+
+    #: Entries written by `finish()`; None when this step writes no file.
+    written: Optional[int]
+
+    def filter(self, findings: Iterable[Finding]) -> tuple[list[Finding], list[Suppressed]]:
+        """(the findings that stay, the ones the baseline accepts)."""
+        ...
+
+    def finish(self, checked: Iterable[str]) -> list[Finding]:
+        """Once every directory is done; `checked` are the display paths judged."""
+        ...
 
 
-@dataclass(frozen=True)
-class BaselineKey:
-    """The line-independent identity of a finding, as a baseline stores it."""
-
-    path: str
-    rule: str
-    parameter: Optional[str] = None
-    service: Optional[str] = None
-    value_sha256: Optional[str] = None
-
-    def sort_key(self) -> tuple[str, ...]:
-        return (self.path, self.rule, self.parameter or "", self.service or "", self.value_sha256 or "")
-
-    def as_data(self) -> dict[str, str]:
-        data = {"path": self.path, "rule": self.rule}
-        for key in OPTIONAL_KEYS:
-            value = getattr(self, key)
-            if value is not None:
-                data[key] = value
-        return data
-
-    def describe(self) -> str:
-        parts = [self.rule]
-        if self.parameter:
-            parts.append(self.parameter)
-        if self.service:
-            parts.append(f"in {self.service}")
-        return " ".join(parts)
-
-
-def _absolute(path_text: str, cwd: Path) -> Path:
-    """A findings' display path (relative to `cwd`, or absolute) as an absolute path."""
-    return Path(os.path.normpath(cwd / path_text))
-
-
-def key_for(finding: Finding, base_dir: Path, cwd: Path) -> BaselineKey:
-    """The baseline key of a finding; `base_dir` is the baseline file's (resolved) directory."""
-    relative = Path(os.path.relpath(_absolute(finding.path, cwd), base_dir)).as_posix()
-    return BaselineKey(relative, finding.code, finding.parameter, finding.service, value_digest(finding.actual))
+def _base_dir(path: Path, cwd: Path) -> Path:
+    """The directory entry paths are relative to: the baseline file's, resolved."""
+    return Path(os.path.normpath(cwd / path)).resolve().parent
 
 
 def render_baseline(keys: Iterable[BaselineKey], generated_by: Optional[str] = None) -> str:
@@ -129,9 +102,9 @@ def _entry(item: Any, index: int, where: str) -> BaselineKey:
     label = f"{where}: findings[{index}]"
     if not isinstance(item, dict):
         raise BaselineError(f"{label} must be an object")
-    unknown = sorted(set(item) - {"path", "rule", *OPTIONAL_KEYS})
+    unknown = sorted(set(item) - {"path", "rule", *OPTIONAL_BASELINE_KEYS})
     if unknown:
-        raise BaselineError(f'{label}: unknown key "{unknown[0]}" (keys: path, rule, {", ".join(OPTIONAL_KEYS)})')
+        raise BaselineError(f'{label}: unknown key "{unknown[0]}" (keys: path, rule, {", ".join(OPTIONAL_BASELINE_KEYS)})')
     for required in ("path", "rule"):
         if not isinstance(item.get(required), str) or not item[required]:
             raise BaselineError(f'{label}: "{required}" must be a non-empty string')
@@ -139,7 +112,7 @@ def _entry(item: Any, index: int, where: str) -> BaselineKey:
     if "\\" in path or path.startswith("/") or re.match(r"^[A-Za-z]:", path):
         raise BaselineError(f'{label}: path "{path}" must be relative to the baseline file, with "/"')
     values: dict[str, Optional[str]] = {}
-    for key in OPTIONAL_KEYS:
+    for key in OPTIONAL_BASELINE_KEYS:
         value = item.get(key)
         if value is not None and not isinstance(value, str):
             raise BaselineError(f'{label}: "{key}" must be a string')
@@ -192,8 +165,9 @@ class Baseline:
                  cwd: Optional[Path] = None, display: Optional[str] = None) -> None:
         self.path = Path(path)
         self.cwd = (cwd or Path.cwd()).resolve()
-        self.base_dir = _absolute(str(self.path), self.cwd).resolve().parent
+        self.base_dir = _base_dir(self.path, self.cwd)
         self.display = display or self.path.as_posix()
+        self.written: Optional[int] = None  # reading never writes the file
         self.entries = list(entries)
         # Unmatched entries, each with its own line, in file order (duplicates are separate).
         self._remaining: dict[BaselineKey, list[int]] = {}
@@ -208,7 +182,7 @@ class Baseline:
         return cls(path, entries, lines, cwd, display)
 
     def key(self, finding: Finding) -> BaselineKey:
-        return key_for(finding, self.base_dir, self.cwd)
+        return baseline_key(finding, self.base_dir, self.cwd)
 
     def take(self, finding: Finding) -> bool:
         """Consume one matching entry; False when none is left for this finding."""
@@ -231,7 +205,7 @@ class Baseline:
 
     def stale(self, checked: Iterable[str]) -> list[tuple[BaselineKey, int]]:
         """Unmatched entries for checked files (display paths) or for files that are gone."""
-        checked_relative = {key_for(_probe(path), self.base_dir, self.cwd).path for path in checked}
+        checked_relative = {baseline_path(path, self.base_dir, self.cwd) for path in checked}
         stale: list[tuple[BaselineKey, int]] = []
         for entry, lines in self._remaining.items():
             if not lines:
@@ -241,23 +215,20 @@ class Baseline:
                 stale.extend((entry, line) for line in lines)
         return sorted(stale, key=lambda item: (item[1], item[0].sort_key()))
 
-    def finish(self, checked: Iterable[str], severity: Optional[Severity] = None) -> list[Finding]:
-        """PF903 for each stale entry, at its line in the baseline file."""
+    def finish(self, checked: Iterable[str]) -> list[Finding]:
+        """PF903 for each stale entry, at its line in the baseline file (at the rule's default
+        severity: the engine applies the policy's)."""
         return [
-            hygiene_finding(
+            engine_finding(
                 STALE_BASELINE_ENTRY, self.display, line, 1,
                 f"stale baseline entry: no {entry.describe()} finding in {entry.path} any more"
                 f"{' (the file is gone)' if not (self.base_dir / entry.path).exists() else ''}; "
                 f"remove the entry or write the baseline again",
-                severity, parameter=entry.parameter, service=entry.service,
+                parameter=entry.parameter, service=entry.service,
                 actual=f"{entry.path} {entry.rule} {entry.value_sha256 or ''}".strip(),
             )
             for entry, line in self.stale(checked)
         ]
-
-
-def _probe(path_text: str) -> Finding:
-    return Finding(code="", name="", severity=Severity.INFO, path=path_text, line=1, column=1, message="")
 
 
 class BaselineWriter:
@@ -268,7 +239,7 @@ class BaselineWriter:
                  display: Optional[str] = None) -> None:
         self.path = Path(path)
         self.cwd = (cwd or Path.cwd()).resolve()
-        self.base_dir = _absolute(str(self.path), self.cwd).resolve().parent
+        self.base_dir = _base_dir(self.path, self.cwd)
         self.generated_by = generated_by
         self.display = display or self.path.as_posix()
         self.keys: list[BaselineKey] = []
@@ -277,13 +248,13 @@ class BaselineWriter:
     def filter(self, findings: Iterable[Finding]) -> tuple[list[Finding], list[Suppressed]]:
         recorded = []
         for finding in findings:
-            self.keys.append(key_for(finding, self.base_dir, self.cwd))
+            self.keys.append(baseline_key(finding, self.base_dir, self.cwd))
             recorded.append(Suppressed(finding, BASELINE, "", self.display))
         return [], recorded
 
-    def finish(self, checked: Iterable[str], severity: Optional[Severity] = None) -> list[Finding]:
+    def finish(self, checked: Iterable[str]) -> list[Finding]:
         """Write the file (keeping entries of unchecked files that still exist); no findings."""
-        checked_relative = {key_for(_probe(path), self.base_dir, self.cwd).path for path in checked}
+        checked_relative = {baseline_path(path, self.base_dir, self.cwd) for path in checked}
         keys = list(self.keys)
         if self.path.is_file():
             try:
@@ -302,15 +273,3 @@ class BaselineWriter:
         self.written = len(keys)
         return []
 
-
-__all__ = [
-    "BASELINE_VERSION",
-    "Baseline",
-    "BaselineError",
-    "BaselineKey",
-    "BaselineWriter",
-    "key_for",
-    "parse_baseline",
-    "render_baseline",
-    "value_digest",
-]
