@@ -4,7 +4,7 @@ A case file names its rule and holds named cases::
 
     rule: PF101
     default_no_on_smtp:
-      main_cf: |                 # text of main.cf (required unless `files` has main.cf)
+      main_cf: |                 # text of main.cf (required unless `files` has a main.cf)
         compatibility_level = 3.6
       master_cf: |               # optional; absent = no master.cf (the package default applies)
         smtp inet n - y - - smtpd
@@ -204,8 +204,8 @@ def materialise(case: RuleCase, directory: Path) -> Optional[Path]:
     data = case.data
     encoding = str(data.get("encoding", "utf-8"))
     files = _case_files(data)
-    if "main.cf" not in files:
-        raise ValueError(f"{case.id}: no main_cf")
+    if not any(name == "main.cf" or name.endswith("/main.cf") for name in files):
+        raise ValueError(f"{case.id}: no main_cf (nor a main.cf in `files`)")
     _write_files(files, directory, encoding)
     policy = data.get("policy")
     if policy is None:
