@@ -8,7 +8,7 @@ Postfix gets the real file.
 
 * The table holds only REJECT/DUNNO entries, and the policy assumes exactly that: pfcheck
   says CLOSED (PF305, naming the assumption and its policy line, exit 0), and the live smtpd
-  refuses every nmap-style relaying probe (tests/test_relay_live.py's probe plan).
+  refuses every nmap-style relaying probe (the probe plan of tests/support/relay_cases.py).
 * The table holds an OK entry, and the policy assumes OK among the results: pfcheck says OPEN
   (PF301, exit 1) with a witness that names the assumption, and the live smtpd accepts the
   witness replayed with XCLIENT.
@@ -29,7 +29,7 @@ import pytest
 
 from pfcheck.cli import main as pfcheck_main
 from tests.support.live_postfix import HELPER_SERVICES, live_postfix_factory  # noqa: F401  (pytest fixture)
-from tests.test_relay_live import PROBE_LIMITS, Probe, closed_probe_plan, smtp_session
+from tests.support.relay_cases import PROBE_LIMITS, Probe, closed_probe_plan, smtp_session
 
 MAIN_CF = """\
 compatibility_level = 3.6

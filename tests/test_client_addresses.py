@@ -349,7 +349,7 @@ def test_grant_witness_is_outside_the_trusted_set(tmp_path: Path) -> None:
 ])
 def test_pf301_json_witness_says_what_the_text_assumes(tmp_path: Path, restrictions: str, replayable: bool) -> None:
     from pfcheck.cli import main as pfcheck_main
-    from tests.test_relay_live import needs_more_than_xclient
+    from tests.support.relay_cases import needs_more_than_xclient
 
     repo = tmp_path / "repo"
     (repo / ".git").mkdir(parents=True)

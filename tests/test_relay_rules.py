@@ -7,6 +7,12 @@ same cases go through pfcheck as a user runs it: the files in a directory, pfche
 effective-config model and rules. Per listener reachable from other hosts, PF301 must be
 reported exactly for `open`, PF302 for `unproven`, PF303 for `refused` (on any listener), and
 nothing for `closed`.
+
+The cases and how a case becomes a config directory are in tests/support/relay_cases.py; a
+case without master.cf is judged with the package's default master.cf (no master.cf written),
+one with `master_cf_append` with that default plus its lines: never the host's Postfix config.
+This test needs no Postfix. The rule-level cases with exact findings (file, line, witness) of
+PF301/PF302/PF303 are tests/rules/cases/PF30*.yaml.
 """
 from __future__ import annotations
 
@@ -19,39 +25,15 @@ from pfcheck.lint import LintOptions, lint
 from pfcheck.policy import PolicyResolver
 from pfcheck.postfix.config import load_config_dir
 from pfcheck.rules import RULES
-from tests.test_relay_live import CASES, RelayCase
+from tests.support.relay_cases import CASES, RelayCase, write_case_dir
 
 RELAY_CODES = {"PF301": "open", "PF302": "unproven", "PF303": "refused"}
-DEFAULT_MASTER_CF = (Path(__file__).resolve().parent.parent / "pfcheck" / "postfix" / "default_master.cf").read_text()
-
-
-def write_case(case: RelayCase, directory: Path) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "main.cf").write_text(case.full_main_cf())
-    master = case.master_cf
-    if master is not None and master.startswith(_host_master_prefix()):
-        # Cases that append to Debian's master.cf: use pfcheck's copy of that file.
-        master = DEFAULT_MASTER_CF.rstrip("\n") + "\n" + master[len(_host_master_prefix()):].lstrip("\n")
-    if master is not None:
-        (directory / "master.cf").write_text(master)
-    for name, text in case.files.items():
-        # Cases name tables as a repo would, /etc/postfix/<file>: they live next to main.cf.
-        relative = name[len("/etc/postfix/"):] if name.startswith("/etc/postfix/") else name
-        target = (directory / relative).resolve()
-        assert target.is_relative_to(directory.resolve()), f"{name} would be written outside the config directory"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
-
-
-def _host_master_prefix() -> str:
-    host = Path("/etc/postfix/master.cf")
-    return host.read_text().rstrip("\n") if host.exists() else "\0"
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
 def test_pfcheck_relay_rules_match_the_proven_verdicts(case: RelayCase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     directory = tmp_path / "repo" / "host"
-    write_case(case, directory)
+    write_case_dir(case, directory)
     (tmp_path / "repo" / ".git").mkdir()  # the repository root for table resolution
     monkeypatch.chdir(tmp_path / "repo")
     resolver = PolicyResolver(RULES)
@@ -70,3 +52,20 @@ def test_pfcheck_relay_rules_match_the_proven_verdicts(case: RelayCase, tmp_path
         if got != expected:
             problems.append(f"{service}: pfcheck reports {sorted(got) or 'nothing'}, Postfix: {verdict.value}")
     assert not problems, f"{case.name}: " + "; ".join(problems)
+
+
+
+def test_appended_master_cf_lines_extend_the_package_default() -> None:
+    """`master_cf_append` appends to pfcheck's default master.cf, never to the host's file."""
+    from ruamel.yaml import YAML
+
+    from tests.support.relay_cases import CASES_DIR, DEFAULT_MASTER_CF
+
+    by_name = {case.name: case for case in CASES}
+    appending = [entry for path in sorted(CASES_DIR.glob("*.yaml"))
+                 for entry in YAML(typ="safe", pure=True).load(path.read_text()) or []
+                 if entry.get("master_cf_append") and entry.get("master_cf") is None]
+    assert len(appending) >= 5
+    for entry in appending:
+        expected = DEFAULT_MASTER_CF.rstrip("\n") + "\n" + entry["master_cf_append"]
+        assert by_name[entry["name"]].master_cf == expected, entry["name"]

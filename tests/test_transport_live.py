@@ -10,7 +10,7 @@ import pytest
 
 from pfcheck.postfix import relay
 from tests.support.live_postfix import live_postfix_factory  # noqa: F401  (pytest fixture)
-from tests.test_relay_live import Probe, RelayCase, build_config, smtp_session
+from tests.support.relay_cases import DEFAULT_MASTER_CF, Probe, RelayCase, build_config, smtp_session
 
 TRANSPORT = """\
 dsn.example          error:5.7.1 go away
@@ -48,7 +48,7 @@ def test_route_replies_agree_with_smtpd(tmp_path: Path, live_postfix_factory: ty
         route = model.route_of(model.resolve(recipient))
         assert route.unknown is None and route.fail is None, (recipient, route)
         predicted.append((recipient, route.rcpt_reply(recipient)))
-    with live_postfix_factory(case.full_main_cf(), None, case.files) as pf:
+    with live_postfix_factory(case.full_main_cf(), DEFAULT_MASTER_CF, case.files) as pf:
         results = smtp_session(pf, "smtp/inet", "203.0.113.7", None, "probe.attacker.example",
                                [Probe("probe@attacker.example", recipient) for recipient in RECIPIENTS])
     problems = []
