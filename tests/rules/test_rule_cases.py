@@ -417,7 +417,7 @@ def test_every_registered_rule_has_a_case_file(code: str) -> None:
     clean case (no finding of it)."""
     files = [case_file for case_file in CASE_FILES if case_file.rule == code]
     assert files, f"{code}: no {CASES_DIR / (code + '.yaml')}"
-    cases = files[0].cases
+    cases = [case for case in files[0].cases if not case.data.get("xfail")]
     assert any(case.data["violations"] for case in cases), f"{code}: no case expects a finding"
     assert any(not case.data["violations"] for case in cases), f"{code}: no clean case"
 
