@@ -60,7 +60,7 @@ case has a `base`), with the built-in policy unless the case gives one. These ca
 *findings* (rule, file, line, ...). The relay cases in tests/relay_cases/ are another format
 on purpose: they judge the relay evaluator's *verdict* per listener (open, closed, unproven,
 refused) with no line, take their parameter values from the real postconf, and are replayed
-against a live Postfix; tests/test_relay_rules.py checks that PF301/PF302/PF303 agree with
+against a live Postfix; tests/rules/test_relay_rules.py checks that PF301/PF302/PF303 agree with
 those verdicts. docs/internals.md, "Where a rule's tests live", lists both for each rule.
 """
 from __future__ import annotations

@@ -5,12 +5,12 @@ master.cf; table files named as a repo names them, /etc/postfix/<file>) and the 
 verdict of the relay evaluator per smtpd listener: open, closed, unproven or refused. Three
 tests read them:
 
-* tests/test_relay_live.py: the evaluator's verdict, on values from the real `postconf`, and
+* tests/live/test_relay_live.py: the evaluator's verdict, on values from the real `postconf`, and
   the same verdict replayed against a private live Postfix (witness accepted, probes refused,
   start-up fatal seen);
-* tests/test_relay_rules.py: pfcheck end to end (reader, config model, rules) reports PF301 /
+* tests/rules/test_relay_rules.py: pfcheck end to end (reader, config model, rules) reports PF301 /
   PF302 / PF303 exactly for those verdicts;
-* tests/test_transport_live.py and tests/test_assume_live.py reuse the probes below.
+* tests/live/test_transport_live.py and tests/live/test_assume_live.py reuse the probes below.
 
 Why this is not the rule-case format of tests/rules/cases/: a relay case states a *verdict*
 per listener, independent of where pfcheck reports it (no file or line), with main.cf lines

@@ -1,6 +1,6 @@
 """Output renderers: golden files for every format, plus the checks each consumer applies.
 
-Regenerate the golden files with `PFCHECK_UPDATE_GOLDEN=1 pytest tests/test_report.py` and
+Regenerate the golden files with `PFCHECK_UPDATE_GOLDEN=1 pytest tests/cli/test_report.py` and
 review the diff: a golden change is an output-format change users will see.
 """
 from __future__ import annotations
@@ -38,7 +38,7 @@ from pfcheck.report import sarif as sarif_format
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE_GOLDEN = os.environ.get("PFCHECK_UPDATE_GOLDEN") == "1"
 SARIF_SCHEMA = Path(
-    os.environ.get("PFCHECK_SARIF_SCHEMA", Path(__file__).resolve().parents[2] / "shared" / "schemas" / "sarif-schema-2.1.0.json")
+    os.environ.get("PFCHECK_SARIF_SCHEMA", Path(__file__).resolve().parents[3] / "shared" / "schemas" / "sarif-schema-2.1.0.json")
 )
 GOLDEN_FILE = {
     "text": "report.txt",
@@ -245,7 +245,7 @@ def test_text_run_imports_neither_json_nor_xml() -> None:
         "assert out.startswith('main.cf:1:1: PF101'), out\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('json', 'xml')))\n"
     )
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     completed = subprocess.run(
         [sys.executable, "-c", program], cwd=root, capture_output=True, text=True, check=True
     )

@@ -40,7 +40,7 @@ FORMAT_FILES = {"text": "out.txt", "json": "out.json", "sarif": "out.sarif", "gi
 CONTRARY_POLICY_FAIL_ON = {"error": "info", "warning": "error", "info": "error"}
 
 SARIF_SCHEMA = Path(os.environ.get(
-    "PFCHECK_SARIF_SCHEMA", Path(__file__).resolve().parents[2] / "shared" / "schemas" / "sarif-schema-2.1.0.json"))
+    "PFCHECK_SARIF_SCHEMA", Path(__file__).resolve().parents[3] / "shared" / "schemas" / "sarif-schema-2.1.0.json"))
 
 MASTER_CF = "smtp  inet  n  -  y  -  -  smtpd\n"
 # A directory no rule objects to: every scenario changes what its rule needs and nothing else.

@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 SAFE_MAIN = "compatibility_level = 3.6\ndisable_vrfy_command = yes\nmynetworks = 127.0.0.0/8\n"
 SAFE_MASTER = "smtp       inet  n  -  y  -  -  smtpd\n"
@@ -359,7 +359,7 @@ def test_discovered_directory_called_main_cf(tmp_path: Path) -> None:
 def test_dangling_symlink_main_cf(tmp_path: Path) -> None:
     (tmp_path / "mx").mkdir()
     # (inside the config directory: a dangling link that leaves it is refused unread,
-    # tests/test_hostile_files.py)
+    # tests/engine/test_hostile_files.py)
     (tmp_path / "mx" / "main.cf").symlink_to(tmp_path / "mx" / "gone" / "main.cf")
     result = run(["--policy", "builtin", "--format", "json", "mx/main.cf"], tmp_path)
     assert_no_traceback(result)

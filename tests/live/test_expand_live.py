@@ -383,7 +383,7 @@ def test_references_fixed_cases_agree_with_postconf(value: str) -> None:
 
 # --- the unit tests' expectations, checked against postconf itself ----------------------
 
-from tests.test_expand import ERRORS, EXPANDS, REFERENCES, chain  # noqa: E402
+from tests.postfix.test_expand import ERRORS, EXPANDS, REFERENCES, chain  # noqa: E402
 
 
 def _observe(params: Dict[str, str], name: str) -> Tuple[Verdict, Verdict]:

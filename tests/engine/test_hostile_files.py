@@ -22,7 +22,7 @@ from typing import Iterator, Optional, Sequence
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MARKER = "SECRETMARKER123"
 SECRET = f"{MARKER}:x\n{MARKER} = 1\n0.0.0.0/0 OK {MARKER}\n"
 OUTSIDE = "a symlink that leaves the repository, not read"

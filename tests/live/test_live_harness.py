@@ -306,7 +306,7 @@ os.kill(os.getpid(), signal.SIGKILL)  # no __exit__, no finally
 def test_nothing_left_behind_when_the_test_process_is_killed(live_postfix_factory: type, isolate: bool) -> None:
     if isolate and not namespace_isolation_available():
         pytest.skip("unshare --net --pid is not available here")
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     proc = subprocess.run([sys.executable, "-c", _KILLED_TEST_PROCESS, str(root), "1" if isolate else "0"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == -signal.SIGKILL, proc.stderr

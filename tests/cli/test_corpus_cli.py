@@ -18,7 +18,7 @@ from pfcheck.lint import LintOptions, lint
 from pfcheck.policy import PolicyResolver
 from pfcheck.rules import RULES
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CORPUS_REAL = Path(os.environ.get("PFCHECK_CORPUS", ROOT.parent / "shared" / "corpus")) / "real"
 ROW = re.compile(r"^\|\s*(?P<number>\d{3})\s*\|[^|]*\|[^|]*\|\s*(?P<template>yes|no)\b[^|]*\|")
 

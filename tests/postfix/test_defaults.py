@@ -19,7 +19,7 @@ import pytest
 from pfcheck.postfix import defaults
 from tests.support.postfix_oracle import cool_down, need_postconf, postconf
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MASTER_CF = ROOT / "pfcheck" / "postfix" / "default_master.cf"
 PACKAGE_MASTER_CF = next(
     (p for p in (Path("/usr/share/postfix/master.cf.dist"), Path("/etc/postfix/master.cf")) if p.is_file()), None)

@@ -19,7 +19,7 @@ from typing import Callable
 
 import pytest
 
-from tests.test_hook import HookRepo, _clean_env, _git, _hook_output, _run, hook_repo  # noqa: F401
+from tests.cli.test_hook import HookRepo, _clean_env, _git, _hook_output, _run, hook_repo  # noqa: F401
 
 pytestmark = pytest.mark.slow
 

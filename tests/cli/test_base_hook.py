@@ -3,7 +3,7 @@
 The `pfcheck` hook of `.pre-commit-hooks.yaml` passes `--base HEAD`: the commit being prepared
 is compared with the last one. A staged change that adds `192.168.0.0/16` to `mynetworks`
 fails with PF203 although the policy allows that network; a staged narrowing passes.
-(tests/test_hook.py covers the hook's file selection, VRFY and policy errors.)
+(tests/cli/test_hook.py covers the hook's file selection, VRFY and policy errors.)
 
 pre-commit installs pfcheck from a snapshot of this checkout (tracked and untracked, not
 ignored files of tests.conftest.ROOT, committed in a temp repo): try-repo on a dirty checkout
@@ -29,14 +29,14 @@ from typing import Sequence
 import pytest
 
 from tests.conftest import ROOT
-from tests.test_base import MASTER_CF, MX_MAIN_CF, MX_MYNETWORKS, MX_MYNETWORKS_LINE, POLICY
+from tests.engine.test_base import MASTER_CF, MX_MAIN_CF, MX_MYNETWORKS, MX_MYNETWORKS_LINE, POLICY
 
 pytestmark = pytest.mark.slow
 
 # virtualenv plus pip install of the project from the configured index / wheel directories.
 HOOK_TIMEOUT = 600
 
-# The same config repo as tests/test_base.py, through the hook this time.
+# The same config repo as tests/engine/test_base.py, through the hook this time.
 MAIN_CF, MYNETWORKS, MYNETWORKS_LINE = MX_MAIN_CF, MX_MYNETWORKS, MX_MYNETWORKS_LINE
 HOOK_NAME = "pfcheck (Postfix main.cf"
 

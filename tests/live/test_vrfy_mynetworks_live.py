@@ -1,6 +1,6 @@
 """PF101 (vrfy-enabled) and PF201 (mynetworks-outside-policy) judged by a live Postfix 3.7.
 
-Cases: tests/live_cases/vrfy_mynetworks.yaml (written by hand; the file's header lists the keys).
+Cases: tests/live/live_cases/vrfy_mynetworks.yaml (written by hand; the file's header lists the keys).
 Every case is one repo config: main.cf, master.cf and the table/mynetworks files it names.
 
 What is compared, per case:

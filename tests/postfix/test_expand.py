@@ -2,7 +2,7 @@
 
 Every expected result below was observed with real `postconf -c DIR -xh NAME` on
 Postfix 3.7.11 (Debian) unless the comment says otherwise; the live differential tests
-(tests/test_expand_live.py) re-check the same expressions against the installed postconf.
+(tests/live/test_expand_live.py) re-check the same expressions against the installed postconf.
 Postfix prints values with whitespace runs collapsed; the exact spacing of the expected
 values was observed through the "malformed compatibility level syntax" warning of a probe
 parameter `${{$x} <level {}}`, which quotes the exact text. Error offsets are pfcheck's own (Postfix prints no position).

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.test_cli import SAFE_MASTER, run, write
+from tests.cli.test_cli import SAFE_MASTER, run, write
 
 MYSQL_MAIN = (
     "compatibility_level = 3.6\n"
@@ -209,7 +209,7 @@ def test_refused_results(value: str) -> None:
 
 from pfcheck.policy.assume import Assumption  # noqa: E402
 from pfcheck.postfix.relay import Verdict, evaluate_relay  # noqa: E402
-from tests.test_relay import Params, main_scope  # noqa: E402
+from tests.postfix.test_relay import Params, main_scope  # noqa: E402
 
 TABLE = "mysql:/etc/postfix/sql/clients.cf"
 SERVICE = "inet:127.0.0.1:10023"

@@ -275,7 +275,7 @@ def test_recursion_is_reported_once_per_line(tmp_path: Path) -> None:
     ctx = RuleContext(config(tmp_path, RECURSION), tmp_path)
     lines = sorted(f.line for f in pf000_config_error.check(ctx, {}))
     # smtpd dies reading smtpd_banner; no program expands l1 or l2 on their own (postmap is fine
-    # with the two alone, tests/test_hostile_expand.py).
+    # with the two alone, tests/postfix/test_hostile_expand.py).
     assert lines == [2]
 
 
@@ -491,7 +491,7 @@ def pfcheck_verdict(directory: Path, master_text: str) -> tuple[bool, Optional[b
 @pytest.mark.parametrize("trap", sorted(DAEMON_TRAPS))
 def test_master_cf_argument_trap(trap: str, tmp_path: Path) -> None:
     text, dies, disabled = DAEMON_TRAPS[trap]
-    master = Path(__file__).resolve().parent.parent / "pfcheck" / "postfix" / "default_master.cf"
+    master = Path(__file__).resolve().parents[2] / "pfcheck" / "postfix" / "default_master.cf"
     assert pfcheck_verdict(tmp_path, master.read_text() + text) == (dies, disabled)
 
 
@@ -503,7 +503,7 @@ def test_master_cf_argument_trap_live(trap: str) -> None:
 
     need_live_postfix()
     text, dies, disabled = DAEMON_TRAPS[trap]
-    master = Path(__file__).resolve().parent.parent / "pfcheck" / "postfix" / "default_master.cf"
+    master = Path(__file__).resolve().parents[2] / "pfcheck" / "postfix" / "default_master.cf"
     with LivePostfix(TRAP_MAIN, master.read_text() + text) as live:
         reply = live.vrfy("2601/inet", "root")
     observed_dies = reply.outcome == REFUSED_STARTUP

@@ -17,7 +17,7 @@ import pytest
 
 from pfcheck.postfix.lines import collapse_space
 from tests.support.postfix_oracle import parse_postconf_lines, postconf
-from tests.test_cli import SAFE_MASTER, assert_no_traceback, run
+from tests.cli.test_cli import SAFE_MASTER, assert_no_traceback, run
 
 CLEAN = "compatibility_level = 3.6\ndisable_vrfy_command = yes\n"
 OPEN_RELAY = "mynetworks = 0.0.0.0/0\n"

@@ -1,6 +1,6 @@
 """pfcheck end to end on the relay matrix: the rules' verdicts equal the verdicts Postfix showed.
 
-`tests/test_relay_live.py` proves, case by case, that each expected verdict in
+`tests/live/test_relay_live.py` proves, case by case, that each expected verdict in
 `tests/relay_cases/*.yaml` is what a live Postfix does (witness replayed, nmap-style probes
 refused, start-up fatal seen), evaluating with values taken from the real `postconf`. Here the
 same cases go through pfcheck as a user runs it: the files in a directory, pfcheck's own reader,

@@ -11,7 +11,7 @@ from pfcheck.postfix import _param_types_data as data
 from pfcheck.postfix import defaults, param_types
 from pfcheck.postfix.param_types import ParamType, check_typed, types_of
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MIRROR = Path("/work/.mirror/vdukhovni+postfix/repo")
 
 

@@ -3,7 +3,7 @@
 The configurations are test data: a dict-backed EffectiveParams built from main.cf-style text
 plus `-o` overrides, with Postfix 3.7.11's own default strings (as `postconf -d` prints them)
 expanded by pfcheck's expander. The observed tables of rules.md §3.2 are asserted exactly; the
-live counterpart (tests/test_relay_live.py) replays the same kind of configurations on a real
+live counterpart (tests/live/test_relay_live.py) replays the same kind of configurations on a real
 Postfix.
 """
 from __future__ import annotations

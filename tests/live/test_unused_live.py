@@ -29,7 +29,7 @@ from tests.support.postfix_oracle import need_postconf, parse_postconf_lines, po
 
 pytestmark = pytest.mark.live
 
-PACKAGED_MASTER_CF = Path(__file__).resolve().parent.parent / "pfcheck" / "postfix" / "default_master.cf"
+PACKAGED_MASTER_CF = Path(__file__).resolve().parents[2] / "pfcheck" / "postfix" / "default_master.cf"
 GENERATED_EXAMPLES = int(os.environ.get("PFCHECK_UNUSED_EXAMPLES", "120"))
 
 

@@ -10,7 +10,7 @@ a witness client is chosen: PF201's trusted-set and grant witnesses, PF301's cli
 * Python's `ipaddress` for what no TCP client can be: unspecified, multicast, limited
   broadcast, 0.0.0.0/8.
 
-The live proof (XCLIENT against a real smtpd) is tests/test_witness_live.py.
+The live proof (XCLIENT against a real smtpd) is tests/live/test_witness_live.py.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from pfcheck.postfix import client_addresses
 from pfcheck.postfix.networks import IPV4, IPV6, IntervalSet, format_address, parse_address_list, witness_outside
 from pfcheck.postfix.relay import Verdict, client_grants, evaluate_relay
 from pfcheck.postfix.tables import TableResolver
-from tests.test_relay import Params, main_scope
+from tests.postfix.test_relay import Params, main_scope
 
 # ------------------------------------------------------------------------------------------
 # The independent judge
