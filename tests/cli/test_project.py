@@ -34,3 +34,11 @@ def test_hook_manifest_names_both_hooks() -> None:
     assert "files" not in hooks["pfcheck"]
     assert hooks["pfcheck"]["types"] == [] and set(hooks["pfcheck"]["types_or"]) == {"file", "symlink"}
     assert hooks["pfcheck"]["always_run"] is True and hooks["pfcheck"]["args"] == ["--base", "HEAD"]
+
+
+def test_live_modules_live_in_tests_live() -> None:
+    """The layout of docs/internals.md: a `*_live.py` module belongs in tests/live/."""
+    misplaced = [p.relative_to(ROOT).as_posix() for p in (ROOT / "tests").rglob("test_*_live.py")
+                 if p.parent != ROOT / "tests" / "live"]
+    assert not misplaced
+    assert sorted(p.name for p in (ROOT / "tests").glob("test_*.py")) == [], "tests are grouped in directories"
