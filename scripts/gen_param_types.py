@@ -79,7 +79,7 @@ READER_BY_FILE = {
 
 #: Macros no header, makedefs or build defines: their #ifdef blocks are dead code.
 #: USE_TLSPROXY guards smtpd's old tlsproxy_service_name entry (smtpd/smtpd.c @v3.7.11):
-#: Debian's smtpd accepts `tlsproxy_service_name =` (checked by tests/test_param_types_live.py).
+#: Debian's smtpd accepts `tlsproxy_service_name =` (checked by tests/live/test_param_types_live.py).
 NEVER_DEFINED = ("USE_TLSPROXY",)
 
 _TABLE = re.compile(r"CONFIG_(INT|LONG|TIME|STR|RAW|NINT|NBOOL|BOOL|STR_FN)_TABLE\s+\w+\s*\[\s*\]\s*=\s*\{(.*?)\};",

@@ -4,7 +4,7 @@ A case file names its rule and holds named cases::
 
     rule: PF101
     default_no_on_smtp:
-      main_cf: |                 # text of main.cf (required unless `files` has main.cf)
+      main_cf: |                 # text of main.cf (required unless `files` has a main.cf)
         compatibility_level = 3.6
       master_cf: |               # optional; absent = no master.cf (the package default applies)
         smtp inet n - y - - smtpd
@@ -24,12 +24,52 @@ network) and `message_contains` are compared when given. File contents are writt
 bytes exactly as given (a YAML "\\r\\n" stays CRLF); `encoding: latin-1` writes them in that
 encoding instead. A `files` value may be `{directory: true}` or `{symlink: TARGET}`.
 
-The cases run the lint API in-process in a temporary directory without `.git`, with the
-built-in policy unless the case gives one.
+`policy` may also be a string: the .pfcheck.yaml text as written (for exact policy lines).
+`today: 2030-04-01` is the date waivers expire against (default: the real date).
+A violation may also compare `severity` (error, warning, info) and `status` (new, existing:
+only with `base`).
+
+Comparison with a git revision (PF203, PF304, new/existing)::
+
+      base:                      # the config at the base revision, as `--base REV` sees it
+        main_cf: |               # optional, like master_cf and files; with neither main.cf
+          ...                    # nor master.cf the directory did not exist at REV
+        master_cf: ...
+        files: {...}
+
+The runner makes the case directory a real git repository (no user or system git config),
+commits the `base` files and tags that commit `base`, replaces them with the case's own files
+(left uncommitted, as in a pre-commit run) and lints with `--base base`: messages say
+"at base".
+
+Baselines (PF903)::
+
+      baseline_from:             # the config a baseline was written from
+        main_cf: ...             # main_cf, master_cf, files and args as for a case
+      # `baseline_from: {}` writes an empty baseline.
+
+The runner writes these files, lints them with `--write-baseline .pfcheck-baseline.json`,
+replaces them with the case's own files and lints those with `--baseline
+.pfcheck-baseline.json`. Entries start on line 4 of that file (no "generated_by").
+
+A case that shows a known product bug carries `xfail: "what is wrong"` and runs as a strict
+xfail: it must fail, and reports XPASS (a failure) once the bug is fixed.
+
+The cases run the lint API in-process in a temporary directory (without `.git` unless the
+case has a `base`), with the built-in policy unless the case gives one. These cases judge
+*findings* (rule, file, line, ...). The relay cases in tests/relay_cases/ are another format
+on purpose: they judge the relay evaluator's *verdict* per listener (open, closed, unproven,
+refused) with no line, take their parameter values from the real postconf, and are replayed
+against a live Postfix; tests/rules/test_relay_rules.py checks that PF301/PF302/PF303 agree with
+those verdicts. docs/internals.md, "Where a rule's tests live", lists both for each rule.
 """
 from __future__ import annotations
 
+import datetime
 import ipaddress
+import os
+import shutil
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Optional
@@ -50,11 +90,18 @@ MIN_CASES = 6
 
 CASE_KEYS = frozenset({
     "main_cf", "master_cf", "files", "policy", "postfix_version", "args", "violations", "also",
-    "encoding", "note", "exclusive",
+    "encoding", "note", "exclusive", "base", "baseline_from", "today", "xfail",
 })
 VIOLATION_KEYS = frozenset({
     "file", "line", "column", "service", "parameter", "witness", "witness_within", "message_contains",
+    "severity", "status",
 })
+#: Keys of `base:` and of `baseline_from:`.
+BASE_KEYS = frozenset({"main_cf", "master_cf", "files"})
+BASELINE_FROM_KEYS = frozenset({"main_cf", "master_cf", "files", "args"})
+BASE_TAG = "base"
+BASELINE_FILE = ".pfcheck-baseline.json"
+GIT_TIMEOUT = 60
 
 
 @dataclass(frozen=True)
@@ -126,40 +173,126 @@ def _write(path: Path, content: Any, encoding: str) -> None:
         raise ValueError(f"unsupported file content for {path.name}: {content!r}")
 
 
-def materialise(case: RuleCase, directory: Path) -> Optional[Path]:
-    """Write the case's files into `directory`; return the policy file written, if any."""
-    data = case.data
-    encoding = str(data.get("encoding", "utf-8"))
+def _case_files(data: Mapping[str, Any]) -> dict[str, Any]:
+    """`files` plus main_cf/master_cf as main.cf/master.cf."""
     files: dict[str, Any] = dict(data.get("files") or {})
     if "main_cf" in data:
         files.setdefault("main.cf", data["main_cf"])
     if "master_cf" in data:
         files.setdefault("master.cf", data["master_cf"])
-    if "main.cf" not in files:
-        raise ValueError(f"{case.id}: no main_cf")
+    return files
+
+
+def _write_files(files: Mapping[str, Any], directory: Path, encoding: str) -> None:
     for name, content in files.items():
         _write(directory / name, content, encoding)
+
+
+def _clear(directory: Path, keep: tuple[str, ...] = ()) -> None:
+    """Remove everything in `directory` but `keep` (the next state is written from scratch)."""
+    for entry in directory.iterdir():
+        if entry.name in keep:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+
+
+def materialise(case: RuleCase, directory: Path) -> Optional[Path]:
+    """Write the case's files into `directory`; return the policy file written, if any."""
+    data = case.data
+    encoding = str(data.get("encoding", "utf-8"))
+    files = _case_files(data)
+    if not any(name == "main.cf" or name.endswith("/main.cf") for name in files):
+        raise ValueError(f"{case.id}: no main_cf (nor a main.cf in `files`)")
+    _write_files(files, directory, encoding)
     policy = data.get("policy")
     if policy is None:
         return None
-    document = {"version": 1, **policy}
     policy_path = directory / ".pfcheck.yaml"
+    if isinstance(policy, str):
+        policy_path.write_text(policy, encoding="utf-8")  # as written: its lines are the case's
+        return policy_path
+    document = {"version": 1, **policy}
     with policy_path.open("w", encoding="utf-8") as handle:
         _yaml().dump(document, handle)
     return policy_path
 
 
-def run_case(case: RuleCase, directory: Path) -> list[Finding]:
-    """Lint the case directory (cwd must be `directory`, so paths are relative)."""
-    policy_path = materialise(case, directory)
+def git_environment() -> dict[str, str]:
+    """The environment git runs in for base cases: nothing of an outer hook (GIT_DIR ...), no
+    user or system configuration. The lint API runs git with os.environ: the test sets it."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("GIT_")}
+    env["GIT_CONFIG_GLOBAL"] = os.devnull
+    env["GIT_CONFIG_NOSYSTEM"] = "1"
+    return env
+
+
+def _git(directory: Path, *args: str) -> str:
+    result = subprocess.run(["git", *args], cwd=directory, env=git_environment(), capture_output=True,
+                            text=True, timeout=GIT_TIMEOUT, check=False)
+    assert result.returncode == 0, f"git {' '.join(args)}: {result.stderr}"
+    return result.stdout
+
+
+def commit_base(case: RuleCase, directory: Path) -> None:
+    """A git repository in `directory` whose commit tagged `base` holds the case's `base` files;
+    the work tree is left empty but for .git."""
+    base = case.data["base"]
+    _git(directory, "init", "-q", "-b", "main")
+    for key, value in (("user.name", "Postmaster"), ("user.email", "postmaster@example.net"),
+                       ("commit.gpgsign", "false"), ("tag.gpgsign", "false")):
+        _git(directory, "config", key, value)
+    _write_files(_case_files(base), directory, str(case.data.get("encoding", "utf-8")))
+    _git(directory, "add", "-A")
+    _git(directory, "commit", "-q", "--allow-empty", "-m", "base")
+    _git(directory, "tag", BASE_TAG)
+    _clear(directory, keep=(".git",))
+
+
+def _policies(policy_path: Optional[Path]) -> Any:
     resolver = PolicyResolver(RULES, policy_path=policy_path)
     if policy_path is None:
-        policies = lambda _directory: resolver.load(None)  # noqa: E731 - the built-in policy
+        return lambda _directory: resolver.load(None)  # the built-in policy
+    return resolver.policy_for
+
+
+def write_baseline_from(case: RuleCase, directory: Path) -> Path:
+    """Lint the `baseline_from` config with --write-baseline; leave only the baseline file."""
+    source = case.data["baseline_from"]
+    _write_files(_case_files(source), directory, str(case.data.get("encoding", "utf-8")))
+    baseline = directory / BASELINE_FILE
+    args = [str(a) for a in source.get("args") or ["."]]
+    if _case_files(source):
+        lint(args, LintOptions(write_baseline=Path(BASELINE_FILE)), _policies(None))
     else:
-        policies = resolver.policy_for
-    options = LintOptions(policy_path=policy_path, postfix_version=case.data.get("postfix_version"))
-    args = [str(a) for a in case.data.get("args") or ["."]]
-    return lint(args, options, policies).findings
+        baseline.write_text('{"version": 1, "findings": []}\n', encoding="utf-8")
+    assert baseline.is_file(), f"{case.id}: no baseline written"
+    _clear(directory, keep=(BASELINE_FILE,))
+    return baseline
+
+
+def run_case(case: RuleCase, directory: Path) -> list[Finding]:
+    """Lint the case directory (cwd must be `directory`, so paths are relative). A base case
+    needs git_environment() as os.environ."""
+    data = case.data
+    baseline = None
+    if "base" in data:
+        commit_base(case, directory)
+    if "baseline_from" in data:
+        baseline = write_baseline_from(case, directory)
+    policy_path = materialise(case, directory)
+    today = data.get("today")
+    if isinstance(today, str):
+        today = datetime.date.fromisoformat(today)
+    options = LintOptions(
+        policy_path=policy_path, postfix_version=data.get("postfix_version"), today=today,
+        base=BASE_TAG if "base" in data else None,
+        baseline=Path(BASELINE_FILE) if baseline is not None else None,
+    )
+    args = [str(a) for a in data.get("args") or ["."]]
+    return lint(args, options, _policies(policy_path)).findings
 
 
 # --------------------------------------------------------------------------------------------
@@ -169,9 +302,11 @@ def run_case(case: RuleCase, directory: Path) -> list[Finding]:
 def _matches(expected: Mapping[str, Any], finding: Finding) -> bool:
     if Path(finding.path).as_posix() != str(expected["file"]) or finding.line != expected["line"]:
         return False
-    for key in ("column", "service", "parameter"):
+    for key in ("column", "service", "parameter", "status"):
         if key in expected and getattr(finding, key) != expected[key]:
             return False
+    if "severity" in expected and str(finding.severity) != str(expected["severity"]):
+        return False
     if "witness" in expected:
         witness = finding.witness or {}
         if any(witness.get(k) != v for k, v in expected["witness"].items()):
@@ -209,9 +344,25 @@ def _describe(findings: list[Finding]) -> str:
 # Tests
 
 
-@pytest.mark.parametrize("case", ALL_CASES, ids=[case.id for case in ALL_CASES])
+def _case_params(cases: list[RuleCase]) -> list[Any]:
+    """One param per case; a case with `xfail` is a strict xfail (XPASS fails the run)."""
+    return [
+        pytest.param(case, id=case.id, marks=pytest.mark.xfail(strict=True, reason=str(case.data["xfail"])))
+        if case.data.get("xfail") else pytest.param(case, id=case.id)
+        for case in cases
+    ]
+
+
+@pytest.mark.parametrize("case", _case_params(ALL_CASES))
 def test_rule_case(case: RuleCase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
+    if "base" in case.data:
+        if shutil.which("git") is None:
+            pytest.skip("git is not installed")
+        for key in [key for key in os.environ if key.startswith("GIT_")]:
+            monkeypatch.delenv(key)  # an outer hook's GIT_DIR would point git elsewhere
+        monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+        monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     findings = run_case(case, tmp_path)
     for code, expected in case.expected().items():
         actual = [f for f in findings if f.code == code]
@@ -234,17 +385,39 @@ def test_case_files_are_well_formed() -> None:
             unknown = set(case.data) - CASE_KEYS
             assert not unknown, f"{case.id}: unknown keys {sorted(unknown)}"
             assert "violations" in case.data, f"{case.id}: `violations` is required (use [] for clean)"
+            for key, allowed in (("base", BASE_KEYS), ("baseline_from", BASELINE_FROM_KEYS)):
+                if key in case.data:
+                    assert isinstance(case.data[key], dict), f"{case.id}: `{key}` is a mapping"
+                    assert not set(case.data[key]) - allowed, f"{case.id}: unknown keys in `{key}`"
+            if "today" in case.data:
+                assert isinstance(case.data["today"], (datetime.date, str)), f"{case.id}: `today` is a date"
+                datetime.date.fromisoformat(str(case.data["today"]))
             for code, violations in case.expected().items():
                 assert code in RULES, f"{case.id}: unknown rule {code} in `also`"
                 for violation in violations:
                     assert {"file", "line"} <= set(violation), f"{case.id}: {violation} needs file and line"
                     assert not set(violation) - VIOLATION_KEYS, f"{case.id}: unknown keys in {violation}"
+                    assert violation.get("severity", "info") in ("error", "warning", "info"), violation
+                    if "status" in violation:
+                        assert "base" in case.data, f"{case.id}: `status` needs a `base`"
+                        assert violation["status"] in ("new", "existing"), violation
 
 
 @pytest.mark.parametrize("code", REQUIRED_RULES)
 def test_every_rule_has_enough_cases(code: str) -> None:
     cases = [case for case in ALL_CASES if case.rule == code]
     assert len(cases) >= MIN_CASES, f"{code}: {len(cases)} cases in {CASES_DIR}, want at least {MIN_CASES}"
+    assert any(case.data["violations"] for case in cases), f"{code}: no case expects a finding"
+    assert any(not case.data["violations"] for case in cases), f"{code}: no clean case"
+
+
+@pytest.mark.parametrize("code", sorted(RULES))
+def test_every_registered_rule_has_a_case_file(code: str) -> None:
+    """Every rule of the registry: a case file with a case that expects a finding of it and a
+    clean case (no finding of it)."""
+    files = [case_file for case_file in CASE_FILES if case_file.rule == code]
+    assert files, f"{code}: no {CASES_DIR / (code + '.yaml')}"
+    cases = [case for case in files[0].cases if not case.data.get("xfail")]
     assert any(case.data["violations"] for case in cases), f"{code}: no case expects a finding"
     assert any(not case.data["violations"] for case in cases), f"{code}: no clean case"
 

@@ -16,7 +16,7 @@ When postconf fails with a fatal error, pfcheck must report an error (`errors` i
 when pfcheck reports a fatal reading error, postconf must fail.
 
 Used by `scripts/fuzz_differential.py` (a long run, figures for a closing note) and by
-`tests/test_fuzz_differential.py` (a short sample in CI).
+`tests/live/test_fuzz_differential.py` (a short sample in CI).
 """
 from __future__ import annotations
 
