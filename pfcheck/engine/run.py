@@ -106,7 +106,8 @@ def lint(paths: Iterable[str], options: LintOptions, policies: PolicyLookup) -> 
     def display(path: Path) -> str:  # the form every finding gives its path
         return display_path(path, cwd)
 
-    suppressor = Suppressor(display, _baseline_step(options, cwd, display), options.today)
+    suppressor = Suppressor(display, _baseline_step(options, cwd, display), options.today,
+                            comparing=options.base is not None)
     base = _base_revision(options)
     precomputed: Optional[Generator[RuleResults, None, None]] = None
     try:

@@ -28,7 +28,10 @@ from pfcheck.engine.suppressed import INLINE, WAIVER, Suppressed
 from pfcheck.findings import Finding, Severity
 from pfcheck.policy.model import Policy, Waiver
 from pfcheck.postfix.config import ConfigDir
-from pfcheck.rules import engine_finding, policy_severity
+from pfcheck.rules import BASE_COMPARISON_RULES, engine_finding, policy_severity
+
+#: The rules that run with `--base` only.
+COMPARISON_CODES = frozenset(module.ID for module in BASE_COMPARISON_RULES)
 
 if TYPE_CHECKING:  # imported where used: a run without --baseline / --write-baseline needs neither
     from pfcheck.engine.baseline import BaselineStep
@@ -62,12 +65,15 @@ def apply_inline(
     mode: str = "allow",
     rules: Optional[RuleNames] = None,
     enabled: Callable[[str], bool] = lambda code: True,
+    ran: Callable[[str], bool] = lambda code: True,
 ) -> InlineOutcome:
     """Hide findings covered by a usable directive of their file (`directives_by_path` is keyed
     by the findings' `path` form) and report broken and unused directives.
 
-    `enabled(code)` says whether a rule ran; a directive for a rule that is off is unused, and
-    the message says why.
+    `enabled(code)` says whether the policy turns a rule on; a directive for a rule that is off
+    is unused, and the message says why. `ran(code)` says whether this run judged the rule at
+    all: a comparison rule (PF203, PF304) runs with `--base` only, so without it a directive
+    naming one can be neither used nor unused, and is left alone.
     """
     rules = rules or RuleNames({})
     outcome = InlineOutcome()
@@ -98,7 +104,7 @@ def apply_inline(
                 ))
                 continue
             for code in directive.codes:
-                if (display, directive.line, code) in used:
+                if (display, directive.line, code) in used or not ran(code):
                     continue
                 if not enabled(code):
                     why = f"{rules.label(code)} is off in the policy"
@@ -189,8 +195,12 @@ class Suppressor:
         baseline: Optional[BaselineStep] = None,
         today: Optional[datetime.date] = None,
         rules: Optional[RuleNames] = None,
+        comparing: bool = False,
     ) -> None:
         self.display = display
+        #: Whether the run compares with a base revision (`--base`): only then do the
+        #: comparison rules run, and only then can a directive for one be unused.
+        self.comparing = comparing
         self.baseline = baseline
         self.today = today
         self.rules = rules or RuleNames.registered()
@@ -198,6 +208,9 @@ class Suppressor:
         self.suppressed: list[Suppressed] = []
         #: Display paths of the files judged so far (for stale baseline entries).
         self.checked: set[str] = set()
+
+    def _ran(self, code: str) -> bool:
+        return self.comparing or code not in COMPARISON_CODES
 
     def directives(self, config: ConfigDir) -> dict[str, list[Directive]]:
         """Directives of a ConfigDir's checkable main.cf and master.cf, by display path."""
@@ -220,7 +233,7 @@ class Suppressor:
                       for s in (config.main_source, config.master_source) if s is not None}
         directives = self.directives(config)
         inline = apply_inline(findings, directives, policy.suppressions, self.rules,
-                              lambda code: _rule_enabled(policy, code))
+                              lambda code: _rule_enabled(policy, code), self._ran)
         hygiene = [f.with_(severity=s) for f in inline.hygiene
                    if (s := policy_severity(policy, f.code)) is not None]
         policy_display = self.display(Path(policy.path)) if policy.path else "<built-in policy>"

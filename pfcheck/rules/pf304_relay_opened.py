@@ -12,12 +12,15 @@ The change itself opened the relay: typically a `permit` or a `check_sender_acce
 
 ## Example
     # before
-    smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination, permit
-    # after
-    smtpd_relay_restrictions = permit_mynetworks, permit, reject_unauth_destination
+    smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination,
+        check_sender_access inline:{ boss@example.com=OK }
+    # after: a sender address anyone can write now comes before the relay check
+    smtpd_relay_restrictions = permit_mynetworks,
+        check_sender_access inline:{ boss@example.com=OK }, reject_unauth_destination
 
 ## Use instead
     smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination
+    # and the sender check in smtpd_sender_restrictions, where it cannot grant relaying
 
 ## References
 - postconf(5): smtpd_relay_restrictions; SMTPD_ACCESS_README
@@ -49,7 +52,10 @@ def compare(new: RuleContext, old: RuleContext, revision: str) -> Iterator[Findi
         if not verdict.is_open:
             continue
         before = old_listeners.get(listener.key)
-        if before is not None and before.remote and not dies_at_startup(before):
+        if before is not None and before.remote and dies_at_startup(before):
+            # Its smtpd exited at start-up (PF000 at the base): refused, as a failed guard is.
+            was = f"refused at {revision}"
+        elif before is not None and before.remote:
             old_verdict = relay_verdict(old, before)
             if old_verdict.is_open:
                 continue

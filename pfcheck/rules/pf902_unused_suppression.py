@@ -5,7 +5,9 @@ Reports a valid `# pfcheck: ignore[...]` or `ignore-file[...]` directive for eac
 that reported nothing where the directive points: on the next logical line (with its
 continuation lines), in the master.cf service entry or `-o` option that follows, or, for
 `ignore-file`, anywhere in the file. A directive for a rule that the policy turns off is unused
-too, and the message says so.
+too, and the message says so. A directive for PF203 or PF304 is judged only in runs with
+`--base`: those rules compare with a base revision and run nowhere else, so the hook without
+`--base` or a plain CI run cannot tell whether it is still needed.
 
 This rule is applied by the lint engine (pfcheck/engine/suppress.py) after the other rules ran;
 `check()` yields nothing.
