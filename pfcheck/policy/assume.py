@@ -89,7 +89,7 @@ def result_problem(value: str) -> Optional[str]:
             index += 2
             continue
         if word not in plain:
-            from pfcheck.policy.validate import suggest
+            from pfcheck.policy.suggest import suggest
 
             candidates = list(ACTION_WORDS) + sorted(plain)
             return (f'"{words[index]}" is not an access(5) action or an smtpd restriction'
@@ -243,7 +243,7 @@ def _results(validator: Any, key: str, node: Any, section: str) -> tuple[str, ..
 
 
 def _key_problem(kind: str, key: str) -> Optional[str]:
-    from pfcheck.policy.validate import suggest
+    from pfcheck.policy.suggest import suggest
 
     text = key.strip()
     if kind == "policy_service":

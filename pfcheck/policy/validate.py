@@ -3,16 +3,16 @@ a `PolicyError` at the node's line and column, with a did-you-mean where one is 
 from __future__ import annotations
 
 import datetime
-import difflib
 import re
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Iterable, Mapping, Optional, Sequence, Union
+from typing import Any, Mapping, Optional, Sequence, Union
 
 from pfcheck.findings import Severity
 from pfcheck.policy.assume import NO_ASSUMPTIONS, parse_assume
 from pfcheck.policy.model import BOOLEAN, DEFAULT_POSTFIX_VERSION, FAIL_ON_WORDS, INTEGER, NETWORKS, Policy, PolicyError, RulePolicy, RuleSpec, SCHEMA_VERSION, SERVICE_TYPES, SEVERITY_WORDS, STRING, SUPPRESSION_MODES, Waiver, default_option_value
 from pfcheck.policy.networks import network_text, parse_policy_network
+from pfcheck.policy.suggest import suggest
 from pfcheck.policy.yaml_safe import TAG_BOOL, TAG_FLOAT, TAG_INT, TAG_MAP, TAG_MERGE, TAG_NULL, TAG_SEQ, TAG_STR, TAG_TIMESTAMP, node_position, node_tag
 
 
@@ -38,22 +38,6 @@ def _check_postfix_version(text: str) -> Optional[str]:
 
 # --------------------------------------------------------------------------------------------
 # Validation on nodes
-
-
-def suggest(word: str, candidates: Iterable[str]) -> str:
-    """' (did you mean "x"?)' for the closest candidate, '' when none is close.
-
-    Ties go to the candidate listed first (registry order), not to difflib's reverse order.
-    """
-    best, best_score = "", 0.0
-    for candidate in candidates:
-        matcher = difflib.SequenceMatcher(None, word.lower(), candidate.lower())
-        if matcher.real_quick_ratio() < 0.6 or matcher.quick_ratio() < 0.6:
-            continue
-        score = matcher.ratio()
-        if score >= 0.6 and score > best_score:
-            best, best_score = candidate, score
-    return f' (did you mean "{best}"?)' if best else ""
 
 
 _KIND_WORDS = {

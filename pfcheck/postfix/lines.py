@@ -16,7 +16,8 @@ import re
 from dataclasses import dataclass
 from typing import Iterator
 
-from pfcheck.postfix.source import POSTFIX_SPACE
+#: C isspace(): what Postfix skips around names, values and fields.
+POSTFIX_SPACE = " \t\n\v\f\r"
 
 
 _SPACE_RUN = re.compile(f"[{re.escape(POSTFIX_SPACE)}]+")

@@ -20,7 +20,8 @@ from typing import Iterator, Mapping, Optional, Sequence, overload
 from pfcheck.excerpt import shortened
 from pfcheck.postfix.issues import ConfigIssue
 from pfcheck.postfix.lines import LogicalLine, logical_lines
-from pfcheck.postfix.source import POSTFIX_SPACE, SourceText
+from pfcheck.postfix.lines import POSTFIX_SPACE
+from pfcheck.postfix.source import SourceText
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, BinaryIO, Optional
 if TYPE_CHECKING:
     from pfcheck.postfix.templates import Marker
 
+from pfcheck.postfix.lines import POSTFIX_SPACE
 from pfcheck.repository import (
     IS_DIRECTORY, NO_SUCH_FILE, PERMISSION_DENIED, find_repo_root, not_regular_reason, refusal,
 )
 
 #: Postfix's ISSPACE: ASCII whitespace only (isascii(c) && isspace(c)).
-POSTFIX_SPACE = " \t\n\v\f\r"
 
 MIB = 1024 * 1024
 #: The largest file pfcheck reads: main.cf, master.cf, and every table or list file. A bigger

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional
 
-from pfcheck.postfix.source import POSTFIX_SPACE
+from pfcheck.postfix.lines import POSTFIX_SPACE
 
 #: At most this many placeholder lines are kept per file (each becomes a PF906 finding); the
 #: rest are counted. A generated 20 MB template must not produce a million findings.

@@ -40,18 +40,12 @@ from typing import Any, Iterator, Mapping
 
 from pfcheck.findings import Finding, Severity
 from pfcheck.rules.base import RuleContext, make_finding
-from pfcheck.rules.unknown_names import client_suggestion, suggestion, unused, version_note
+from pfcheck.rules.unknown_names import MAX_LISTED, client_suggestion, suggestion, unused, version_note
 
 ID = "PF002"
 NAME = "unknown-parameter"
 SEVERITY = Severity.WARNING
 OPTIONS: Mapping[str, tuple[type, Any]] = {}
-
-
-#: Unknown names reported one by one per directory; the rest are counted in one more finding.
-#: A real config has a handful; a generated one can have a million, and a finding (with its
-#: did-you-mean search) per name would make the run superlinear in time and memory.
-MAX_LISTED = 200
 
 
 def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:

@@ -3,7 +3,7 @@ readllines() logical lines, postmap's `key value`, `name = value` (split_qnameva
 extpar()'s `{ ... }`."""
 from __future__ import annotations
 
-from pfcheck.postfix.source import POSTFIX_SPACE
+from pfcheck.postfix.lines import POSTFIX_SPACE
 from pfcheck.postfix.tables.results import TableIssue
 
 SPACE = POSTFIX_SPACE  # C isspace()
