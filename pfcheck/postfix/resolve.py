@@ -51,7 +51,7 @@ CLASS_TRANSPORT = {
 
 
 class Answer(Protocol):
-    """One table lookup as relay._Tables.lookup() answers it."""
+    """One table lookup as relay.lookups.Tables.lookup() answers it."""
 
     value: Optional[str]
     known: bool
