@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 from pfcheck.postfix.relay.addresses import valid_hostaddr
 from pfcheck.postfix.relay.model import Location, TableResolverLike
 from pfcheck.postfix.source import read_bounded
+
+if TYPE_CHECKING:  # annotations only
+    from pfcheck.postfix.resolve import Answer
 
 
 # ----------------------------------------------------------------------------------------
@@ -57,7 +60,7 @@ _REGEX_META = set("[]{}()*+?|\\^$")
 PATTERN_TABLE_KINDS = frozenset({"regexp", "pcre"})
 
 
-def lookup_failed(result: Lookup) -> bool:
+def lookup_failed(result: Answer) -> bool:
     """Tables.lookup()'s way of saying the lookup failed (Postfix: dict error)."""
     return result.value == LOOKUP_FAILURE and bool(result.detail)
 

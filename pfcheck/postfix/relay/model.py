@@ -35,15 +35,22 @@ class AddressMatch(Protocol):
     """What `pfcheck.postfix.networks.Match` tells: matched (None: cannot tell) and the
     Postfix lookup error, if any."""
 
-    matched: Optional[bool]
-    error: Optional[str]
+    @property
+    def matched(self) -> Optional[bool]:
+        ...
+
+    @property
+    def error(self) -> Optional[str]:
+        ...
 
 
 class AddressListLike(Protocol):
     """What `pfcheck.postfix.networks.AddressList` offers the evaluator (the trusted set)."""
 
-    #: The parsed items; an item whose `dns` is not None can match a client name.
-    items: Sequence[Any]
+    @property
+    def items(self) -> Sequence[Any]:
+        """The parsed items; an item whose `dns` is not None can match a client name."""
+        ...
 
     def match(self, address: str, *, client_name: Optional[str] = None,
               ipv4_enabled: bool = True) -> AddressMatch:

@@ -9,7 +9,7 @@ relay_recipient_maps entry rejects, unless canonical or virtual alias maps know 
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Iterator, List, Sequence, Tuple, Union
 
 from pfcheck.postfix.relay.addresses import smtp_address
 from pfcheck.postfix.relay.lists import split_restrictions

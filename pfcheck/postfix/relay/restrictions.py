@@ -166,6 +166,8 @@ def _unknown_reverse_client(ev: Evaluator, call: Call) -> Iterator[Outcome]:
 def _permit_mynetworks(ev: Evaluator, call: Call) -> Iterator[Outcome]:
     state, path, token, parameter = call.state, call.path, call.token, call.parameter
     client = call.ctx.attempt.client
+    trusted: Optional[bool]
+    error: Optional[str]
     if client.trusted:
         trusted, error = True, None
     else:

@@ -64,9 +64,9 @@ class Scenarios:
                     index += 2
                     continue
                 if ":" in token:
-                    kind = defaults.get(parameter)
-                    if kind is not None:
-                        result[kind].append(token)
+                    stage_kind = defaults.get(parameter)
+                    if stage_kind is not None:
+                        result[stage_kind].append(token)
                     else:  # a class used in some list: its bare tables could be any kind
                         for any_kind in ("helo", "sender", "recipient"):
                             result[any_kind].append(token)
