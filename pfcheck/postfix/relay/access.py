@@ -56,9 +56,8 @@ def check_access(ev: Evaluator, call: Call) -> Iterator[Outcome]:
     """`check_<what>_access type:table`: the table is the next token."""
     table = call.following
     if table is None or ":" not in table:
-        yield ev.server_error(call.state, call.path, f"restriction {call.token}: bad argument")
-        return
-    yield from check_table(ev, call.name, table, call.ctx, call.state, call.path, call.parameter, 2)
+        return iter((ev.server_error(call.state, call.path, f"restriction {call.token}: bad argument"),))
+    return check_table(ev, call.name, table, call.ctx, call.state, call.path, call.parameter, 2)
 
 
 def check_table(ev: Evaluator, name: str, table: str, ctx: Context, state: State, path: Path,

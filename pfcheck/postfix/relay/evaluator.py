@@ -250,23 +250,22 @@ class Evaluator:
             yield index + consumed, new_state, new_path
 
     def _apply(self, tokens: Sequence[str], index: int, ctx: Context, state: State, path: Path,
-               parameter: str, class_stack: Tuple[str, ...]) -> Iterator[Outcome]:
-        """The outcomes of the restriction at `index` (with its argument, if it takes one)."""
+               parameter: str, class_stack: Tuple[str, ...]) -> Iterable[Outcome]:
+        """The outcomes of the restriction at `index` (with its argument, if it takes one).
+        (It hands over the handler's iterator itself: one generator less per token.)"""
         token = tokens[index]
         if ":" in token:
             # A bare type:table means check_<context>_access type:table.
             if ctx.default_acl is None:
-                yield self.server_error(state, path, f"table {token} without check_xxx_access")
-                return
-            yield from check_table(self, ctx.default_acl, token, ctx, state, path, parameter, 1)
-            return
-        following = tokens[index + 1] if index + 1 < len(tokens) else None
-        call = Call(token.lower(), token, following, ctx, state, path, parameter)
+                return (self.server_error(state, path, f"table {token} without check_xxx_access"),)
+            return check_table(self, ctx.default_acl, token, ctx, state, path, parameter, 1)
+        call = Call(token.lower(), tokens, index, ctx, state, path, parameter)
         restriction = RESTRICTIONS.get(call.name)
         if restriction is not None and restriction.handler is not None:
-            yield from restriction.handler(self, call)
-        else:  # (warn_if_reject, the one without a handler, never gets here: _step keeps it)
-            yield from self._restriction_class(call, class_stack)
+            return restriction.handler(self, call)
+        # Not a restriction (warn_if_reject, the one without a handler, never gets here: _step
+        # keeps it for the next restriction).
+        return self._restriction_class(call, class_stack)
 
     def _restriction_class(self, call: Call, class_stack: Tuple[str, ...]) -> Iterator[Outcome]:
         """A name that is no restriction: a restriction class (looked up case-sensitively), or

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Dict, FrozenSet, Iterator, Optional
+from typing import TYPE_CHECKING, Callable, Dict, FrozenSet, Iterator, Optional, Sequence
 
 from pfcheck.postfix.relay.access import ACCESS_COMMANDS, check_access, table_result
 from pfcheck.postfix.relay.addresses import domain_of, helo_literal_valid, helo_valid, valid_hostaddr, valid_hostname
@@ -37,17 +37,24 @@ if TYPE_CHECKING:  # annotations only: the evaluator imports this module
 class Call:
     """One restriction as generic_checks() meets it in a list."""
 
-    __slots__ = ("name", "token", "following", "ctx", "state", "path", "parameter")
+    __slots__ = ("name", "token", "_tokens", "_index", "ctx", "state", "path", "parameter")
 
-    def __init__(self, name: str, token: str, following: Optional[str], ctx: Context, state: State,
+    def __init__(self, name: str, tokens: Sequence[str], index: int, ctx: Context, state: State,
                  path: Path, parameter: str) -> None:
         self.name = name  # the restriction name, lower case (smtpd matches names so)
-        self.token = token  # as written
-        self.following = following  # the next token of the list: the argument, if it takes one
+        self.token = tokens[index]  # as written
+        self._tokens = tokens
+        self._index = index
         self.ctx = ctx
         self.state = state
         self.path = path
         self.parameter = parameter  # the list (or restriction class) being run
+
+    @property
+    def following(self) -> Optional[str]:
+        """The next token of the list: the argument, for a restriction that takes one."""
+        index = self._index + 1
+        return self._tokens[index] if index < len(self._tokens) else None
 
 
 Handler = Callable[["Evaluator", Call], Iterator[Outcome]]
@@ -109,7 +116,8 @@ def _does_not_apply(ev: Evaluator, call: Call) -> Iterator[Outcome]:
 
 
 def _sleep(ev: Evaluator, call: Call) -> Iterator[Outcome]:
-    if call.following is None or not call.following.isdigit():
+    seconds = call.following
+    if seconds is None or not seconds.isdigit():
         yield ev.server_error(call.state, call.path, "sleep must be followed by number")
         return
     yield _dunno(call, consumed=2)
