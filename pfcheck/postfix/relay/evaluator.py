@@ -345,14 +345,7 @@ class Evaluator:
             return
         ctx = stages[index]
         parameter = ctx.parameter
-        tokens = self.lists[parameter]
-        state = State(defer_if_permit=defer_if_permit)
-        branches: Iterable[Branch]
-        if tokens:
-            branches = self.run_list(tokens, ctx, state, path, parameter)
-        else:
-            branches = [Branch(DUNNO, state, path)]
-        for branch in branches:
+        for branch in self._run_stage(parameter, ctx, State(defer_if_permit=defer_if_permit), path):
             if branch.status == REJECT:
                 yield False, branch.path.step(f"{parameter}: rejected: {branch.reply}"), branch.reply
                 continue
@@ -371,6 +364,14 @@ class Evaluator:
                 continue
             yield from self._pre_stages(stages, index + 1, attempt, rcpt_ctx, carried, branch_path)
 
+    def _run_stage(self, parameter: str, ctx: Context, state: State, path: Path) -> Iterable[Branch]:
+        """The branches of one stage's list; an empty list decides nothing. (Each list starts
+        at the top level: a finished list leaves recursion and warn_if_reject at 0.)"""
+        tokens = self.lists[parameter]
+        if not tokens:
+            return [Branch(DUNNO, state, path)]
+        return self.run_list(tokens, ctx, state, path, parameter)
+
     def _rcpt_lists(self, attempt: Attempt, rcpt_ctx: Context, defer_if_permit: Optional[str],
                     path: Path) -> Iterator[Tuple[bool, Path, str]]:
         order = [RELAY_LIST, RCPT_LIST] if self.relay_first else [RCPT_LIST, RELAY_LIST]
@@ -387,12 +388,7 @@ class Evaluator:
         tokens = self.lists[parameter]
         ctx = replace(rcpt_ctx, parameter=parameter)
         base = replace(path, permit_token=None)
-        branches: Iterable[Branch]
-        if tokens:
-            branches = self.run_list(tokens, ctx, replace(state, recursion=0, warn_if_reject=0), base, parameter)
-        else:
-            branches = [Branch(DUNNO, state, base)]
-        for branch in branches:
+        for branch in self._run_stage(parameter, ctx, state, base):
             if branch.status == REJECT:
                 yield False, branch.path.step(f"{parameter}: rejected: {branch.reply}"), branch.reply
                 continue

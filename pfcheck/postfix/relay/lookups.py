@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple
 
 from pfcheck.postfix.relay.addresses import valid_hostaddr
 from pfcheck.postfix.relay.model import Location, TableResolverLike
@@ -244,20 +244,26 @@ def may_permit(value: str) -> bool:
 # copies of tables.domain_lookup_keys and tables.address_lookup_keys; see docs/internals.md)
 
 
+def _parent_domains(domain: str, parent_style: bool) -> Iterator[str]:
+    """The parent domains smtpd tries after `domain` (lower case): `example.com` then `com`
+    (parent style), or `.example.com` then `.com`."""
+    current = domain
+    while True:
+        position = current.find(".", 1)
+        if position < 0:
+            return
+        current = current[position + 1:] if parent_style else current[position:]
+        if not current:
+            return
+        yield current
+
+
 def domain_keys(name: str, parent_style: bool) -> List[Tuple[str, bool]]:
     """check_domain_access() lookups: (the name, FULL), then parent domains (PARTIAL)."""
     keys = [(name.lower(), False)]
     if valid_hostaddr(name):
         return keys  # "Don't apply subdomain magic to numerical hostnames."
-    current = name.lower()
-    while True:
-        position = current.find(".", 1)
-        if position < 0:
-            break
-        current = current[position + 1:] if parent_style else current[position:]
-        if not current:
-            break
-        keys.append((current, True))
+    keys += [(parent, True) for parent in _parent_domains(name.lower(), parent_style)]
     return keys
 
 
@@ -279,16 +285,7 @@ def mail_keys(address: str, parent_style: bool) -> List[Tuple[str, bool]]:
     local, at, domain = address.rpartition("@")
     if not at:
         return [(address.lower(), False)]
-    keys = [(address.lower(), False)]
-    current = domain.lower()
-    keys.append((current, True))
-    while True:
-        position = current.find(".", 1)
-        if position < 0:
-            break
-        current = current[position + 1:] if parent_style else current[position:]
-        if not current:
-            break
-        keys.append((current, True))
+    keys = [(address.lower(), False), (domain.lower(), True)]
+    keys += [(parent, True) for parent in _parent_domains(domain.lower(), parent_style)]
     keys.append((local.lower() + "@", True))
     return keys

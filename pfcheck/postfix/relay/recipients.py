@@ -9,13 +9,13 @@ relay_recipient_maps entry rejects, unless canonical or virtual alias maps know 
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator, List, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from pfcheck.postfix.relay.addresses import smtp_address
 from pfcheck.postfix.relay.lists import split_restrictions
 from pfcheck.postfix.relay.model import Unknown
 from pfcheck.postfix.relay.rewrite import Resolved
-from pfcheck.postfix.relay.session import DUNNO, REJECT, Outcome, Path, State, replace
+from pfcheck.postfix.relay.session import DUNNO, REJECT, Outcome, Path, replace
 from pfcheck.postfix.resolve import Route
 
 if TYPE_CHECKING:  # annotations only: the evaluator imports this module
@@ -65,34 +65,37 @@ def authorized(ev: Evaluator, recipient: str, path: Path,
     yield False, path
 
 
-def permit_auth_destination(ev: Evaluator, call: Call) -> Iterator[Outcome]:
-    state, path, recipient = call.state, call.path, call.ctx.recipient
-    if recipient is None:
-        yield DUNNO, state, path, 1, ""
-        return
-    for answer, branch_path in authorized(ev, recipient, path, call.parameter):
+def _by_destination(ev: Evaluator, call: Call, recipient: str, if_authorized: Callable[[Path], Outcome],
+                    if_not: Callable[[Path], Outcome]) -> Iterator[Outcome]:
+    """The outcome for each possible answer of `authorized` (a failed lookup: 451)."""
+    for answer, branch_path in authorized(ev, recipient, call.path, call.parameter):
         if answer == _LOOKUP_FAILED:
-            yield REJECT, state, branch_path, 1, _TEMPORARY_FAILURE
+            yield REJECT, call.state, branch_path, 1, _TEMPORARY_FAILURE
         elif answer:
-            yield ev.permit(state, branch_path, call.token, call.parameter)
+            yield if_authorized(branch_path)
         else:
-            yield DUNNO, state, branch_path, 1, ""
+            yield if_not(branch_path)
+
+
+def permit_auth_destination(ev: Evaluator, call: Call) -> Iterator[Outcome]:
+    state, recipient = call.state, call.ctx.recipient
+    if recipient is None:
+        return iter(((DUNNO, state, call.path, 1, ""),))
+    return _by_destination(ev, call, recipient,
+                           lambda path: ev.permit(state, path, call.token, call.parameter),
+                           lambda path: (DUNNO, state, path, 1, ""))
 
 
 def unauth_destination(ev: Evaluator, call: Call) -> Iterator[Outcome]:
     """reject_unauth_destination (554) and defer_unauth_destination (454)."""
-    state, path, recipient = call.state, call.path, call.ctx.recipient
+    state, recipient = call.state, call.ctx.recipient
     if recipient is None:
-        yield DUNNO, state, path, 1, ""
-        return
+        return iter(((DUNNO, state, call.path, 1, ""),))
     code = 554 if call.name.startswith("reject") else 454
-    for answer, branch_path in authorized(ev, recipient, path, call.parameter):
-        if answer == _LOOKUP_FAILED:
-            yield REJECT, state, branch_path, 1, _TEMPORARY_FAILURE
-        elif answer:
-            yield DUNNO, state, branch_path.step(f"{call.parameter}: {call.token}: authorized destination"), 1, ""
-        else:
-            yield ev.reject(state, branch_path, code, "Relay access denied")
+    passed = f"{call.parameter}: {call.token}: authorized destination"
+    return _by_destination(ev, call, recipient,
+                           lambda path: (DUNNO, state, path.step(passed), 1, ""),
+                           lambda path: ev.reject(state, path, code, "Relay access denied"))
 
 
 def check_relay_domains(ev: Evaluator, call: Call) -> Iterator[Outcome]:
@@ -113,13 +116,9 @@ def check_relay_domains(ev: Evaluator, call: Call) -> Iterator[Outcome]:
     if matched:
         yield ev.permit(state, path, call.token, call.parameter)
         return
-    for answer, branch_path in authorized(ev, recipient, path, call.parameter):
-        if answer == _LOOKUP_FAILED:
-            yield REJECT, state, branch_path, 1, _TEMPORARY_FAILURE
-        elif answer:
-            yield ev.permit(state, branch_path, call.token, call.parameter)
-        else:
-            yield ev.reject(state, branch_path, 554, "Relay access denied")
+    yield from _by_destination(ev, call, recipient,
+                               lambda branch_path: ev.permit(state, branch_path, call.token, call.parameter),
+                               lambda branch_path: ev.reject(state, branch_path, 554, "Relay access denied"))
 
 
 def permit_mx_backup(ev: Evaluator, call: Call) -> Iterator[Outcome]:
@@ -156,27 +155,22 @@ def permit_mx_backup(ev: Evaluator, call: Call) -> Iterator[Outcome]:
 
 
 def reject_unlisted_sender(ev: Evaluator, call: Call) -> Iterator[Outcome]:
-    sender = call.ctx.sender
-    if not sender:
-        yield DUNNO, call.state, call.path, 1, ""
-        return
-    state = replace(call.state, sender_maps_checked=True)
-    yield from _rcpt_maps(ev, sender, state, call.path, call.parameter, as_sender=True)
+    return _unlisted(ev, call, call.ctx.sender, as_sender=True)
 
 
 def reject_unlisted_recipient(ev: Evaluator, call: Call) -> Iterator[Outcome]:
     """reject_unlisted_recipient and its old name check_recipient_maps."""
-    recipient = call.ctx.recipient
-    if not recipient:
+    return _unlisted(ev, call, call.ctx.recipient, as_sender=False)
+
+
+def _unlisted(ev: Evaluator, call: Call, address: Optional[str], as_sender: bool) -> Iterator[Outcome]:
+    """check_rcpt_maps() for the sender or recipient; the state remembers it ran (so the
+    implicit smtpd_reject_unlisted_* check does not run it again)."""
+    if not address:
         yield DUNNO, call.state, call.path, 1, ""
         return
-    state = replace(call.state, rcpt_maps_checked=True)
-    yield from _rcpt_maps(ev, recipient, state, call.path, call.parameter, as_sender=False)
-
-
-def _rcpt_maps(ev: Evaluator, address: str, state: State, path: Path, parameter: str,
-               as_sender: bool) -> Iterator[Outcome]:
-    for status, branch_path, reply in recipient_validation(ev, address, path, parameter, as_sender):
+    state = replace(call.state, **{"sender_maps_checked" if as_sender else "rcpt_maps_checked": True})
+    for status, branch_path, reply in recipient_validation(ev, address, call.path, call.parameter, as_sender):
         if status == REJECT:
             code, _, text = reply.partition(" ")
             yield ev.reject(state, branch_path, int(code), text)

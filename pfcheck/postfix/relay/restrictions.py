@@ -228,17 +228,23 @@ def _invalid_helo(ev: Evaluator, call: Call) -> Iterator[Outcome]:
         yield ev.reject(call.state, call.path, 501, "5.5.2 Helo command rejected: Invalid name")
 
 
-def _unknown_helo(ev: Evaluator, call: Call) -> Iterator[Outcome]:
+def _helo_name(ev: Evaluator, call: Call, judge_name: Callable[[str], Outcome]) -> Iterator[Outcome]:
+    """The HELO checks that skip a missing HELO, require an address literal to be valid and
+    leave a name to `judge_name`."""
     helo = call.ctx.helo
     if helo is None:
         yield _dunno(call)
     elif helo.startswith("["):
-        if helo_literal_valid(helo):
-            yield _dunno(call)
-        else:
-            yield ev.reject(call.state, call.path, 501, "5.5.2 invalid ip address")
+        yield _dunno(call) if helo_literal_valid(helo) else ev.reject(call.state, call.path, 501,
+                                                                       "5.5.2 invalid ip address")
     else:
-        yield _dunno(call, call.path.assume(f"the HELO name {helo} has an A/AAAA or MX record", replayable=False))
+        yield judge_name(helo)
+
+
+def _unknown_helo(ev: Evaluator, call: Call) -> Iterator[Outcome]:
+    # The attacker's DNS gives its HELO name whatever records it needs.
+    return _helo_name(ev, call, lambda helo: _dunno(
+        call, call.path.assume(f"the HELO name {helo} has an A/AAAA or MX record", replayable=False)))
 
 
 def _naked_ip_address(ev: Evaluator, call: Call) -> Iterator[Outcome]:
@@ -256,18 +262,13 @@ def _naked_ip_address(ev: Evaluator, call: Call) -> Iterator[Outcome]:
 
 
 def _non_fqdn_helo(ev: Evaluator, call: Call) -> Iterator[Outcome]:
-    helo = call.ctx.helo
-    if helo is None:
-        yield _dunno(call)
-    elif helo.startswith("["):
-        if helo_literal_valid(helo):
-            yield _dunno(call)
-        else:
-            yield ev.reject(call.state, call.path, 501, "5.5.2 invalid ip address")
-    elif valid_hostname(helo.rstrip(".")) and "." in helo.rstrip("."):
-        yield _dunno(call)
-    else:
-        yield ev.reject(call.state, call.path, 504, "5.5.2 need fully-qualified hostname")
+    def judge_name(helo: str) -> Outcome:
+        name = helo.rstrip(".")
+        if valid_hostname(name) and "." in name:
+            return _dunno(call)
+        return ev.reject(call.state, call.path, 504, "5.5.2 need fully-qualified hostname")
+
+    return _helo_name(ev, call, judge_name)
 
 
 # ----------------------------------------------------------------------------------------
