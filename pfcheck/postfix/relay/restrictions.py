@@ -235,8 +235,8 @@ def _helo_name(ev: Evaluator, call: Call, judge_name: Callable[[str], Outcome]) 
     if helo is None:
         yield _dunno(call)
     elif helo.startswith("["):
-        yield _dunno(call) if helo_literal_valid(helo) else ev.reject(call.state, call.path, 501,
-                                                                       "5.5.2 invalid ip address")
+        valid = helo_literal_valid(helo)
+        yield _dunno(call) if valid else ev.reject(call.state, call.path, 501, "5.5.2 invalid ip address")
     else:
         yield judge_name(helo)
 
@@ -285,7 +285,7 @@ def _unknown_domain(ev: Evaluator, call: Call, address: Optional[str], what: str
         yield _dunno(call)
         return
     yield _dunno(call, call.path.assume(f"the {what} domain {resolved.domain} has MX or address records",
-                                          replayable=False))
+                                        replayable=False))
 
 
 def _unknown_sender_domain(ev: Evaluator, call: Call) -> Iterator[Outcome]:

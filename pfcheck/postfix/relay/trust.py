@@ -5,8 +5,8 @@ from typing import TYPE_CHECKING, Dict, Optional, Tuple
 
 from pfcheck.postfix.relay.model import AddressListLike, EffectiveParams, TableResolverLike
 
-if TYPE_CHECKING:  # annotations only: networks is imported where it is used
-    from pfcheck.postfix.networks import IntervalSet
+if TYPE_CHECKING:  # annotations only: addresses is imported where it is used
+    from pfcheck.postfix.addresses import IntervalSet
 
 
 class Trust:
@@ -50,13 +50,13 @@ class Trust:
         covered = self.covered(family)
         if covered is None:
             return None
-        from pfcheck.postfix import client_addresses, networks
+        from pfcheck.postfix import addresses, client_addresses
 
         outside = covered.complement(family)
-        chosen = client_addresses.choose(outside, family, [networks.GLOBAL_ADDRESSES[family]])
+        chosen = client_addresses.choose(outside, family, [addresses.GLOBAL_ADDRESSES[family]])
         if chosen is None:
             return None
-        return networks.format_address(chosen, family)
+        return addresses.format_address(chosen, family)
 
 
 _TRUSTED_CACHE: Dict[Tuple[str, str, object], Optional[AddressListLike]] = {}

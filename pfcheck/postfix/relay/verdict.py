@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
-from pfcheck.postfix.relay.evaluator import MAX_BRANCHES, MAX_TOTAL_STEPS, Evaluator
 from pfcheck.postfix.relay.access import ACCESS_COMMANDS
+from pfcheck.postfix.relay.evaluator import MAX_BRANCHES, MAX_TOTAL_STEPS, Evaluator
 from pfcheck.postfix.relay.guard import startup_guard
 from pfcheck.postfix.relay.lists import RCPT_LIST, RELAY_LIST
 from pfcheck.postfix.relay.lookups import may_permit, table_type
@@ -25,10 +25,11 @@ from pfcheck.postfix.relay.trust import Trust
 
 if TYPE_CHECKING:  # annotations only: these modules are imported where they are used
     from pfcheck.policy.assume import Assumptions
-    from pfcheck.postfix.networks import IntervalSet
+    from pfcheck.postfix.addresses import IntervalSet
 
 
 def _service_label(params: Any) -> str:
+    """The listener's name for results ("smtp/inet"): its `service` string or key, else its label."""
     service = getattr(params, "service", None)
     if service is None:
         return getattr(params, "label", "") or ""
@@ -40,6 +41,8 @@ def _service_label(params: Any) -> str:
 
 def _witness(evaluator: Evaluator, attempt: Attempt, path: Path,
              rewrite_params: EffectiveParams) -> Witness:
+    """The accepted attempt as a Witness, naming what let it through: the permit on its path,
+    else relay_domains, else the list that ended (or was empty)."""
     params = evaluator.params
     chosen = path.permit_token
     table_entry: Optional[Location] = None
@@ -77,6 +80,7 @@ def _witness(evaluator: Evaluator, attempt: Attempt, path: Path,
 
 
 def _notes(evaluator: Evaluator, scenarios: Scenarios) -> List[str]:
+    """What the verdict took for granted, and grants outside the attacker model."""
     notes: List[str] = list(evaluator.address_model.assumptions())
     if scenarios.uses("permit_tls_all_clientcerts"):
         notes.append("permit_tls_all_clientcerts lets any client with a certificate from a CA that "
@@ -96,7 +100,7 @@ def evaluate_relay(
     client: Optional[str] = None,
     assumptions: Optional[Assumptions] = None,
 ) -> RelayVerdict:
-    """Can an untrusted client relay through this listener? (see the module docstring)
+    """Can an untrusted client relay through this listener? (see the package docstring)
 
     `trusted` is the trusted client set (normally the parsed `$mynetworks` of this listener;
     None = parse `mynetworks` here). `rewrite_params` is the configuration trivial-rewrite
@@ -109,7 +113,7 @@ def evaluate_relay(
     if not guard.passes:
         return RelayVerdict(Verdict.REFUSED, service, guard)
     evaluator = Evaluator(params, version=version, resolver=resolver, trusted=trusted,
-                           rewrite_params=rewrite_params, assumptions=assumptions)
+                          rewrite_params=rewrite_params, assumptions=assumptions)
     scenarios = Scenarios(evaluator)
     extra_notes: List[str] = []
     if evaluator.milters:
@@ -122,7 +126,7 @@ def evaluate_relay(
     unknowns: List[Unknown] = []
     count = 0
     fallback: Optional[Tuple[Attempt, Path]] = None
-
+    too_complex = Unknown("complexity", "", "", None, "too many undecided branches to evaluate")
     steps_left = MAX_TOTAL_STEPS
 
     def run() -> Optional[Tuple[Attempt, Path]]:
@@ -139,18 +143,16 @@ def evaluate_relay(
                         attempt = Attempt(candidate, helo, sender, recipient)
                         count += 1
                         if steps_left <= 0:
-                            unknown = Unknown("complexity", "", "", None, "too many undecided branches to evaluate")
-                            if unknown not in unknowns:
-                                unknowns.append(unknown)
+                            if too_complex not in unknowns:
+                                unknowns.append(too_complex)
                             return None
                         evaluator.branch_budget = min(MAX_BRANCHES, steps_left)
                         try:
                             outcomes = list(evaluator.rcpt(attempt))
                         except Complexity:
                             steps_left -= MAX_BRANCHES
-                            unknown = Unknown("complexity", "", "", None, "too many undecided branches to evaluate")
-                            if unknown not in unknowns:
-                                unknowns.append(unknown)
+                            if too_complex not in unknowns:
+                                unknowns.append(too_complex)
                             continue
                         steps_left -= MAX_BRANCHES - evaluator.branch_budget
                         for accepted, path, _reply in outcomes:
@@ -241,7 +243,7 @@ def client_grants(
     from pfcheck.postfix import client_addresses
 
     evaluator = Evaluator(params, version=version, resolver=resolver, trusted=trusted,
-                           rewrite_params=rewrite_params)
+                          rewrite_params=rewrite_params)
     grants: List[ClientGrant] = []
     for parameter, command, table in _client_keyed_tokens(evaluator):
         entries = evaluator.tables.entries(table)
