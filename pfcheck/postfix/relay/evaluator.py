@@ -43,7 +43,7 @@ from pfcheck.postfix.relay.model import (
     Unknown,
 )
 from pfcheck.postfix.relay.recipients import recipient_validation
-from pfcheck.postfix.relay.restrictions import RESTRICTIONS, Call
+from pfcheck.postfix.relay.restrictions import HANDLERS, Call
 from pfcheck.postfix.relay.rewrite import AddressModel
 from pfcheck.postfix.relay.session import (
     DUNNO,
@@ -230,15 +230,28 @@ class Evaluator:
             yield Branch(DUNNO, self._finish(state, level), path)
             return
         token = tokens[index]
-        if token.lower() == WARN_IF_REJECT:
+        name = token.lower()
+        if name == WARN_IF_REJECT:
             # It applies to the next restriction of this list: generic_checks() keeps it in
             # the state rather than running it.
             if state.warn_if_reject == 0:
                 state = replace(state, warn_if_reject=level)
             yield index + 1, state, path
             return
-        for outcome in self._apply(tokens, index, ctx, state, path, parameter, class_stack):
-            status, new_state, new_path, consumed, reply = outcome
+        # The restriction's outcomes (with its argument, if it takes one). The handler's own
+        # iterator is used, without a generator around it: this runs for every token.
+        outcomes: Iterable[Outcome]
+        if ":" in token:
+            # A bare type:table means check_<context>_access type:table.
+            if ctx.default_acl is None:
+                outcomes = (self.server_error(state, path, f"table {token} without check_xxx_access"),)
+            else:
+                outcomes = check_table(self, ctx.default_acl, token, ctx, state, path, parameter, 1)
+        else:
+            call = Call(name, tokens, index, ctx, state, path, parameter)
+            handler = HANDLERS.get(name)
+            outcomes = handler(self, call) if handler is not None else self._restriction_class(call, class_stack)
+        for status, new_state, new_path, consumed, reply in outcomes:
             if new_state.warn_if_reject >= level:
                 new_state = replace(new_state, warn_if_reject=0)
             if status != DUNNO:
@@ -248,24 +261,6 @@ class Evaluator:
                 yield Branch(DUNNO, self._finish(new_state, level), new_path)
                 continue
             yield index + consumed, new_state, new_path
-
-    def _apply(self, tokens: Sequence[str], index: int, ctx: Context, state: State, path: Path,
-               parameter: str, class_stack: Tuple[str, ...]) -> Iterable[Outcome]:
-        """The outcomes of the restriction at `index` (with its argument, if it takes one).
-        (It hands over the handler's iterator itself: one generator less per token.)"""
-        token = tokens[index]
-        if ":" in token:
-            # A bare type:table means check_<context>_access type:table.
-            if ctx.default_acl is None:
-                return (self.server_error(state, path, f"table {token} without check_xxx_access"),)
-            return check_table(self, ctx.default_acl, token, ctx, state, path, parameter, 1)
-        call = Call(token.lower(), tokens, index, ctx, state, path, parameter)
-        restriction = RESTRICTIONS.get(call.name)
-        if restriction is not None and restriction.handler is not None:
-            return restriction.handler(self, call)
-        # Not a restriction (warn_if_reject, the one without a handler, never gets here: _step
-        # keeps it for the next restriction).
-        return self._restriction_class(call, class_stack)
 
     def _restriction_class(self, call: Call, class_stack: Tuple[str, ...]) -> Iterator[Outcome]:
         """A name that is no restriction: a restriction class (looked up case-sensitively), or

@@ -426,6 +426,10 @@ RESTRICTIONS: Dict[str, Restriction] = {
     **{name: Restriction(check_access, Takes.TABLE) for name in ACCESS_COMMANDS},
 }
 
+#: name -> handler of every restriction that does something on its own (all but warn_if_reject,
+#: which Evaluator._step keeps for the next restriction): what the evaluator dispatches on.
+HANDLERS: Dict[str, Handler] = {
+    name: restriction.handler for name, restriction in RESTRICTIONS.items() if restriction.handler is not None}
 #: Every restriction name smtpd knows (anything else in a list is a class, or unknown: 451).
 KNOWN_RESTRICTIONS: FrozenSet[str] = frozenset(RESTRICTIONS)
 #: The restrictions that are no access-table check (their argument, if any, is no table).
