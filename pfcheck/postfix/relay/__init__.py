@@ -59,26 +59,27 @@ maps know it. A route table pfcheck cannot read makes the verdict UNPROVEN (it m
 recipient or send it anywhere); when routes bounce relay-target.example, other foreign domains
 (and the domains transport entries name) are tried as recipients.
 
-The package, one module per concern (each imports only the ones above it):
+The package, one module per concern, each importing only modules listed before it (the
+handlers name the Evaluator in annotations only):
 
-* `model`: what the evaluator needs (EffectiveParams, AddressListLike, TableResolverLike) and
-  the results (Verdict, GuardResult, Unknown, Witness, RelayVerdict, ClientGrant);
-  `addresses`: host name and address syntax; `versions`, `settings`: how versions,
+* `syntax`: host name and address syntax; `model`: what the evaluator needs
+  (EffectiveParams, AddressListLike, TableResolverLike) and the results (Verdict, GuardResult,
+  Unknown, Witness, RelayVerdict, ClientGrant); `versions`, `settings`: how versions,
   compatibility levels and parameter values read; `lists`: restriction lists and classes.
 * `guard`: the start-up guard (has_required, PF303).
 * `lookups`: tables and access-table results as the evaluator sees them, lookup keys;
   `trust`: the trusted set (mynetworks); `rewrite`: trivial-rewrite (address classes,
   resolve_addr(), routes through pfcheck.postfix.resolve).
 * `session`: the attempt being judged and the state of one evaluation branch.
-* `restrictions`: RESTRICTIONS, every restriction smtpd knows with its handler; `access`: the
-  check_*_access restrictions and access-table actions; `recipients`: authorized destinations
-  and recipient validation (check_rcpt_maps).
+* `access`: the check_*_access restrictions and access-table actions; `recipients`:
+  authorized destinations and recipient validation (check_rcpt_maps); `restrictions`:
+  RESTRICTIONS, every restriction smtpd knows with its handler.
 * `evaluator`: the Evaluator (generic_checks(), smtpd_check_rcpt()); `scenarios`: the
   attacker's choices; `verdict`: evaluate_relay() and client_grants().
 """
 from __future__ import annotations
 
-from pfcheck.postfix.relay.addresses import smtp_address
+from pfcheck.postfix.relay.syntax import smtp_address
 from pfcheck.postfix.relay.guard import REQUIRED_RESTRICTIONS, startup_guard
 from pfcheck.postfix.relay.lists import RESTRICTION_LIST_PARAMETERS, split_restrictions
 from pfcheck.postfix.relay.model import (

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Tuple
 
-from pfcheck.postfix.relay.addresses import domain_of, valid_hostaddr
+from pfcheck.postfix.relay.syntax import domain_of, valid_hostaddr
 from pfcheck.postfix.relay.lists import split_restrictions
 from pfcheck.postfix.relay.lookups import SERVER_CONFIGURATION_ERROR, Lookup, addr_keys, domain_keys, mail_keys
 from pfcheck.postfix.relay.model import Unknown

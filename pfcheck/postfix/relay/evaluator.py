@@ -3,8 +3,9 @@
 `Evaluator.rcpt()` gives every possible outcome of RCPT TO for one attempt: the client, HELO
 and sender lists (again at RCPT with smtpd_delay_reject), then the relay and recipient lists in
 the order of the version, then smtpd_reject_unlisted_recipient. `run_list()` is
-generic_checks(): each token is looked up in `restrictions.RESTRICTIONS` (the table of every
-restriction smtpd knows), else it names a restriction class, else it is unknown (451). Where
+generic_checks(): each token's handler comes from `restrictions.HANDLERS` (derived from
+RESTRICTIONS, the table of every restriction smtpd knows), else the token names a restriction
+class, else it is unknown (451). Where
 a result cannot be known (an unseen table, a policy server), the evaluation branches.
 """
 from __future__ import annotations

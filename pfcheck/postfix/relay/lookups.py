@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple
 
-from pfcheck.postfix.relay.addresses import valid_hostaddr
+from pfcheck.postfix.relay.syntax import valid_hostaddr
 from pfcheck.postfix.relay.model import Location, TableResolverLike
 from pfcheck.postfix.source import read_bounded
 

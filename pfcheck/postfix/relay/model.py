@@ -5,7 +5,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Protocol, Sequence, Tuple
 
-from pfcheck.postfix.relay.addresses import smtp_address
+from pfcheck.postfix.relay.syntax import smtp_address
 
 #: (path, line) of a definition or a table entry.
 Location = Tuple[str, int]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
-from pfcheck.postfix.relay.addresses import smtp_address
+from pfcheck.postfix.relay.syntax import smtp_address
 from pfcheck.postfix.relay.lists import split_restrictions
 from pfcheck.postfix.relay.model import Unknown
 from pfcheck.postfix.relay.rewrite import Resolved

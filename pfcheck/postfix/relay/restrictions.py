@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Dict, FrozenSet, Iterator, Optional, Sequence
 
 from pfcheck.postfix.relay.access import ACCESS_COMMANDS, check_access, table_result
-from pfcheck.postfix.relay.addresses import domain_of, helo_literal_valid, helo_valid, valid_hostaddr, valid_hostname
+from pfcheck.postfix.relay.syntax import domain_of, helo_literal_valid, helo_valid, valid_hostaddr, valid_hostname
 from pfcheck.postfix.relay.lists import PERMIT, WARN_IF_REJECT, split_restrictions
 from pfcheck.postfix.relay.lookups import Lookup, mail_keys
 from pfcheck.postfix.relay.model import Unknown

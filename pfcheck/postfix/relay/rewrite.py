@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Set, Tuple
 
-from pfcheck.postfix.relay.addresses import strip_brackets, valid_hostaddr, valid_hostname, valid_mailhost_addr
+from pfcheck.postfix.relay.syntax import strip_brackets, valid_hostaddr, valid_hostname, valid_mailhost_addr
 from pfcheck.postfix.relay.lists import split_restrictions
 from pfcheck.postfix.relay.lookups import Tables, domain_keys, lookup_failed
 from pfcheck.postfix.relay.model import EffectiveParams

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from pfcheck.postfix.relay.access import ACCESS_COMMANDS
-from pfcheck.postfix.relay.addresses import address_literal
+from pfcheck.postfix.relay.syntax import address_literal
 from pfcheck.postfix.relay.lists import RCPT_LIST, RELAY_LIST, RESTRICTION_LIST_PARAMETERS
 from pfcheck.postfix.relay.lookups import addr_keys, may_permit
 from pfcheck.postfix.relay.session import Client

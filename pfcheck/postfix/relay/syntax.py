@@ -1,7 +1,8 @@
 """Host name and address syntax as Postfix checks it (util/valid_hostname.c, quote_822_local()).
 
 The restrictions that judge a HELO name or an address domain, the resolver and the attacker's
-recipient forms all need the same few tests; they are here once.
+recipient forms all need the same few tests; they are here once. (Addresses and networks as
+lists and tables read them are pfcheck.postfix.addresses.)
 """
 from __future__ import annotations
 
