@@ -46,10 +46,10 @@ def _restriction_names() -> tuple[frozenset[str], frozenset[str]]:
     """(restriction names usable without an argument, names that take one non-table word)."""
     from pfcheck.postfix import relay
 
-    with_word = frozenset(relay._DOMAIN_ARGUMENT | {"sleep"})
+    with_word = frozenset(relay.DOMAIN_ARGUMENT | {"sleep"})
     # check_policy_service and the check_*_access commands need a "type:name" argument, and a
     # ':' in an access result is refused by Postfix (451), so they cannot be results.
-    plain = frozenset(relay._SIMPLE_NAMES) - with_word - {"check_policy_service"}
+    plain = frozenset(relay.SIMPLE_NAMES) - with_word - {"check_policy_service"}
     return plain, with_word
 
 

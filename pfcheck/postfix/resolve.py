@@ -51,12 +51,19 @@ CLASS_TRANSPORT = {
 
 
 class Answer(Protocol):
-    """One table lookup as relay._Tables.lookup() answers it."""
+    """One table lookup as relay.lookups.Tables.lookup() answers it (read-only)."""
 
-    value: Optional[str]
-    known: bool
-    location: Optional[Location]
-    detail: str
+    @property
+    def value(self) -> Optional[str]: ...
+
+    @property
+    def known(self) -> bool: ...
+
+    @property
+    def location(self) -> Optional[Location]: ...
+
+    @property
+    def detail(self) -> str: ...
 
 
 # (table token, key, partial) -> Answer; `failed(answer)` says whether it is a lookup failure.

@@ -9,6 +9,8 @@ from typing import List, Optional, Tuple
 import pytest
 
 from pfcheck.postfix import relay
+from pfcheck.postfix.relay.lookups import Tables
+from pfcheck.postfix.relay.rewrite import AddressModel
 from tests.support.live_postfix import live_postfix_factory  # noqa: F401  (pytest fixture)
 from tests.support.relay_cases import DEFAULT_MASTER_CF, Probe, RelayCase, build_config, smtp_session
 
@@ -42,7 +44,7 @@ def test_route_replies_agree_with_smtpd(tmp_path: Path, live_postfix_factory: ty
     case = RelayCase("transport-replies", "test", MAIN_CF, None, {"/etc/postfix/transport": TRANSPORT},
                      {"smtp/inet": relay.Verdict.CLOSED})
     config = build_config(case, tmp_path / "eval")
-    model = relay._AddressModel(config.main, relay._Tables(config.resolver))
+    model = AddressModel(config.main, Tables(config.resolver))
     predicted: List[Tuple[str, Optional[str]]] = []
     for recipient in RECIPIENTS:
         route = model.route_of(model.resolve(recipient))

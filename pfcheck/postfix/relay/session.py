@@ -1,0 +1,151 @@
+"""The SMTP session being judged, and what one evaluation branch carries along.
+
+An `Attempt` is one transaction of the attacker (client, HELO, sender, recipient). While the
+restriction lists run over it, each branch holds a `State` (generic_checks()'s flags) and a
+`Path` (what the branch relied on, and its trace); a restriction answers with `Outcome`s.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Dict, FrozenSet, Optional, Tuple
+
+from pfcheck.postfix.relay.model import Location, Unknown
+
+_PLAIN_FIELDS: Dict[type, FrozenSet[str]] = {}
+
+
+def replace(obj: Any, **changes: Any) -> Any:
+    """dataclasses.replace(), without its cost where that adds nothing.
+
+    The evaluator copies its small frozen state objects millions of times on a large repo;
+    dataclasses.replace() (fields() + __init__ with object.__setattr__ per field) was a fifth
+    of pfcheck's run time on the corpus. For a dataclass whose fields are all init fields,
+    without __post_init__ or __slots__, copying the instance dict and overwriting the changed
+    fields builds the same object. Anything else (or a name that is not a field) goes through
+    dataclasses.replace().
+    """
+    cls = type(obj)
+    names = _PLAIN_FIELDS.get(cls)
+    if names is None:
+        fields = dataclasses.fields(cls)
+        plain = not hasattr(cls, "__post_init__") and not hasattr(cls, "__slots__") and all(f.init for f in fields)
+        names = frozenset(f.name for f in fields) if plain else frozenset()
+        _PLAIN_FIELDS[cls] = names
+    if not names or not names.issuperset(changes):
+        return dataclasses.replace(obj, **changes)
+    copied = object.__new__(cls)
+    copied.__dict__.update(obj.__dict__)
+    copied.__dict__.update(changes)
+    return copied
+
+
+@dataclass(frozen=True)
+class Client:
+    """The connecting client: its address, and its names as smtpd's DNS lookups find them."""
+
+    address: str
+    name: str  # "unknown" without a verified reverse name
+    name_ok: bool
+    reverse_name: str
+    reverse_ok: bool
+    trusted: Optional[bool]  # True: the whole family is trusted (permit_mynetworks always matches)
+
+    @property
+    def display_name(self) -> Optional[str]:
+        return self.name if self.name_ok else None
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One transaction of the attacker, up to RCPT TO."""
+
+    client: Client
+    helo: Optional[str]
+    sender: str  # internal form; "" = the null sender
+    recipient: str  # internal form, as smtpd hands it to the resolver
+
+
+# (parameter, token, location, table entry) of the restriction that permitted.
+PermitToken = Tuple[str, str, Optional[Location], Optional[Location]]
+
+# Status codes as generic_checks uses them.
+OK = 1
+DUNNO = 0
+REJECT = -1
+
+
+@dataclass(frozen=True)
+class State:
+    """generic_checks()'s per-list flags (smtpd's `state`), as one branch has them."""
+
+    recursion: int = 0
+    warn_if_reject: int = 0
+    defer_if_permit: Optional[str] = None
+    defer_if_reject: Optional[str] = None
+    discard: bool = False
+    rcpt_maps_checked: bool = False
+    sender_maps_checked: bool = False
+
+
+@dataclass(frozen=True)
+class Path:
+    """What one evaluation branch relied on: unknown choices, attacker assumptions, trace."""
+
+    unknowns: Tuple[Unknown, ...] = ()
+    assumptions: Tuple[str, ...] = ()
+    replayable: bool = True
+    steps: Tuple[str, ...] = ()
+    permit_token: Optional[PermitToken] = None
+    relied: Tuple[Any, ...] = ()  # policy assumptions (pfcheck.policy.assume) used on the way
+
+    def rely(self, assumption: Any) -> "Path":
+        if assumption in self.relied:
+            return self
+        return replace(self, relied=self.relied + (assumption,))
+
+    def unknown(self, item: Unknown) -> "Path":
+        if item in self.unknowns:
+            return self
+        return replace(self, unknowns=self.unknowns + (item,))
+
+    def assume(self, text: str, replayable: bool = True) -> "Path":
+        assumptions = self.assumptions if text in self.assumptions else self.assumptions + (text,)
+        return replace(self, assumptions=assumptions, replayable=self.replayable and replayable)
+
+    def step(self, text: str) -> "Path":
+        return replace(self, steps=self.steps + (text,))
+
+
+@dataclass(frozen=True)
+class Branch:
+    """A finished run of one list on one branch: its status, state, path and reply."""
+
+    status: int
+    state: State
+    path: Path
+    reply: str = ""
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a restriction list sees: the stage and which SMTP data exist at that time."""
+
+    attempt: Attempt
+    parameter: str
+    default_acl: Optional[str]
+    stage: str  # CONNECT | HELO | MAIL | RCPT
+    helo: Optional[str]
+    sender: Optional[str]
+    recipient: Optional[str]
+
+
+#: One possible answer of a restriction: (status, state, path, tokens consumed, reply text).
+Outcome = Tuple[int, State, Path, int, str]
+#: One possible answer of an access-table action (check_table_result()): (status, state,
+#: path, reply text); the restriction that looked it up adds the tokens it consumed.
+TableOutcome = Tuple[int, State, Path, str]
+
+
+class Complexity(Exception):
+    """The branch budget of one attempt is spent."""
