@@ -45,10 +45,6 @@ from pfcheck.postfix.addresses import (
     first_match_partition, format_address, hostname_matches, hostname_pattern_can_match,
     is_table_pattern, parse_address, parse_cidr_pattern, parse_ipv6, split_list,
 )
-# Re-exported for relay.py (another engineer's area), which reads `networks.GLOBAL_ADDRESSES`,
-# `networks.format_address` and `networks.IntervalSet` (the last two are used here too). After
-# the merge relay imports them from pfcheck.postfix.addresses and this import can go.
-from pfcheck.postfix.addresses import GLOBAL_ADDRESSES  # noqa: F401
 from pfcheck.postfix.source import read_bounded
 from pfcheck.postfix.tables import FailingTable, Table, TableResolver, load_table, parse_table_ref
 
