@@ -29,12 +29,11 @@ the safe reading.
 from __future__ import annotations
 
 import ipaddress
-import re
 from typing import Any, Iterator, Mapping, Optional
 
 from pfcheck.findings import Finding, Severity
 from pfcheck.postfix.config import split_inet_name
-from pfcheck.postfix.param_types import inet_interfaces_refusal
+from pfcheck.postfix.param_types import inet_interfaces_refusal, split_words
 from pfcheck.rules.base import RuleContext, make_finding
 
 ID = "PF907"
@@ -42,8 +41,6 @@ NAME = "host-dependent"
 SEVERITY = Severity.INFO
 OPTIONS: Mapping[str, tuple[type, Any]] = {}
 
-#: own_inet_addr.c splits inet_interfaces on these (the name-mask delimiters).
-_DELIMITERS = re.compile(r"[, \t\r\n]+")
 #: What every host has: the keywords (whole value only) and the loopback address and name.
 _EVERY_HOST = frozenset({"127.0.0.1", "::1", "localhost"})
 
@@ -57,7 +54,7 @@ def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
     if (value.error is None and expanded is not None and not value.origin.is_default
             and value.origin.path is not None and expanded not in ("all", "loopback-only")
             and inet_interfaces_refusal(expanded) is None):
-        for word in (w for w in _DELIMITERS.split(expanded) if w):
+        for word in split_words(expanded):
             what = _needs(word)
             if what is not None:
                 yield make_finding(
