@@ -196,6 +196,7 @@ def run_rules(ctx: RuleContext, policy: Policy) -> list[Finding]:
     """Every enabled directory rule over one directory, with the policy's severity applied."""
     findings: list[Finding] = []
     ctx.assumptions = policy.assumptions
+    ctx.roles = policy.roles_for(ctx.config.directory)
     for module in DIRECTORY_RULES:
         severity = policy.severity(module.ID)
         if severity is None:

@@ -60,6 +60,16 @@ STRING = "string"  #: a Postfix value: YAML booleans become yes/no, numbers must
 STRINGS = "strings"  #: list of Postfix values
 OPTION_KINDS: tuple[str, ...] = (NETWORKS, BOOLEAN, INTEGER, STRING, STRINGS)
 
+#: What a host is for (`roles:`): rules that depend on a host's purpose read these, and no
+#: rule guesses a role the policy does not state.
+#: mx: public port 25 for the domains it receives; relay: relays for `mynetworks` clients;
+#: submission: authenticated clients on 587/465; send-only: a null client, nothing listens
+#: beyond loopback; internal: no listener meant for the Internet.
+ROLES: tuple[str, ...] = ("mx", "relay", "submission", "send-only", "internal")
+
+#: Roles that contradict `send-only` when one `roles:` entry names both.
+RECEIVING_ROLES: frozenset[str] = frozenset({"mx", "relay", "submission"})
+
 
 
 # --------------------------------------------------------------------------------------------
@@ -247,6 +257,21 @@ class Waiver:
 
 
 @dataclass(frozen=True)
+class RoleEntry:
+    """One `roles:` entry: config directories matching `glob` (relative to the policy file's
+    directory) have `roles`. `line`/`column` locate the entry in the policy file."""
+
+    glob: str
+    roles: tuple[str, ...]
+    line: int = 1
+    column: int = 1
+
+    def matches(self, candidates: list[str]) -> bool:
+        pattern = glob_regex(self.glob)
+        return any(pattern.fullmatch(candidate) for candidate in candidates)
+
+
+@dataclass(frozen=True)
 class Policy:
     """A validated policy, every rule of the registry resolved to a severity and options.
 
@@ -265,6 +290,8 @@ class Policy:
     exclude: tuple[str, ...] = ()
     #: `assume:` entries (pfcheck/policy/assume.py), laid over the base policy's.
     assumptions: Assumptions = NO_ASSUMPTIONS
+    #: `roles:` entries, in policy order (a directory gets the union of every match).
+    roles: tuple[RoleEntry, ...] = ()
 
     @property
     def base_dir(self) -> Optional[Path]:
@@ -314,6 +341,25 @@ class Policy:
         parts = relative.split("/")
         prefixes = ["/".join(parts[:count]) for count in range(1, len(parts) + 1)]
         return any(glob_regex(glob).fullmatch(prefix) for glob in self.exclude for prefix in prefixes)
+
+    def roles_for(self, directory: Union[str, Path]) -> frozenset[str]:
+        """The roles of a config directory: every `roles:` entry whose glob matches the
+        directory, a directory above it (up to the policy's directory), or its main.cf or
+        master.cf. A single-host repository with the policy beside main.cf writes `"**"` or
+        `main.cf`."""
+        if not self.roles:
+            return frozenset()
+        relative = self.relative_path(directory)
+        if relative is None:
+            return frozenset()
+        parts = [] if relative == "." else relative.split("/")
+        candidates = ["/".join(parts[:count]) for count in range(1, len(parts) + 1)]
+        candidates += ["/".join([*parts, name]) for name in ("main.cf", "master.cf")]
+        found: set[str] = set()
+        for entry in self.roles:
+            if entry.matches(candidates):
+                found.update(entry.roles)
+        return frozenset(found)
 
     def find_waiver(
         self,
@@ -370,6 +416,8 @@ class Policy:
             ]
         if self.assumptions:
             data["assume"] = self.assumptions.as_data()
+        if self.roles:
+            data["roles"] = {entry.glob: list(entry.roles) for entry in self.roles}
         return data
 
 

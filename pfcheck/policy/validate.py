@@ -10,7 +10,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 from pfcheck.findings import Severity
 from pfcheck.policy.assume import NO_ASSUMPTIONS, parse_assume
-from pfcheck.policy.model import BOOLEAN, DEFAULT_POSTFIX_VERSION, FAIL_ON_WORDS, INTEGER, NETWORKS, Policy, PolicyError, RulePolicy, RuleSpec, SCHEMA_VERSION, SERVICE_TYPES, SEVERITY_WORDS, STRING, SUPPRESSION_MODES, Waiver, default_option_value
+from pfcheck.policy.model import BOOLEAN, DEFAULT_POSTFIX_VERSION, FAIL_ON_WORDS, INTEGER, NETWORKS, Policy, PolicyError, RulePolicy, RuleSpec, SCHEMA_VERSION, SERVICE_TYPES, SEVERITY_WORDS, STRING, SUPPRESSION_MODES, Waiver, default_option_value, ROLES, RECEIVING_ROLES, RoleEntry
 from pfcheck.policy.networks import network_text, parse_policy_network
 from pfcheck.policy.suggest import suggest
 from pfcheck.policy.yaml_safe import TAG_BOOL, TAG_FLOAT, TAG_INT, TAG_MAP, TAG_MERGE, TAG_NULL, TAG_SEQ, TAG_STR, TAG_TIMESTAMP, node_position, node_tag
@@ -172,7 +172,7 @@ class PolicyValidator:
             raise self.fail(root, 'missing key "version" (write "version: 1" as the first line)')
         version = self.version(version_node)
         keys = self.check_keys(
-            items, ("version", "postfix_version", "fail_on", "rules", "suppressions", "waivers", "exclude", "assume")
+            items, ("version", "postfix_version", "fail_on", "rules", "suppressions", "waivers", "exclude", "assume", "roles")
         )
 
         postfix_version = base.postfix_version if base else DEFAULT_POSTFIX_VERSION
@@ -201,6 +201,7 @@ class PolicyValidator:
         rules = self.rules(rules_node, base)
         waivers = self.waivers(keys["waivers"][1], path) if "waivers" in keys else ()
         exclude = self.exclude(keys["exclude"][1]) if "exclude" in keys else ()
+        roles = self.roles_section(keys["roles"][1]) if "roles" in keys else (base.roles if base else ())
         assumptions = base.assumptions if base else NO_ASSUMPTIONS
         if "assume" in keys:
             assumptions = parse_assume(self, keys["assume"][1], path).layered_on(assumptions)
@@ -215,6 +216,7 @@ class PolicyValidator:
             source_description=str(path) if path is not None else "built-in default policy",
             exclude=exclude,
             assumptions=assumptions,
+            roles=roles,
         )
 
     def version(self, node: Any) -> int:
@@ -358,6 +360,30 @@ class PolicyValidator:
     def exclude(self, node: Any) -> tuple[str, ...]:
         """`exclude:` globs: paths that are not Postfix configs (templates, fixtures)."""
         return tuple(self.path_glob(item, "exclude pattern") for item in self.sequence(node, "exclude"))
+
+    def roles_section(self, node: Any) -> tuple[RoleEntry, ...]:
+        """`roles:`: a mapping from path glob to a role or a list of roles."""
+        if self.is_null(node):
+            return ()
+        entries: list[RoleEntry] = []
+        for key, key_node, value in self.mapping(node, "roles"):
+            glob = self.path_glob(key_node, "roles pattern")
+            items = self.sequence(value, f'roles of "{key}"') if node_tag(value) == TAG_SEQ else [value]
+            if not items:
+                raise self.fail(value, f'roles of "{key}": name at least one role (one of {", ".join(ROLES)})')
+            roles: list[str] = []
+            for item in items:
+                role = self.word(item, f'role of "{key}"', ROLES)
+                if role not in roles:
+                    roles.append(role)
+            clash = sorted(RECEIVING_ROLES.intersection(roles))
+            if "send-only" in roles and clash:
+                raise self.fail(
+                    value, f'roles of "{key}": "send-only" (listens on loopback only) contradicts "{clash[0]}"'
+                )
+            line, column = node_position(key_node)
+            entries.append(RoleEntry(glob, tuple(roles), line, column))
+        return tuple(entries)
 
     def service(self, node: Any) -> str:
         service = self.text(node, "waiver service").strip()

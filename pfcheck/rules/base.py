@@ -54,6 +54,9 @@ class RuleContext:
     #: The governing policy's `assume:`, set by run_rules(): the one way assumptions reach the
     #: relay evaluator (see relay_common.relay_verdict). None outside a lint run.
     assumptions: Optional[Assumptions] = None
+    #: What the policy's `roles:` say this host is for (pfcheck.policy.model.ROLES), set by
+    #: run_rules(). Empty when the policy states no role: then no rule assumes one.
+    roles: frozenset[str] = frozenset()
 
     def resolver(self) -> TableResolver:
         """A TableResolver for table files inside the repo (created once per directory)."""
