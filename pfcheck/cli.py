@@ -22,7 +22,7 @@ EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
 EXIT_ERROR = 2
 
-SUBCOMMANDS = ("show", "rules", "explain")
+SUBCOMMANDS = ("show", "rules", "explain", "profiles")
 PROJECT_URI = "https://github.com/pfcheck/pfcheck"
 #: `--format auto`: github under GitHub Actions when it goes to stdout, else text.
 AUTO_FORMAT = "auto"
@@ -60,6 +60,7 @@ class _OutputFileAction(argparse.Action):
 
 
 def _lint_parser() -> argparse.ArgumentParser:
+    from pfcheck.compliance import profile_names
     from pfcheck.report import FORMATS
 
     parser = _Parser(
@@ -75,6 +76,8 @@ def _lint_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output-file", action=_OutputFileAction, dest="outputs", type=Path, metavar="FILE",
                         help="write the --format given just before it to FILE instead of stdout")
     parser.add_argument("--fail-on", choices=("error", "warning", "info"), help="lowest severity that fails the run (default: the policy's fail_on)")
+    parser.add_argument("--profile", action="append", dest="profiles", default=[], choices=profile_names(), metavar="NAME",
+                        help=f"compliance profile ({', '.join(profile_names())}): turn on its rules and tag findings with its control ids, in addition to the policy's profiles; repeatable (see pfcheck profiles)")
     # --- baseline (pfcheck/engine/baseline.py) ---
     baseline = parser.add_mutually_exclusive_group()
     baseline.add_argument("--baseline", type=Path, metavar="FILE", help="hide the findings recorded in FILE (written by --write-baseline); stale entries are reported as PF903")
@@ -104,16 +107,33 @@ def _rules_registry() -> dict[str, RuleModule]:
 BUILTIN_POLICY = "builtin"
 
 
-def _policy_lookup(policy_path: Optional[Path]) -> PolicyLookup:
-    """A function from a config directory to the Policy that governs it."""
+def _policy_lookup(policy_path: Optional[Path], profiles: Sequence[str] = ()) -> PolicyLookup:
+    """A function from a config directory to the Policy that governs it (with the
+    command line's `--profile`s added to each policy's own)."""
     from pfcheck.policy import PolicyResolver
 
     if policy_path is not None and str(policy_path) == BUILTIN_POLICY:
         resolver = PolicyResolver(_rules_registry())
-        return lambda _directory: resolver.load(None)
-    if policy_path is not None and not os.path.lexists(policy_path):  # (a FIFO: the loader says so)
+        lookup: PolicyLookup = lambda _directory: resolver.load(None)  # noqa: E731
+    elif policy_path is not None and not os.path.lexists(policy_path):  # (a FIFO: the loader says so)
         raise CliError(f"{policy_path}: policy file not found")
-    return PolicyResolver(_rules_registry(), policy_path=policy_path).policy_for
+    else:
+        lookup = PolicyResolver(_rules_registry(), policy_path=policy_path).policy_for
+    if not profiles:
+        return lookup
+    from pfcheck.policy.model import rule_specs
+
+    specs = rule_specs(_rules_registry())
+    profiled: dict[int, Any] = {}
+
+    def with_profiles(directory: Path) -> Any:
+        policy = lookup(directory)
+        key = id(policy)  # each policy is read once per run and stays alive in the resolver
+        if key not in profiled:
+            profiled[key] = policy.with_profiles(tuple(profiles), specs)
+        return profiled[key]
+
+    return with_profiles
 
 
 def _check_version(text: Optional[str]) -> Optional[str]:
@@ -165,6 +185,55 @@ def cmd_rules(argv: Sequence[str]) -> int:
     rules = _rules_registry()
     for code, module in rules.items():
         sys.stdout.write(f"{code}  {module.NAME:<28} {str(module.SEVERITY):<8} {summary(module)}\n")
+    return EXIT_CLEAN
+
+
+def cmd_profiles(argv: Sequence[str]) -> int:
+    """`pfcheck profiles [NAME ...] [--format text|json]`: the control-to-rule map."""
+    import json
+
+    from pfcheck.compliance import PROFILES, controls_in
+
+    parser = _Parser(prog="pfcheck profiles", description="List the compliance profiles, their controls and the rules that answer each.")
+    parser.add_argument("names", nargs="*", metavar="NAME", help=f"profiles to list: {', '.join(PROFILES)} (default: all)")
+    parser.add_argument("--format", choices=("text", "json", "markdown"), default="text")
+    args = parser.parse_args(argv)
+    unknown = [name for name in args.names if name not in PROFILES]
+    if unknown:
+        raise CliError(f"pfcheck profiles: unknown profile \"{unknown[0]}\" (one of {', '.join(PROFILES)})")
+    names = args.names or list(PROFILES)
+    if args.format == "markdown":
+        from pfcheck.compliance import markdown_table
+
+        sys.stdout.write(markdown_table(names))
+        return EXIT_CLEAN
+    if args.format == "json":
+        document = [
+            {
+                "profile": name, "title": PROFILES[name].title, "source": PROFILES[name].source,
+                "controls": [
+                    {"ids": list(control.ids), "title": control.title, "source": control.source,
+                     "rules": list(control.rules),
+                     "literal": control.literal.describe() if control.literal else None,
+                     "applies": control.applies}
+                    for control in controls_in([name])
+                ],
+            }
+            for name in names
+        ]
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        return EXIT_CLEAN
+    for name in names:
+        profile = PROFILES[name]
+        sys.stdout.write(f"{name}: {profile.title} ({profile.source})\n")
+        for control in controls_in([name]):
+            sys.stdout.write(f"  {', '.join(control.ids)}: {control.title}\n")
+            sys.stdout.write(f"    rules: {', '.join(control.rules)}")
+            if control.literal is not None:
+                sys.stdout.write(f"; literal form (PF801): {control.literal.describe()}")
+            if control.applies != "always":
+                sys.stdout.write(f"; applies to hosts without a receiving role ({control.applies})")
+            sys.stdout.write("\n")
     return EXIT_CLEAN
 
 
@@ -221,7 +290,7 @@ def cmd_lint(argv: Sequence[str]) -> int:
     )
     if args.new_only and not args.base:
         raise CliError("--new-only needs --base REV")
-    result = lint(args.paths or ["."], options, _policy_lookup(args.policy))
+    result = lint(args.paths or ["."], options, _policy_lookup(args.policy, args.profiles))
     if result.baseline_written is not None:
         sys.stderr.write(f"pfcheck: wrote {result.baseline_written} baseline entries to {args.write_baseline}\n")
     rules = {code: RuleInfo.from_module(module) for code, module in _rules_registry().items()}
@@ -249,7 +318,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     try:
         if argv and argv[0] in SUBCOMMANDS:
-            command = {"show": cmd_show, "rules": cmd_rules, "explain": cmd_explain}[argv[0]]
+            command = {"show": cmd_show, "rules": cmd_rules, "explain": cmd_explain, "profiles": cmd_profiles}[argv[0]]
             return command(argv[1:])
         return cmd_lint(argv)
     except (CliError, UsageError) as error:

@@ -56,6 +56,9 @@ class Finding:
     from_default: bool = False
     status: Optional[str] = None
     failing: bool = field(default=False, compare=False)
+    #: Compliance control ids this finding answers under the policy's profiles
+    #: (pfcheck/compliance.py); not part of a finding's identity either.
+    controls: tuple[str, ...] = field(default=(), compare=False)
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:

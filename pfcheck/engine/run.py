@@ -197,12 +197,14 @@ def run_rules(ctx: RuleContext, policy: Policy) -> list[Finding]:
     findings: list[Finding] = []
     ctx.assumptions = policy.assumptions
     ctx.roles = policy.roles_for(ctx.config.directory)
+    ctx.profiles = policy.profiles
     for module in DIRECTORY_RULES:
         severity = policy.severity(module.ID)
         if severity is None:
             continue
+        controls = policy.controls_of(module.ID)
         for finding in module.check(ctx, policy.options(module.ID)):
-            findings.append(finding.with_(severity=severity))
+            findings.append(finding.with_(severity=severity, controls=controls or finding.controls))
     return findings
 
 
@@ -274,8 +276,9 @@ def compare_with_base(ctx: RuleContext, base: BaseRevision, policy: Policy, find
         severity = policy.severity(module.ID)
         if severity is None:
             continue
+        controls = policy.controls_of(module.ID)
         for finding in module.compare(ctx, old_ctx, base.revision):
-            marked.append(finding.with_(severity=severity, status="new"))
+            marked.append(finding.with_(severity=severity, status="new", controls=controls))
     return marked
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping, Optional, Union
@@ -220,6 +220,9 @@ class RulePolicy:
     name: str
     severity: Optional[Severity]
     options: Mapping[str, Any]
+    #: Whether a policy file set this rule's severity (the built-in policy does not count): a
+    #: profile turns on only the rules nobody turned off on purpose.
+    configured: bool = False
 
     @property
     def enabled(self) -> bool:
@@ -292,6 +295,9 @@ class Policy:
     assumptions: Assumptions = NO_ASSUMPTIONS
     #: `roles:` entries, in policy order (a directory gets the union of every match).
     roles: tuple[RoleEntry, ...] = ()
+    #: Compliance profiles (pfcheck/compliance.py PROFILES) whose rules this policy turns on
+    #: and whose control ids tag findings.
+    profiles: tuple[str, ...] = ()
 
     @property
     def base_dir(self) -> Optional[Path]:
@@ -317,6 +323,29 @@ class Policy:
             if candidate.name == rule:
                 return candidate
         raise KeyError(rule)
+
+    def with_profiles(self, profiles: "tuple[str, ...] | list[str]", specs: Mapping[str, "RuleSpec"]) -> "Policy":
+        """This policy with `profiles` added (the policy's own first, each once): every rule a
+        control of theirs names is turned on at its default severity, unless a policy file
+        set its severity (an explicit `off` stays off)."""
+        from pfcheck.compliance import rules_of
+
+        names = tuple(dict.fromkeys((*self.profiles, *profiles)))
+        rules = dict(self.rules)
+        for code in sorted(rules_of(names)):
+            current, spec = rules.get(code), specs.get(code)
+            if current is None or spec is None or current.configured or current.enabled:
+                continue
+            rules[code] = replace(current, severity=spec.severity)
+        return replace(self, rules=MappingProxyType(rules), profiles=names)
+
+    def controls_of(self, code: str) -> tuple[str, ...]:
+        """The control ids of this policy's profiles that a finding of rule `code` answers."""
+        if not self.profiles:
+            return ()
+        from pfcheck.compliance import controls_of
+
+        return controls_of(code, self.profiles)
 
     def fails(self, severity: Severity) -> bool:
         """Whether a finding of this severity makes the run fail."""
@@ -416,6 +445,8 @@ class Policy:
             ]
         if self.assumptions:
             data["assume"] = self.assumptions.as_data()
+        if self.profiles:
+            data["profiles"] = list(self.profiles)
         if self.roles:
             data["roles"] = {entry.glob: list(entry.roles) for entry in self.roles}
         return data

@@ -11,6 +11,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 from pfcheck.findings import Severity
 from pfcheck.policy.assume import NO_ASSUMPTIONS, parse_assume
 from pfcheck.policy.model import BOOLEAN, DEFAULT_POSTFIX_VERSION, FAIL_ON_WORDS, INTEGER, NETWORKS, Policy, PolicyError, RulePolicy, RuleSpec, SCHEMA_VERSION, SERVICE_TYPES, SEVERITY_WORDS, STRING, SUPPRESSION_MODES, Waiver, default_option_value, ROLES, RECEIVING_ROLES, RoleEntry
+from pfcheck.compliance import profile_names
 from pfcheck.policy.networks import network_text, parse_policy_network
 from pfcheck.policy.suggest import suggest
 from pfcheck.policy.yaml_safe import TAG_BOOL, TAG_FLOAT, TAG_INT, TAG_MAP, TAG_MERGE, TAG_NULL, TAG_SEQ, TAG_STR, TAG_TIMESTAMP, node_position, node_tag
@@ -62,6 +63,8 @@ class PolicyValidator:
         self.specs = specs
         self.by_name = {spec.name: spec for spec in specs.values()}
         self.by_upper_code = {code.upper(): spec for code, spec in specs.items()}
+        #: Set per document: severities a policy file sets count as chosen (RulePolicy.configured).
+        self.is_policy_file = False
 
     # -- primitives -----------------------------------------------------------------------
 
@@ -172,7 +175,7 @@ class PolicyValidator:
             raise self.fail(root, 'missing key "version" (write "version: 1" as the first line)')
         version = self.version(version_node)
         keys = self.check_keys(
-            items, ("version", "postfix_version", "fail_on", "rules", "suppressions", "waivers", "exclude", "assume", "roles")
+            items, ("version", "postfix_version", "fail_on", "rules", "suppressions", "waivers", "exclude", "assume", "roles", "profiles")
         )
 
         postfix_version = base.postfix_version if base else DEFAULT_POSTFIX_VERSION
@@ -198,6 +201,7 @@ class PolicyValidator:
             suppressions = self.word(keys["suppressions"][1], "suppressions", SUPPRESSION_MODES)
 
         rules_node = keys["rules"][1] if "rules" in keys else None
+        self.is_policy_file = path is not None
         rules = self.rules(rules_node, base)
         waivers = self.waivers(keys["waivers"][1], path) if "waivers" in keys else ()
         exclude = self.exclude(keys["exclude"][1]) if "exclude" in keys else ()
@@ -205,7 +209,7 @@ class PolicyValidator:
         assumptions = base.assumptions if base else NO_ASSUMPTIONS
         if "assume" in keys:
             assumptions = parse_assume(self, keys["assume"][1], path).layered_on(assumptions)
-        return Policy(
+        policy = Policy(
             version=version,
             postfix_version=postfix_version,
             fail_on=fail_on,
@@ -218,6 +222,9 @@ class PolicyValidator:
             assumptions=assumptions,
             roles=roles,
         )
+        # A policy file's `profiles:` replaces the base's, as every top-level key does.
+        profiles = self.profiles(keys["profiles"][1]) if "profiles" in keys else (base.profiles if base else ())
+        return policy.with_profiles(profiles, self.specs) if profiles else policy
 
     def version(self, node: Any) -> int:
         if node_tag(node) == TAG_INT:
@@ -266,13 +273,15 @@ class PolicyValidator:
             self.mapping(node, f"rule {label}"), ("severity", "options"), f" in rule {label}"
         )
         severity = current.severity
+        configured = current.configured
         if "severity" in keys:
             word = self.word(keys["severity"][1], f"severity of {label}", SEVERITY_WORDS)
             severity = None if word == "off" else Severity.parse(word)
+            configured = configured or self.is_policy_file
         options = current.options
         if "options" in keys:
             options = MappingProxyType(self.options(spec, keys["options"][1]))
-        return RulePolicy(spec.code, spec.name, severity, options)
+        return RulePolicy(spec.code, spec.name, severity, options, configured)
 
     def options(self, spec: RuleSpec, node: Any) -> dict[str, Any]:
         """Options given replace the inherited set: the ones left out take the rule's defaults."""
@@ -360,6 +369,15 @@ class PolicyValidator:
     def exclude(self, node: Any) -> tuple[str, ...]:
         """`exclude:` globs: paths that are not Postfix configs (templates, fixtures)."""
         return tuple(self.path_glob(item, "exclude pattern") for item in self.sequence(node, "exclude"))
+
+    def profiles(self, node: Any) -> tuple[str, ...]:
+        """`profiles:`: compliance profiles by name (pfcheck/compliance.py)."""
+        names: list[str] = []
+        for item in self.sequence(node, "profiles"):
+            name = self.word(item, "profile", profile_names())
+            if name not in names:
+                names.append(name)
+        return tuple(names)
 
     def roles_section(self, node: Any) -> tuple[RoleEntry, ...]:
         """`roles:`: a mapping from path glob to a role or a list of roles."""

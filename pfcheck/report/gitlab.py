@@ -48,7 +48,8 @@ def issue(finding: Finding, rule: RuleInfo, fingerprint: str) -> dict[str, Any]:
     return {
         "type": "issue",
         "description": description,
-        "check_name": finding.code,
+        # The check is the rule; under a compliance profile, also the controls it answers.
+        "check_name": f"{finding.code} ({', '.join(finding.controls)})" if finding.controls else finding.code,
         "categories": [CATEGORY_SECURITY if rule.is_security else CATEGORY_BUG_RISK],
         "fingerprint": fingerprint,
         "severity": severity(finding, rule),

@@ -62,6 +62,7 @@ def finding_object(finding: Finding, fingerprint: str) -> dict[str, Any]:
         "from_default": finding.from_default,
         "status": finding.status,
         "failing": finding.failing,
+        "controls": list(finding.controls),
         "fingerprint": fingerprint,
     }
 

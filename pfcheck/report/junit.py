@@ -85,6 +85,8 @@ def case_name(finding: Finding) -> str:
         name += f" [{finding.service}]"
     if finding.parameter:
         name += f" ({finding.parameter})"
+    if finding.controls:
+        name += f" (controls: {', '.join(finding.controls)})"
     return _attribute(name)
 
 

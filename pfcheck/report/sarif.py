@@ -47,9 +47,13 @@ def render(report: Report) -> str:
     driver["version"] = report.tool_version
     if _SEMVER.fullmatch(report.tool_version):
         driver["semanticVersion"] = report.tool_version
-    driver["rules"] = [rule_descriptor(rule) for rule in rules]
+    controls = _controls_by_rule(findings)
+    driver["rules"] = [rule_descriptor(rule, controls.get(rule.code, ())) for rule in rules]
 
     run: dict[str, Any] = {"tool": {"driver": driver}}
+    taxonomies = _taxonomies(controls)
+    if taxonomies:
+        run["taxonomies"] = taxonomies
     if report.automation_id:
         run["automationDetails"] = {"id": report.automation_id}
     run["columnKind"] = "unicodeCodePoints"
@@ -69,7 +73,31 @@ def render(report: Report) -> str:
     return json.dumps(log, indent=2, ensure_ascii=True, default=str) + "\n"
 
 
-def rule_descriptor(rule: RuleInfo) -> dict[str, Any]:
+def _controls_by_rule(findings: list[Finding]) -> dict[str, tuple[str, ...]]:
+    """Per rule, the compliance control ids its findings carry (in first-seen order)."""
+    found: dict[str, dict[str, None]] = {}
+    for finding in findings:
+        if finding.controls:
+            found.setdefault(finding.code, {}).update(dict.fromkeys(finding.controls))
+    return {code: tuple(ids) for code, ids in found.items()}
+
+
+def _taxonomies(controls: dict[str, tuple[str, ...]]) -> list[dict[str, Any]]:
+    """One SARIF taxonomy per compliance profile whose controls appear, each control a taxon
+    (the targets of the rules' `relationships`)."""
+    from pfcheck.compliance import profile_of
+
+    taxa: dict[str, dict[str, None]] = {}
+    for ids in controls.values():
+        for control_id in ids:
+            taxa.setdefault(profile_of(control_id), {})[control_id] = None
+    return [
+        {"name": profile, "taxa": [{"id": control_id} for control_id in ids]}
+        for profile, ids in taxa.items()
+    ]
+
+
+def rule_descriptor(rule: RuleInfo, controls: tuple[str, ...] = ()) -> dict[str, Any]:
     help_markdown = rule.help_markdown or rule.summary
     descriptor: dict[str, Any] = {
         "id": rule.code,
@@ -85,6 +113,13 @@ def rule_descriptor(rule: RuleInfo) -> dict[str, Any]:
     if rule.security_severity is not None and rule.is_security:
         properties["security-severity"] = rule.security_severity
     descriptor["properties"] = properties
+    if controls:
+        from pfcheck.compliance import profile_of
+
+        descriptor["relationships"] = [
+            {"target": {"id": control_id, "toolComponent": {"name": profile_of(control_id)}}, "kinds": ["relevant"]}
+            for control_id in controls
+        ]
     return descriptor
 
 
@@ -182,6 +217,7 @@ def _result_properties(finding: Finding) -> dict[str, Any]:
         "expected": finding.expected,
         "actual": finding.actual,
         "fromDefault": True if finding.from_default else None,
+        "tags": list(finding.controls) if finding.controls else None,
     }
     return {key: value for key, value in candidates.items() if value is not None}
 

@@ -57,6 +57,8 @@ class RuleContext:
     #: What the policy's `roles:` say this host is for (pfcheck.policy.model.ROLES), set by
     #: run_rules(). Empty when the policy states no role: then no rule assumes one.
     roles: frozenset[str] = frozenset()
+    #: The compliance profiles of the governing policy (pfcheck/compliance.py), set by run_rules().
+    profiles: tuple[str, ...] = ()
 
     def resolver(self) -> TableResolver:
         """A TableResolver for table files inside the repo (created once per directory)."""

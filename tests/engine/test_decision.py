@@ -109,6 +109,7 @@ SCENARIOS = {s.code: s for s in [
     # PF905 is reported when the run judges the policy whole: the directory holding it is named.
     Scenario("PF905", CLEAN_MAIN_CF, policy_extra=ASSUMED_NOTHING, paths=(".",)),
     Scenario("PF906", CLEAN_MAIN_CF + "smtpd_banner = {{ banner }}\n"),
+    Scenario("PF801", CLEAN_MAIN_CF, policy_extra="profiles: [stig]\n"),
     Scenario("PF907", CLEAN_MAIN_CF + "inet_interfaces = 192.0.2.10\n"),
 ]}
 
