@@ -14,7 +14,9 @@ reports, at `info`, where the form and Postfix's behaviour disagree:
 - the literal form is there, but Postfix's behaviour violates the control (a master.cf `-o`
   override, a `mynetworks` that trusts everyone, ...): the script passes, Postfix relays. The
   behaviour is reported by the rule that judges it (PF301, PF302, PF303), tagged with the
-  control, at its own severity.
+  control, at its own severity. This includes ComplianceAsCode's own "compliant" fixture, a
+  main.cf that holds only the literal line: without `compatibility_level` and recipient
+  restrictions, smtpd refuses every connection (PF303).
 
 Where form and behaviour agree, PF801 says nothing: a violation is the behaviour rule's finding.
 
@@ -84,11 +86,12 @@ def _relay_controls(ctx: RuleContext, controls: list[Control], literal: LiteralF
     verdicts = list(remote_relay_verdicts(ctx))
     open_on = [listener.key for listener, verdict in verdicts if verdict.verdict is Verdict.OPEN]
     unproven_on = [listener.key for listener, verdict in verdicts if verdict.verdict is Verdict.UNPROVEN]
+    refused_on = [listener.key for listener, verdict in verdicts if not verdict.guard.passes]
     path, line, column = ctx.location_of(value)
     where = "main.cf sets it" if not value.origin.is_default else "Postfix's default applies"
     shown = value.expanded.strip() or "(empty)"
     control_name = _names(controls)
-    if not present and not open_on and not unproven_on:
+    if not present and not open_on and not unproven_on and not refused_on:
         because = "no listener relays for untrusted clients" if verdicts else \
             "no listener is reachable from other hosts"
         asks = "ask" if len(controls) > 1 else "asks"
@@ -96,9 +99,12 @@ def _relay_controls(ctx: RuleContext, controls: list[Control], literal: LiteralF
             f"{control_name} {asks} for {literal.describe()}; {literal.parameter} is '{shown}' ({where}), "
             f"but Postfix's behaviour complies: {because}"
         )
-    elif present and (open_on or unproven_on):
+    elif present and (open_on or unproven_on or refused_on):
         if open_on:
             how = f"Postfix relays for untrusted clients on {', '.join(open_on)} (PF301)"
+        elif refused_on:
+            how = (f"smtpd on {', '.join(refused_on)} exits at its first connection: no relay "
+                   "restriction works (PF303), the host takes no mail at all")
         else:
             how = f"whether Postfix relays on {', '.join(unproven_on)} depends on what pfcheck cannot see (PF302)"
         message = f"{control_name}: {literal.describe()} is there, but {how}"
