@@ -186,7 +186,9 @@ def tls_available(listener: Listener) -> bool:
     """Whether a client can get a TLS session at all (STARTTLS or wrapper mode), as far as
     the config says: TLS in use, a certificate configured, a valid protocol list."""
     facts = smtpd_tls(listener)
-    return facts.use_tls and not facts.tls_problem
+    # A discarded STARTTLS keyword also disables the command (502): smtpd.c starttls_cmd().
+    reachable = facts.wrappermode or "starttls" not in facts.discarded
+    return facts.use_tls and not facts.tls_problem and reachable
 
 
 def starttls_offered(listener: Listener) -> bool:
