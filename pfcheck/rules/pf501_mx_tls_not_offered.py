@@ -43,7 +43,7 @@ from typing import Any, Iterator, Mapping
 from pfcheck.findings import Finding, Severity
 from pfcheck.postfix import ports, tls_facts
 from pfcheck.rules.base import RuleContext, make_finding
-from pfcheck.rules.tls_common import judged_listeners, level_location, level_reason, shown
+from pfcheck.rules.tls_common import level_location, level_reason, role_listeners, shown
 
 ID = "PF501"
 NAME = "mx-tls-not-offered"
@@ -53,10 +53,8 @@ ROLE = "mx"
 
 
 def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
-    if ROLE not in ctx.roles:
-        return
-    for listener in judged_listeners(ctx):
-        if not ports.is_mx_listener(listener) or tls_facts.wrapper_mode(listener):
+    for listener in role_listeners(ctx, ROLE, ports.is_mx_listener):
+        if tls_facts.wrapper_mode(listener):
             continue
         if tls_facts.starttls_offered(listener):
             continue

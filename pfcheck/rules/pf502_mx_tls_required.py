@@ -34,7 +34,7 @@ from typing import Any, Iterator, Mapping
 from pfcheck.findings import Finding, Severity
 from pfcheck.postfix import ports, tls_facts
 from pfcheck.rules.base import RuleContext, make_finding
-from pfcheck.rules.tls_common import judged_listeners, level_location, level_reason
+from pfcheck.rules.tls_common import level_location, level_reason, role_listeners
 
 ID = "PF502"
 NAME = "mx-tls-required"
@@ -44,10 +44,8 @@ ROLE = "mx"
 
 
 def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
-    if ROLE not in ctx.roles:
-        return
-    for listener in judged_listeners(ctx):
-        if not ports.is_mx_listener(listener) or not tls_facts.tls_required(listener):
+    for listener in role_listeners(ctx, ROLE, ports.is_mx_listener):
+        if not tls_facts.tls_required(listener):
             continue
         path, line, column = level_location(ctx, listener)
         if tls_facts.wrapper_mode(listener):

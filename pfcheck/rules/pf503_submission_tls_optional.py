@@ -36,7 +36,7 @@ from typing import Any, Iterator, Mapping
 from pfcheck.findings import Finding, Severity
 from pfcheck.postfix import ports, tls_facts
 from pfcheck.rules.base import RuleContext, make_finding
-from pfcheck.rules.tls_common import judged_listeners, level_location, level_reason
+from pfcheck.rules.tls_common import level_location, level_reason, role_listeners
 
 ID = "PF503"
 NAME = "submission-tls-optional"
@@ -46,10 +46,8 @@ ROLE = "submission"
 
 
 def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
-    if ROLE not in ctx.roles:
-        return
-    for listener in judged_listeners(ctx):
-        if not ports.is_submission_listener(listener) or tls_facts.tls_required(listener):
+    for listener in role_listeners(ctx, ROLE, ports.is_submission_listener):
+        if tls_facts.tls_required(listener):
             continue
         path, line, column = level_location(ctx, listener)
         level = tls_facts.tls_level(listener)

@@ -54,7 +54,7 @@ from pfcheck.postfix.config import Listener
 from pfcheck.rules.base import RuleContext, make_finding
 from pfcheck.rules.pf201_mynetworks_outside_policy import ipv4_enabled, ipv6_enabled, trusted_list
 from pfcheck.rules.relay_common import point_at
-from pfcheck.rules.tls_common import RELAY_LISTS, judged_listeners, restriction_words, shown
+from pfcheck.rules.tls_common import RELAY_LISTS, restriction_words, role_listeners, shown
 
 ID = "PF504"
 NAME = "submission-without-auth"
@@ -104,11 +104,7 @@ def _where(ctx: RuleContext, listener: Listener, witness: Any) -> tuple[Path, in
 
 
 def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
-    if ROLE not in ctx.roles:
-        return
-    for listener in judged_listeners(ctx):
-        if not ports.is_submission_listener(listener):
-            continue
+    for listener in role_listeners(ctx, ROLE, ports.is_submission_listener):
         scope = listener.scope
         if not tls_facts.auth_enabled(listener):
             value = scope.get("smtpd_sasl_auth_enable")

@@ -47,7 +47,7 @@ from pfcheck.findings import Finding, Severity
 from pfcheck.postfix import tls_facts
 from pfcheck.postfix.config import Listener, Value
 from pfcheck.rules.base import RuleContext, make_finding
-from pfcheck.rules.tls_common import CLIENT_PREFIXES, client_tls_used, judged_listeners, shown
+from pfcheck.rules.tls_common import shown, tls_session_values
 
 ID = "PF507"
 NAME = "obsolete-tls-protocols"
@@ -75,21 +75,8 @@ def _finding(ctx: RuleContext, value: Value, obsolete: tuple[str, ...], who: str
 
 def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
     version = ctx.config.version
-    for listener in judged_listeners(ctx):
-        if not tls_facts.smtpd_tls(listener).use_tls:
-            continue
-        value = listener.scope.get(tls_facts.protocols_parameter(listener))
+    for value, who, listener in tls_session_values(ctx, tls_facts.protocols_parameter,
+                                                   ("tls_protocols", "tls_mandatory_protocols")):
         obsolete = obsolete_enabled(value, version)
         if obsolete:
-            yield _finding(ctx, value, obsolete, f"{listener.key} (TLS level {tls_facts.tls_level(listener)})",
-                           listener)
-    scope = ctx.config.global_scope
-    for prefix in CLIENT_PREFIXES:
-        used, why = client_tls_used(ctx, prefix)
-        if not used:
-            continue
-        for name in (f"{prefix}_tls_protocols", f"{prefix}_tls_mandatory_protocols"):
-            value = scope.get(name)
-            obsolete = obsolete_enabled(value, version)
-            if obsolete:
-                yield _finding(ctx, value, obsolete, f"the {prefix} client (TLS used: {why})", None)
+            yield _finding(ctx, value, obsolete, who, listener)

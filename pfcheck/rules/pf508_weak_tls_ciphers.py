@@ -38,7 +38,7 @@ from pfcheck.findings import Finding, Severity
 from pfcheck.postfix import tls_facts
 from pfcheck.postfix.config import Listener, Value
 from pfcheck.rules.base import RuleContext, make_finding
-from pfcheck.rules.tls_common import CLIENT_PREFIXES, client_tls_used, judged_listeners, shown
+from pfcheck.rules.tls_common import shown, tls_session_values
 
 ID = "PF508"
 NAME = "weak-tls-ciphers"
@@ -64,18 +64,7 @@ def _finding(ctx: RuleContext, value: Value, who: str, listener: Optional[Listen
 
 
 def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
-    for listener in judged_listeners(ctx):
-        if not tls_facts.smtpd_tls(listener).use_tls:
-            continue
-        value = listener.scope.get(tls_facts.ciphers_parameter(listener))
+    for value, who, listener in tls_session_values(ctx, tls_facts.ciphers_parameter,
+                                                   ("tls_ciphers", "tls_mandatory_ciphers")):
         if value.expanded.strip() in WEAK_GRADES:
-            yield _finding(ctx, value, f"{listener.key} (TLS level {tls_facts.tls_level(listener)})", listener)
-    scope = ctx.config.global_scope
-    for prefix in CLIENT_PREFIXES:
-        used, why = client_tls_used(ctx, prefix)
-        if not used:
-            continue
-        for name in (f"{prefix}_tls_ciphers", f"{prefix}_tls_mandatory_ciphers"):
-            value = scope.get(name)
-            if value.expanded.strip() in WEAK_GRADES:
-                yield _finding(ctx, value, f"the {prefix} client (TLS used: {why})", None)
+            yield _finding(ctx, value, who, listener)

@@ -4,7 +4,7 @@ of a listener."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, Iterator, Optional
+from typing import Callable, Iterable, Iterator, Optional
 
 from pfcheck.postfix import tls_facts
 from pfcheck.postfix.config import Listener, Value
@@ -31,6 +31,34 @@ def judged_listeners(ctx: RuleContext) -> Iterator[Listener]:
     for listener in ctx.remote_smtpd_listeners():
         if not dies_at_startup(listener):
             yield listener
+
+
+def role_listeners(ctx: RuleContext, role: str, reached: Callable[[Listener], bool]) -> Iterator[Listener]:
+    """judged_listeners() that `reached` selects (by port), when the directory has `role`;
+    none at all without it (role-dependent rules assume no role)."""
+    if role not in ctx.roles:
+        return
+    for listener in judged_listeners(ctx):
+        if reached(listener):
+            yield listener
+
+
+def tls_session_values(ctx: RuleContext, listener_parameter: Callable[[Listener], str],
+                       client_suffixes: Iterable[str]) -> Iterator[tuple[Value, str, Optional[Listener]]]:
+    """(value, who uses it, listener or None) for a TLS setting wherever TLS is used: per
+    judged listener with TLS on, the parameter its sessions read (`listener_parameter`);
+    main.cf-wide, `<client>_<suffix>` of every client that may use TLS."""
+    for listener in judged_listeners(ctx):
+        if tls_facts.smtpd_tls(listener).use_tls:
+            yield (listener.scope.get(listener_parameter(listener)),
+                   f"{listener.key} (TLS level {tls_facts.tls_level(listener)})", listener)
+    scope = ctx.config.global_scope
+    suffixes = tuple(client_suffixes)
+    for prefix in CLIENT_PREFIXES:
+        used, why = client_tls_used(ctx, prefix)
+        if used:
+            for suffix in suffixes:
+                yield scope.get(f"{prefix}_{suffix}"), f"the {prefix} client (TLS used: {why})", None
 
 
 def shown(ctx: RuleContext, value: Value, listener: Optional[Listener] = None) -> str:
