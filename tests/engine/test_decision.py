@@ -97,6 +97,19 @@ SCENARIOS = {s.code: s for s in [
     Scenario("PF303", CLEAN_MAIN_CF + "smtpd_relay_restrictions =\nsmtpd_recipient_restrictions = permit_mynetworks\n"),
     Scenario("PF304", ALREADY_THERE + CLEAN_MAIN_CF + OPEN_RELAY, base_main_cf=ALREADY_THERE + CLEAN_MAIN_CF,
              off=("PF301",)),
+    Scenario("PF601", CLEAN_MAIN_CF + "smtpd_relay_restrictions = permit_mynetworks,"
+                      " warn_if_reject reject_unauth_destination\n"),
+    Scenario("PF602", CLEAN_MAIN_CF + "smtpd_client_restrictions = reject_maps_rbl\n"),
+    Scenario("PF603", CLEAN_MAIN_CF + "smtpd_relay_restrictions = permit_mynetworks, permit_mx_backup,"
+                      " reject_unauth_destination\n"),
+    Scenario("PF604", CLEAN_MAIN_CF + "smtpd_sender_restrictions = check_sender_mx_access static:OK\n"),
+    Scenario("PF605", CLEAN_MAIN_CF + "relay_domains = org\n"),
+    Scenario("PF606", CLEAN_MAIN_CF + "relay_domains = example.com\n"),
+    Scenario("PF607", CLEAN_MAIN_CF + "allow_untrusted_routing = yes\n"),
+    Scenario("PF608", CLEAN_MAIN_CF + "resolve_dequoted_address = no\n"),
+    # Off in the built-in policy; the scenario's policy gives it a severity (its defaults fire).
+    Scenario("PF609", CLEAN_MAIN_CF),
+    Scenario("PF610", CLEAN_MAIN_CF + "smtpd_client_restrictions = permit_mynetwork\n"),
     Scenario("PF900", CLEAN_MAIN_CF + "{% if relay %}relayhost = [{{ relay }}]{% endif %}\n"),
     Scenario("PF901", CLEAN_MAIN_CF.replace("mynetworks", "# pfcheck: ignore[PF101]\nmynetworks")),
     Scenario("PF902", CLEAN_MAIN_CF.replace("mynetworks", '# pfcheck: ignore[PF101] reason="legacy"\nmynetworks')),
