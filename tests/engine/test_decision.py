@@ -120,6 +120,19 @@ SCENARIOS = {s.code: s for s in [
                       "smtpd_relay_restrictions = permit_tls_all_clientcerts, reject_unauth_destination\n"),
     Scenario("PF511", CLEAN_MAIN_CF + "smtpd_tls_security_level = may\nsmtpd_tls_fingerprint_digest = md5\n"
                       "smtpd_relay_restrictions = permit_tls_clientcerts, reject_unauth_destination\n"),
+    Scenario("PF601", CLEAN_MAIN_CF + "smtpd_relay_restrictions = permit_mynetworks,"
+                      " warn_if_reject reject_unauth_destination\n"),
+    Scenario("PF602", CLEAN_MAIN_CF + "smtpd_client_restrictions = reject_maps_rbl\n"),
+    Scenario("PF603", CLEAN_MAIN_CF + "smtpd_relay_restrictions = permit_mynetworks, permit_mx_backup,"
+                      " reject_unauth_destination\n"),
+    Scenario("PF604", CLEAN_MAIN_CF + "smtpd_sender_restrictions = check_sender_mx_access static:OK\n"),
+    Scenario("PF605", CLEAN_MAIN_CF + "relay_domains = org\n"),
+    Scenario("PF606", CLEAN_MAIN_CF + "relay_domains = example.com\n"),
+    Scenario("PF607", CLEAN_MAIN_CF + "allow_untrusted_routing = yes\n"),
+    Scenario("PF608", CLEAN_MAIN_CF + "resolve_dequoted_address = no\n"),
+    # Off in the built-in policy; the scenario's policy gives it a severity (its defaults fire).
+    Scenario("PF609", CLEAN_MAIN_CF),
+    Scenario("PF610", CLEAN_MAIN_CF + "smtpd_client_restrictions = permit_mynetwork\n"),
     Scenario("PF900", CLEAN_MAIN_CF + "{% if relay %}relayhost = [{{ relay }}]{% endif %}\n"),
     Scenario("PF901", CLEAN_MAIN_CF.replace("mynetworks", "# pfcheck: ignore[PF101]\nmynetworks")),
     Scenario("PF902", CLEAN_MAIN_CF.replace("mynetworks", '# pfcheck: ignore[PF101] reason="legacy"\nmynetworks')),
@@ -277,7 +290,7 @@ def _sarif_failing(text: str) -> Counter[str]:
 
 
 def _gitlab_failing(text: str) -> Counter[str]:
-    return Counter(issue["check_name"] for issue in json.loads(text) if issue["severity"] in {"major", "critical"})
+    return Counter(issue["check_name"].split()[0] for issue in json.loads(text) if issue["severity"] in {"major", "critical"})
 
 
 def _github_failing(text: str) -> Counter[str]:
