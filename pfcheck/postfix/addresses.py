@@ -24,15 +24,13 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Sequence
 
-from pfcheck.postfix.lines import split_braced
+from pfcheck.postfix.lines import CHARS_COMMA_SP, split_braced
 
 IPV4 = 4
 IPV6 = 6
 FAMILY_BITS = {IPV4: 32, IPV6: 128}
 FAMILY_END = {IPV4: 1 << 32, IPV6: 1 << 128}
 
-# Separators and grouping characters of mystrtokq() as called by match_list_parse().
-_LIST_SEPARATORS = ", \t\r\n"
 
 
 # --------------------------------------------------------------------------------------------
@@ -516,7 +514,7 @@ GLOBAL_ADDRESSES = {
 
 def split_list(value: str, start_offset: int = 0) -> Iterator[tuple[str, int]]:
     """mystrtokq(value, ", \\t\\r\\n", "{}"): (token, offset) pairs; braces keep separators."""
-    for token, offset in split_braced(value, _LIST_SEPARATORS):
+    for token, offset in split_braced(value, CHARS_COMMA_SP):
         yield token, start_offset + offset
 
 

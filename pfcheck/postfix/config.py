@@ -18,6 +18,7 @@ from typing import Callable, Mapping, Optional
 from pfcheck.postfix import defaults
 from pfcheck.postfix.expand import ExpansionError, expand
 from pfcheck.postfix.issues import ConfigIssue
+from pfcheck.postfix.lines import split_comma_space
 from pfcheck.postfix.maincf import MainCf, parse_main_cf
 from pfcheck.postfix.mastercf import MasterCf, Service, parse_master_cf
 from pfcheck.postfix.source import SourceText, decode, read_source
@@ -48,9 +49,6 @@ KEEP_EVALUATED_CHARS = 4096
 #: A name an expansion may look up: every one is written right after `$`, `${` or `$(` (and
 #: CHARS_SPACE), in the value or in a relational operand or `?`/`:` text inside it.
 _REFERENCE = re.compile(r"\$[{(]?[ \t\r\n]*([A-Za-z0-9_]+)")
-
-#: CHARS_COMMA_SP, how smtpd splits smtpd_restriction_classes.
-_COMMA_SPACE = re.compile(r"[, \t\r\n]+")
 
 #: Postfix's DEF_MYDOMAIN, used when the host name has no dot.
 DEFAULT_DOMAIN = "localdomain"
@@ -384,7 +382,7 @@ class Scope:
         classes = self.__dict__.get("_restriction_classes")
         if classes is None:
             value = self.get("smtpd_restriction_classes")
-            classes = frozenset(_COMMA_SPACE.split(value.expanded)) - {""} if value.error is None else frozenset()
+            classes = frozenset(split_comma_space(value.expanded)) if value.error is None else frozenset()
             self.__dict__["_restriction_classes"] = classes
         return name in classes
 
