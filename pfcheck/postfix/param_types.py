@@ -13,7 +13,6 @@ The data module is imported on first use only: most runs never need it.
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass
 from typing import Callable, Dict, Mapping, Optional, Tuple
 
