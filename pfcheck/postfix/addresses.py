@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Sequence
 
-from pfcheck.postfix.lines import CHARS_COMMA_SP, split_braced
+from pfcheck.postfix.lines import CHARS_COMMA_SP, split_braced, split_comma_space
 
 IPV4 = 4
 IPV6 = 6
@@ -568,6 +568,19 @@ def casefold(text: str) -> str:
 
 # --------------------------------------------------------------------------------------------
 # Address families enabled by inet_protocols
+
+
+#: The words inet_proto_init() knows (name_mask(): case-sensitive, CHARS_COMMA_SP-separated).
+INET_PROTOCOL_WORDS = ("all", "ipv4", "ipv6")
+
+
+def inet_protocols_refusal(inet_protocols: str) -> str | None:
+    """Postfix's fatal text for the first word of an expanded `inet_protocols` that
+    inet_proto_init() does not know (every program exits), None when it knows them all."""
+    for word in split_comma_space(inet_protocols):
+        if word not in INET_PROTOCOL_WORDS:
+            return f'unknown inet_protocols value "{word}" in "{inet_protocols}"'
+    return None
 
 
 def enabled_families(inet_protocols: str) -> frozenset[int]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Callable, Dict, Mapping, Optional, Tuple
 
 from pfcheck.postfix import defaults, numbers
+from pfcheck.postfix.addresses import inet_protocols_refusal
 from pfcheck.postfix.lines import CHARS_COMMA_SP, split_braced, split_comma_space
 
 #: Reader of the global table (mail_params.c): every Postfix program, `postfix start` included.
@@ -342,11 +343,9 @@ def global_refusals(lookup: Callable[[str], str], is_set: Callable[[str], bool],
         add("syslog_facility", f"file {main_cf}: parameter syslog_facility: unrecognized value: "
                                f"{lookup('syslog_facility')}")
     protocols = lookup("inet_protocols")
-    if is_set("inet_protocols"):
-        for word in split_comma_space(protocols):
-            if word not in ("all", "ipv4", "ipv6"):
-                add("inet_protocols", f'unknown inet_protocols value "{word}" in "{protocols}"')
-                break
+    protocols_refusal = inet_protocols_refusal(protocols) if is_set("inet_protocols") else None
+    if protocols_refusal is not None:
+        add("inet_protocols", protocols_refusal)
     # myhostname and mydomain: refusals._hostname_refusal() (the daemon's own values).
     # mynetworks_style is read only to compute a mynetworks that main.cf does not set, and not
     # at all when inet_protocols enables no family (mynetworks.c mynetworks_core()).

@@ -108,7 +108,9 @@ class Unknown:
     kind: "table" (contents not in the repository or of an unsupported type),
     "policy_service" (check_policy_service), "address_list" (mynetworks not evaluable for
     the attacker), "attacker_key" (a regexp rule for HELO/sender data that would permit, for
-    which pfcheck cannot write a matching value), "complexity" (too many undecided branches).
+    which pfcheck cannot write a matching value), "complexity" (too many undecided branches),
+    "refused" (a value Postfix refuses, which makes smtpd exit at start-up: token and parameter
+    name it).
     """
 
     kind: str
