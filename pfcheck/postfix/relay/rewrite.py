@@ -14,10 +14,11 @@ from typing import Dict, List, Optional, Set, Tuple
 from pfcheck.postfix.lines import split_comma_space
 from pfcheck.postfix.relay.syntax import strip_brackets, valid_hostaddr, valid_hostname, valid_mailhost_addr
 from pfcheck.postfix.relay.lists import split_restrictions
-from pfcheck.postfix.relay.lookups import Tables, domain_keys, lookup_failed
+from pfcheck.postfix.relay.lookups import Tables, lookup_failed
 from pfcheck.postfix.relay.model import EffectiveParams
 from pfcheck.postfix.relay.settings import Readings
 from pfcheck.postfix.resolve import Route, Router
+from pfcheck.postfix.tables import domain_lookup_keys
 
 
 class DomainList:
@@ -100,7 +101,7 @@ class DomainList:
     def _match_table(self, token: str, name: str) -> Optional[bool]:
         keys = [(name, False)]
         if not self.string_list:
-            keys = domain_keys(name, self.parent_matching)
+            keys = domain_lookup_keys(name.lower(), parent_style=self.parent_matching)
         for key, partial in keys:
             result = self.tables.lookup(token, key, partial)
             if lookup_failed(result):

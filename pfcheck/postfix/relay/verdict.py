@@ -7,7 +7,7 @@ from pfcheck.postfix.relay.access import ACCESS_COMMANDS
 from pfcheck.postfix.relay.evaluator import MAX_BRANCHES, MAX_TOTAL_STEPS, Evaluator
 from pfcheck.postfix.relay.guard import startup_guard
 from pfcheck.postfix.relay.lists import RCPT_LIST, RELAY_LIST
-from pfcheck.postfix.relay.lookups import may_permit, table_type
+from pfcheck.postfix.relay.lookups import may_permit
 from pfcheck.postfix.relay.model import (
     AddressListLike,
     ClientGrant,
@@ -23,6 +23,7 @@ from pfcheck.postfix.relay.model import (
 from pfcheck.postfix.relay.scenarios import Scenarios
 from pfcheck.postfix.relay.session import Attempt, Client, Complexity, Path
 from pfcheck.postfix.relay.trust import Trust
+from pfcheck.postfix.tables import CidrTable
 
 if TYPE_CHECKING:  # annotations only: these modules are imported where they are used
     from pfcheck.policy.assume import Assumptions
@@ -287,7 +288,7 @@ def client_grants(
         if not entries:
             continue
         # cidr tables are first-match: an entry never applies to what earlier entries match.
-        earlier: Optional[Dict[int, IntervalSet]] = {} if table_type(table) == "cidr" else None
+        earlier: Optional[Dict[int, IntervalSet]] = {} if isinstance(evaluator.tables.table(table), CidrTable) else None
         for entry in entries:
             address = _address_inside(entry.key, evaluator.trust, earlier)
             if earlier is not None:
