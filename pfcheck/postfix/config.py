@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Callable, Mapping, Optional
+from typing import Callable, Mapping, Optional, Protocol
 
 from pfcheck.postfix import defaults
 from pfcheck.postfix.expand import ExpansionError, expand
@@ -39,6 +39,17 @@ ALWAYS_SHOWN = (
 #: Where the checked files are installed: `$config_directory/x` names a file next to main.cf,
 #: and the table resolver maps this prefix into the repository.
 INSTALLED_CONFIG_DIRECTORY = "/etc/postfix"
+
+
+class _HasValues(Protocol):
+    def value(self, name: str) -> str: ...
+
+
+def config_directory_of(params: _HasValues) -> str:
+    """Where the checked files are installed: `config_directory` of a Scope (which derives
+    INSTALLED_CONFIG_DIRECTORY), INSTALLED_CONFIG_DIRECTORY when the value is empty (params
+    other than a Scope may leave it out)."""
+    return params.value("config_directory").strip() or INSTALLED_CONFIG_DIRECTORY
 
 _UNKNOWN = object()
 #: Raw values a Scope keeps for lookups, at most.

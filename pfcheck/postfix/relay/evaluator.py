@@ -85,12 +85,6 @@ def _order_version(key: Tuple[int, int]) -> str:
     return older[-1] if older else supported[0][1]
 
 
-def _installed_config_directory() -> str:
-    from pfcheck.postfix.config import INSTALLED_CONFIG_DIRECTORY  # loaded by then in a pfcheck run
-
-    return INSTALLED_CONFIG_DIRECTORY
-
-
 class Evaluator:
     """smtpd's restriction machinery over one listener's configuration."""
 
@@ -102,9 +96,9 @@ class Evaluator:
         # What the policy assumes an unseen table or policy service answers; every one some
         # branch looked up is recorded, in order (PF305 names them, PF905 reports the rest).
         self.assumptions = assumptions
-        # A Scope derives config_directory (where the checked files are installed); params
-        # other than a Scope may leave it out.
-        self.config_directory = params.value("config_directory").strip() or _installed_config_directory()
+        from pfcheck.postfix.config import config_directory_of  # loaded by then in a pfcheck run
+
+        self.config_directory = config_directory_of(params)
         self.consulted: List[Any] = []
         self.version = parse_version(version)
         #: How this evaluation reads booleans and the rest, and what it read that Postfix refuses
