@@ -89,7 +89,8 @@ class RuleNames:
             for probe, candidates in ((text.upper(), usable.keys()), (text, usable.values()))
             for candidate in candidates
         ]
-        ratio, best = max(scored, default=(0.0, ""))
+        # Ties go to the candidate listed first (registry order), as policy/suggest.py does.
+        ratio, best = max(scored, key=lambda item: item[0], default=(0.0, ""))
         return f' (did you mean "{best}"?)' if ratio >= 0.6 else ""
 
 

@@ -192,11 +192,13 @@ def _rule_context(config: ConfigDir, target: Target, cwd: Path) -> RuleContext:
 # --- rules --------------------------------------------------------------------------------
 
 
-def run_rules(ctx: RuleContext, policy: Policy) -> list[Finding]:
-    """Every enabled directory rule over one directory, with the policy's severity applied."""
+def run_rules(ctx: RuleContext, policy: Policy, roles_of: Optional[Path] = None) -> list[Finding]:
+    """Every enabled directory rule over one directory, with the policy's severity applied.
+    `roles_of`: the directory whose `roles:` apply (the checked one, for a `--base` copy that
+    lives in a temporary directory), by default the config's own."""
     findings: list[Finding] = []
     ctx.assumptions = policy.assumptions
-    ctx.roles = policy.roles_for(ctx.config.directory)
+    ctx.roles = policy.roles_for(roles_of if roles_of is not None else ctx.config.directory)
     for module in DIRECTORY_RULES:
         severity = policy.severity(module.ID)
         if severity is None:
@@ -268,7 +270,8 @@ def compare_with_base(ctx: RuleContext, base: BaseRevision, policy: Policy, find
         return [f.with_(status="new") for f in findings]
     old_config = load_config_dir(old_directory, version=ctx.config.version)
     old_ctx = RuleContext(old_config, old_directory)
-    old_identities = {across_revisions(f) for f in run_rules(old_ctx, policy)}
+    # The base copy lives in a temporary directory: the roles are the checked directory's.
+    old_identities = {across_revisions(f) for f in run_rules(old_ctx, policy, roles_of=ctx.config.directory)}
     marked = [f.with_(status="existing" if across_revisions(f) in old_identities else "new") for f in findings]
     for module in BASE_COMPARISON_RULES:
         severity = policy.severity(module.ID)
