@@ -33,6 +33,7 @@ from pfcheck.rules import pf410_banner_discloses_software as pf410
 from pfcheck.rules import pf411_banner_discloses_version as pf411
 from pfcheck.rules import pf412_banner_without_hostname as pf412
 from pfcheck.rules.base import RuleContext
+from pfcheck.show import show_model
 from tests.support.differential import host_facts as machine_host_facts
 from tests.support.live_postfix import (
     HELPER_SERVICES,
@@ -72,7 +73,7 @@ BIND_CASES = [
     BindCase("all_ipv4_only", "inet_protocols = ipv4\n"),
     BindCase("all_ipv6_only", "inet_protocols = ipv6\n"),
     BindCase("loopback_ipv6_only", "inet_protocols = ipv6\ninet_interfaces = loopback-only\n"),
-    BindCase("address_of_a_disabled_family_is_skipped", "inet_protocols = ipv4\ninet_interfaces = 192.0.2.10, ::1\n"),
+    BindCase("refused_address_of_a_disabled_family", "inet_protocols = ipv4\ninet_interfaces = 192.0.2.10, ::1\n"),
     BindCase("later_duplicate_wins", "inet_interfaces = loopback-only\ninet_interfaces = all\n"),
     BindCase("earlier_all_overridden", "inet_interfaces = all\ninet_interfaces = 127.0.0.1\n"),
     BindCase("continuation_line", "inet_interfaces = 127.0.0.1,\n  192.0.2.10\n"),
@@ -164,6 +165,12 @@ def test_master_binds_what_pfcheck_computes(case: BindCase, tmp_path: Path, live
             assert resolved and all(a.startswith("127.") or a == "::1" for a in resolved), (case.name, resolved)
             expected[port] |= resolved
     assert by_port == expected, f"{case.name}: master bound {sorted(live)}, pfcheck computed {expected}"
+
+    # `pfcheck show` lists, per listener, sockets master really opened.
+    opened = {f"[{a}]:{port}" if ":" in a else f"{a}:{port}" for a, port in live}
+    for key, shown in show_model(config)["listeners"].items():
+        numeric = [b for b in shown["binds"] if not b.startswith("localhost:")]
+        assert set(numeric) <= opened, f"{case.name}: show says {key} binds {numeric}; master opened {opened}"
 
     # PF401 reports exactly the services with a socket outside loopback.
     ctx = RuleContext(config, tmp_path / "repo", roles=frozenset({"send-only"}))
