@@ -7,7 +7,6 @@ main.cf value `$x` sees a service's `-o x=...`.
 """
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from pfcheck.postfix import defaults
 from pfcheck.postfix.expand import ExpansionError, expand
 from pfcheck.postfix.issues import ConfigIssue
 from pfcheck.postfix.lines import split_comma_space
+from pfcheck.postfix.listening import Binding, service_binding
 from pfcheck.postfix.maincf import MainCf, parse_main_cf
 from pfcheck.postfix.mastercf import MasterCf, Service, parse_master_cf
 from pfcheck.postfix.source import SourceText, decode, read_source
@@ -472,21 +472,6 @@ class Listener:
         return self.service.key
 
 
-LOOPBACK_NAMES = frozenset({"loopback-only", "localhost"})
-
-
-def _is_loopback_host(host: str) -> bool:
-    host = host.strip()
-    if host.startswith("[") and "]" in host:
-        host = host[1: host.index("]")]
-    if host.lower() in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def split_inet_name(name: str) -> tuple[Optional[str], str]:
     """`host:port`, `[v6]:port` or `port` -> (host or None, port)."""
     if name.startswith("[") and "]:" in name:
@@ -568,16 +553,26 @@ class ConfigDir:
         value = self.global_scope.value("inet_interfaces")
         return [item for item in value.replace(",", " ").split() if item]
 
+    def binding(self, service: Service) -> Binding:
+        """What master binds for an inet service (pfcheck.postfix.listening), once per service."""
+        bindings: dict[str, Binding] = self.__dict__.setdefault("_bindings", {})
+        found = bindings.get(service.name)
+        if found is None:
+            found = bindings[service.name] = service_binding(
+                service.name, self.global_scope.value("inet_interfaces"),
+                self.global_scope.value("inet_protocols"))
+        return found
+
     def listens_remotely(self, service: Service) -> tuple[bool, str]:
         """Whether an inet service accepts connections from other hosts, and its binding."""
+        binding = self.binding(service)
         host, port = split_inet_name(service.name)
         if host is not None:
-            return (not _is_loopback_host(host)), service.name
+            return binding.remote, service.name
         interfaces = self.inet_interfaces()
         if not interfaces or any(item.lower() == "all" for item in interfaces):
-            return True, f"all interfaces, port {port}"
-        remote = not all(_is_loopback_host(item) for item in interfaces)
-        return remote, f"inet_interfaces = {', '.join(interfaces)}, port {port}"
+            return binding.remote, f"all interfaces, port {port}"
+        return binding.remote, f"inet_interfaces = {', '.join(interfaces)}, port {port}"
 
     def listeners(self) -> list[Listener]:
         """smtpd services (and postscreen front ends), each with how it is reached."""
