@@ -9,7 +9,7 @@ from pfcheck.postfix.config import Listener, Value
 from pfcheck.postfix.listening import Binding, BannerFacts, banner_facts, greeting_banner
 from pfcheck.postfix.mastercf import Service
 from pfcheck.rules.base import RuleContext
-from pfcheck.rules.relay_common import dies_at_startup
+from pfcheck.rules.relay_common import judged_listeners
 from pfcheck.rules.unknown_names import describe_origin
 
 
@@ -72,9 +72,7 @@ class ListenerBanner(NamedTuple):
 def remote_banners(ctx: RuleContext) -> Iterator[ListenerBanner]:
     """The greeting of every smtpd that clients on other hosts reach, with what it discloses;
     listeners whose smtpd exits at start-up (PF000) greet nobody."""
-    for listener in ctx.remote_smtpd_listeners():
-        if dies_at_startup(listener):
-            continue
+    for listener in judged_listeners(ctx):
         banner = greeting_banner(listener.scope)
         if banner is None:
             continue

@@ -119,12 +119,19 @@ def assumption_texts(ctx: RuleContext, assumptions: Iterable[Assumption]) -> lis
     return describe_all(assumptions, lambda path: ctx.display(Path(path)))
 
 
+def judged_listeners(ctx: RuleContext) -> Iterator[Listener]:
+    """smtpd listeners that other hosts reach and whose smtpd starts: the ones a per-listener
+    rule judges (PF000 reports why the others exit before they answer anything)."""
+    for listener in ctx.remote_smtpd_listeners():
+        if not dies_at_startup(listener):
+            yield listener
+
+
 def remote_relay_verdicts(ctx: RuleContext) -> Iterator[tuple[Listener, RelayVerdict]]:
-    """(listener, RelayVerdict) for each smtpd that other hosts reach and that starts: the
-    listeners whose relay verdict PF301, PF302 and PF305 describe."""
-    for listener in smtpd_listeners(ctx):
-        if listener.remote and not dies_at_startup(listener):
-            yield listener, relay_verdict(ctx, listener)
+    """(listener, RelayVerdict) for each judged listener: the listeners whose relay verdict
+    PF301, PF302 and PF305 describe."""
+    for listener in judged_listeners(ctx):
+        yield listener, relay_verdict(ctx, listener)
 
 
 def smtpd_listeners(ctx: RuleContext) -> list[Listener]:

@@ -11,7 +11,7 @@ from pfcheck.postfix.config import Listener, Value
 from pfcheck.postfix.lines import split_comma_space
 from pfcheck.postfix.relay.lists import split_restrictions
 from pfcheck.rules.base import RuleContext
-from pfcheck.rules.relay_common import dies_at_startup
+from pfcheck.rules.relay_common import judged_listeners
 from pfcheck.rules.unknown_names import describe_origin
 
 #: The smtpd restriction lists, in the order smtpd applies them.
@@ -25,13 +25,6 @@ RELAY_LISTS = ("smtpd_relay_restrictions", "smtpd_recipient_restrictions")
 
 #: The client-side TLS parameters, per client program prefix (main.cf-wide).
 CLIENT_PREFIXES = ("smtp", "lmtp")
-
-
-def judged_listeners(ctx: RuleContext) -> Iterator[Listener]:
-    """smtpd listeners reachable from other hosts whose smtpd starts (PF000 has the others)."""
-    for listener in ctx.remote_smtpd_listeners():
-        if not dies_at_startup(listener):
-            yield listener
 
 
 def role_listeners(ctx: RuleContext, role: str, reached: Callable[[Listener], bool]) -> Iterator[Listener]:
