@@ -133,14 +133,13 @@ def _policy_lookup(policy_path: Optional[Path], profiles: Sequence[str] = ()) ->
     from pfcheck.policy.model import rule_specs
 
     specs = rule_specs(_rules_registry())
-    profiled: dict[int, Any] = {}
+    profiled: dict[Optional[Path], Any] = {}  # by policy file (None: the built-in policy)
 
     def with_profiles(directory: Path) -> Any:
         policy = lookup(directory)
-        key = id(policy)  # each policy is read once per run and stays alive in the resolver
-        if key not in profiled:
-            profiled[key] = policy.with_profiles(tuple(profiles), specs)
-        return profiled[key]
+        if policy.path not in profiled:
+            profiled[policy.path] = policy.with_profiles(tuple(profiles), specs)
+        return profiled[policy.path]
 
     return with_profiles
 
