@@ -29,7 +29,7 @@ from typing import Any, Iterator, Mapping
 
 from pfcheck.findings import Finding, Severity
 from pfcheck.rules.base import RuleContext
-from pfcheck.rules.setting_common import listener_values, setting_finding, word
+from pfcheck.rules.setting_common import listeners_with_word
 
 ID = "PF706"
 NAME = "helo-not-required"
@@ -38,12 +38,8 @@ OPTIONS: Mapping[str, tuple[type, Any]] = {}
 
 
 def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
-    for listener, value in listener_values(ctx, "smtpd_helo_required"):
-        if word(value) == "no":
-            yield setting_finding(
-                ctx, ID, NAME, value,
-                f"{listener.key} accepts MAIL FROM from clients that never sent HELO/EHLO, so "
-                f"smtpd_helo_restrictions never judge them; it is reachable from other hosts "
-                f"({listener.binding})",
-                listener, expected="yes",
-            )
+    return listeners_with_word(
+        ctx, ID, NAME, "smtpd_helo_required", "no",
+        "accepts MAIL FROM from clients that never sent HELO/EHLO, so smtpd_helo_restrictions never judge them",
+        expected="yes",
+    )

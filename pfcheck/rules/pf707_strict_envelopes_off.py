@@ -29,7 +29,7 @@ from typing import Any, Iterator, Mapping
 
 from pfcheck.findings import Finding, Severity
 from pfcheck.rules.base import RuleContext
-from pfcheck.rules.setting_common import listener_values, setting_finding, word
+from pfcheck.rules.setting_common import listeners_with_word
 
 ID = "PF707"
 NAME = "strict-envelopes-off"
@@ -38,11 +38,8 @@ OPTIONS: Mapping[str, tuple[type, Any]] = {}
 
 
 def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
-    for listener, value in listener_values(ctx, "strict_rfc821_envelopes"):
-        if word(value) == "no":
-            yield setting_finding(
-                ctx, ID, NAME, value,
-                f"{listener.key} accepts envelope addresses that are not RFC 821 (no <>, "
-                f"comments, phrases); it is reachable from other hosts ({listener.binding})",
-                listener, expected="yes",
-            )
+    return listeners_with_word(
+        ctx, ID, NAME, "strict_rfc821_envelopes", "no",
+        "accepts envelope addresses that are not RFC 821 (no <>, comments, phrases)",
+        expected="yes",
+    )

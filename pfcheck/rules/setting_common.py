@@ -84,12 +84,14 @@ def setting_finding(ctx: RuleContext, code: str, name: str, value: Value, text: 
     )
 
 
-def once_per_line(findings: Iterator[Finding]) -> Iterator[Finding]:
-    """The first finding per (path, line): a main.cf line shared by several listeners is one
-    problem, reported once."""
-    seen: set[tuple[str, int]] = set()
-    for finding in findings:
-        key = (finding.path, finding.line)
-        if key not in seen:
-            seen.add(key)
-            yield finding
+def listeners_with_word(ctx: RuleContext, code: str, rule_name: str, parameter: str, bad: str,
+                        what: str, expected: str) -> Iterator[Finding]:
+    """A finding for every reachable listener whose effective `parameter` is the word `bad`
+    (in any case): "<listener> <what>; it is reachable from other hosts (...)"."""
+    for listener, value in listener_values(ctx, parameter):
+        if word(value) == bad:
+            yield setting_finding(
+                ctx, code, rule_name, value,
+                f"{listener.key} {what}; it is reachable from other hosts ({listener.binding})",
+                listener, expected=expected,
+            )
