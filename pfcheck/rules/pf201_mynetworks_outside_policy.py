@@ -37,16 +37,16 @@ prefix turns a mail server into an open relay for a whole provider's network.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Optional, Sequence
 
 from pfcheck.findings import Finding, Severity
 from pfcheck.policy.model import NetworkList
 from pathlib import Path
 
 from pfcheck.postfix.addresses import IPV4, IPV6, ClientAddress, enabled_families, format_address
-from pfcheck.postfix.networks import AddressList, parse_address_list
+from pfcheck.postfix.networks import AddressItem, AddressList, parse_address_list
 from pfcheck.postfix.witness import allowed_networks, witness_outside
-from pfcheck.rules.base import RuleContext, make_finding
+from pfcheck.rules.base import RuleContext, _displayed, make_finding
 
 ID = "PF201"
 NAME = "mynetworks-outside-policy"
@@ -97,6 +97,18 @@ def single_addresses(trusted: AddressList) -> list[str]:
                 text = format_address(start, family)
                 singles.append(f"{text}/32" if family == IPV4 else f"[{text}]/128")
     return singles
+
+
+def table_entry(ctx: RuleContext, item: Optional[AddressItem], address: str) -> str:
+    """`; its entry net.cidr:3 (key 198.51.100.0/24) matches` when a table item of the list
+    decides `address`, else "": the line to change is in the table, not in main.cf."""
+    if item is None or item.table is None or item.table.source is None:
+        return ""
+    result = item.table.lookup(address)
+    if not result.found or result.line is None:
+        return ""
+    key = f" (key {result.key})" if result.key and result.key != address else ""
+    return f"; its entry {_displayed(ctx, item.table.source)}:{result.line}{key} matches"
 
 
 def trusted_list(ctx: RuleContext, scope: Any, value: str) -> AddressList:
@@ -185,7 +197,8 @@ def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
         assumptions = ([why] if why else []) + family_assumption(scope, witness.address)
         yield make_finding(
             ctx, ID, NAME, path, line, column,
-            f"{listener.key} {verb} client {witness.address} through {via} ({value.origin.label()}); "
+            f"{listener.key} {verb} client {witness.address} through {via} ({value.origin.label()})"
+            f"{table_entry(ctx, item, witness.address)}; "
             f"{witness.range_text} is outside the policy's allowed networks",
             service=listener.key, parameter="mynetworks",
             witness=address_witness(witness.address, assumptions, replayable=not assumptions),
