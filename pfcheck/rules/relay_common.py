@@ -13,6 +13,7 @@ if TYPE_CHECKING:  # annotations only: the relay evaluator and the policy load w
     from pfcheck.policy.assume import Assumption
     from pfcheck.postfix.param_types import Refusal
     from pfcheck.postfix.relay import RelayVerdict
+    from pfcheck.postfix.relay.model import Witness
 
 
 def relay_verdict(ctx: RuleContext, listener: Listener) -> RelayVerdict:
@@ -224,3 +225,11 @@ def point_at(ctx: RuleContext, location: Optional[tuple[str, int]], listener: Li
     if not ctx.config.master.assumed_default:
         return listener.service.path, listener.service.line, 1
     return ctx.config.main.path, 1, 1
+
+
+def table_entry_text(ctx: RuleContext, witness: Witness) -> str:
+    """` (table entry clients.cidr:2)`: the access-table line whose action let the witness
+    through, when a table decided; "" otherwise."""
+    if not witness.table_entry:
+        return ""
+    return f" (table entry {ctx.display(Path(witness.table_entry[0]))}:{witness.table_entry[1]})"
