@@ -1254,6 +1254,20 @@ class LivePostfix:
         finally:
             os.close(own)
 
+    def connect(self, service: str = "smtp/inet", timeout: float = 10.0) -> socket.socket:
+        """A plain socket connected to a listener (inside the private network namespace when
+        there is one), for a test that drives the session itself (its own TLS settings, ...).
+        The caller closes it."""
+        listener = self._listener(service)
+        sock = self._new_socket(_family(listener.host))
+        try:
+            sock.settimeout(timeout)
+            sock.connect((listener.host, listener.port))
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
     def _listener(self, service: str) -> Listener:
         """Look up by "smtp/inet" or just "smtp"."""
         for key in (service, f"{service}/inet"):
