@@ -19,8 +19,9 @@ outside client 203.0.113.7 (XCLIENT), MAIL FROM then RCPT TO:
   The implicit `relay_domains = $mydestination` of compatibility_level < 2 is PF605's by PF606's
   own design, so those cases have no relay probes (PF606 stays silent there).
 
-Assertion: per listener, PF605 fires exactly when Postfix relays too widely, and PF606 (or
-PF705) exactly when it accepts an unknown relay recipient; and Postfix behaves as each case
+Assertion: per listener, PF605 fires exactly when Postfix relays too widely, PF606 (or PF705)
+exactly when it accepts an unknown relay recipient, and PF301 (open-relay) exactly when it
+accepts `relaytest@pfcheck-unlisted.test`, a domain nobody names; and Postfix behaves as each case
 says by hand. No relayed message is sent: the probes stop at RCPT.
 
 Postfix fact this relies on (Postfix 3.7, smtpd_check.c / trivial-rewrite resolve.c): the
@@ -60,6 +61,8 @@ NO_PARENT_STYLE = ("parent_domain_matches_subdomains = debug_peer_list, fast_flu
                    "mynetworks, permit_mx_backup_networks, qmqpd_authorized_clients, smtpd_access_maps\n")
 TOO_WIDE = "PF605"
 UNVALIDATED = "unvalidated"  # PF606, or PF705 where reject_unlisted_recipient is off
+OPEN = "PF301"  # relaytest@pfcheck-unlisted.test accepted: any domain is relayed
+UNLISTED = "pfcheck-unlisted.test"
 
 
 @dataclass
@@ -87,7 +90,9 @@ def _rewrite_with(option: str) -> str:
 BOTH = {TOO_WIDE, UNVALIDATED}
 CASES = [
     Case("static_catch_all", BASE + "relay_domains = static:anything\n",
-         relay_probes=("pfcheck-unlisted.test",), expect={"smtp/inet": BOTH}),
+         relay_probes=("pfcheck-unlisted.test",), expect={"smtp/inet": BOTH | {OPEN}}),
+    Case("static_catch_all_on_rewrite_service", BASE, helpers=_rewrite_with("relay_domains=static:all"),
+         relay_probes=("pfcheck-unlisted.test",), expect={"smtp/inet": BOTH | {OPEN}}),
     # In parent style (relay_domains in parent_domain_matches_subdomains, the default) a
     # pattern matches itself and the names under it, and ".org" only names ending in "..org":
     # it matches nothing. Without parent style ".org" is every name under org.
@@ -177,13 +182,13 @@ def pfcheck_findings(case: Case, root: Path) -> Dict[str, Set[str]]:
     assert status in (0, 1), f"{case.name}: pfcheck exited {status}"
     seen: Dict[str, Set[str]] = {}
     for finding in json.loads(output.read_text())["findings"]:
-        if finding["code"] in ("PF605", "PF606", "PF705") and finding["service"]:
+        if finding["code"] in ("PF301", "PF605", "PF606", "PF705") and finding["service"]:
             seen.setdefault(finding["service"], set()).add(finding["code"])
     return seen
 
 
 def pfcheck_behaviours(findings: Set[str]) -> Set[str]:
-    seen = {TOO_WIDE} if TOO_WIDE in findings else set()
+    seen = findings & {TOO_WIDE, OPEN}
     if findings & {"PF606", "PF705"}:
         seen.add(UNVALIDATED)
     return seen
@@ -208,6 +213,8 @@ def postfix_behaviours(pf: LivePostfix, service: str, case: Case) -> Tuple[Set[s
             notes.append(f"relaytest@{domain}: {reply}")
             if not _chosen(domain, case.named):
                 seen.add(TOO_WIDE)
+            if domain == UNLISTED and reply.outcome == ACCEPTED:
+                seen.add(OPEN)
         else:
             assert "Relay access denied" in reply.text, (str(reply), reply.transcript[-4:])
     for domain in case.relay_probes:
