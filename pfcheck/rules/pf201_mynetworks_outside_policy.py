@@ -47,6 +47,7 @@ from pfcheck.postfix.addresses import IPV4, IPV6, ClientAddress, enabled_familie
 from pfcheck.postfix.networks import AddressItem, AddressList, parse_address_list
 from pfcheck.postfix.witness import allowed_networks, witness_outside
 from pfcheck.rules.base import RuleContext, _displayed, make_finding
+from pfcheck.rules.program_scopes import rewrite_scope
 
 ID = "PF201"
 NAME = "mynetworks-outside-policy"
@@ -125,7 +126,7 @@ def _grant_findings(ctx: RuleContext, listener: Any, options: Mapping[str, Any],
 
     allowed = allowed_networks(list(options["allowed"]))
     grants = client_grants(listener.scope, version=ctx.config.version, resolver=ctx.resolver(),
-                           trusted=None, rewrite_params=ctx.config.global_scope)
+                           trusted=None, rewrite_params=rewrite_scope(ctx, listener).scope)
     for grant in grants:
         if not grant.relays:
             continue

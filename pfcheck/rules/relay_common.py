@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator, Optional
 
 from pfcheck.postfix.config import ConfigDir, Listener, Scope, config_directory_of
 from pfcheck.rules.base import RuleContext
+from pfcheck.rules.program_scopes import rewrite_scope
 
 if TYPE_CHECKING:  # annotations only: the relay evaluator and the policy load when used
     from pfcheck.policy.assume import Assumption
@@ -37,9 +38,11 @@ def relay_verdict(ctx: RuleContext, listener: Listener) -> RelayVerdict:
             cache[listener.key] = dataclasses.replace(verdict, service=listener.key)
             return cache[listener.key]
     params = _RecordingParams(listener.scope)
+    # Address classes are trivial-rewrite's: the service this listener asks (its -o count).
+    params.names.add("rewrite_service_name")
     verdict = evaluate_relay(
         params, version=ctx.config.version, resolver=ctx.resolver(), trusted=None,
-        rewrite_params=ctx.config.global_scope, assumptions=ctx.assumptions,
+        rewrite_params=rewrite_scope(ctx, listener).scope, assumptions=ctx.assumptions,
     )
     consulted: list[Assumption] = ctx.cache.setdefault(CONSULTED, [])
     consulted.extend(item for item in verdict.consulted if item not in consulted)

@@ -30,7 +30,8 @@ Known limits: the smtpd listeners move to 127.0.0.1:PORT (::1 under inet_protoco
 so `$service_name` in -o values becomes that address; inet_interfaces is forced to
 loopback-only, so a mynetworks computed by mynetworks_style is the loopback one; a config
 that refuses 127.0.0.1 itself at connect time (smtpd_delay_reject = no) leaves XCLIENT no
-chance (undetermined); TLS is plain STARTTLS/wrapper mode without client certificates.
+chance (undetermined); TLS is plain STARTTLS/wrapper mode, without a client certificate unless
+`tls_client_cert` names one.
 
 See /work/shared/research/live-postfix-harness.md for the pitfalls the code below avoids
 (referred to as "pitfall N").
@@ -525,6 +526,8 @@ class _SmtpSession:
         self.buffer = b""
         self.transcript = transcript
         self.tls = False
+        #: (certificate file, key file) the client presents in the TLS handshake, if any.
+        self.client_cert: Optional[Tuple[str, str]] = None
 
     def _receive(self, timeout: float, poll=None) -> None:  # type: ignore[no-untyped-def]
         deadline = time.monotonic() + timeout
@@ -580,6 +583,8 @@ class _SmtpSession:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
+        if self.client_cert is not None:
+            context.load_cert_chain(*self.client_cert)
         self.sock.setblocking(False)
         wrapped = context.wrap_socket(self.sock, server_hostname="localhost",
                                       do_handshake_on_connect=False)
@@ -650,11 +655,15 @@ class LivePostfix:
         command_timeout: float = 30.0,
         keep_addresses: bool = False,
         namespace_commands: Sequence[Sequence[str]] = (),
+        tls_client_cert: Optional[Tuple[str, str]] = None,
     ) -> None:
         """keep_addresses: leave inet_interfaces and the inet service names as the config
         writes them (master binds what the config says; needs the private network namespace,
         and no probes: `listening_sockets()` tells what master bound). namespace_commands:
-        argv lists run inside that namespace before master starts (e.g. `ip addr add`)."""
+        argv lists run inside that namespace before master starts (e.g. `ip addr add`).
+        tls_client_cert: (certificate file, key file) every probe presents as its TLS client
+        certificate (default: none); may also be set on the instance between probes."""
+        self.tls_client_cert = tls_client_cert
         self.keep_addresses = keep_addresses
         self.namespace_commands = [list(command) for command in namespace_commands]
         self.main_cf_text = main_cf
@@ -1269,6 +1278,20 @@ class LivePostfix:
         finally:
             os.close(own)
 
+    def connect(self, service: str = "smtp/inet", timeout: float = 10.0) -> socket.socket:
+        """A plain socket connected to a listener (inside the private network namespace when
+        there is one), for a test that drives the session itself (its own TLS settings, ...).
+        The caller closes it."""
+        listener = self._listener(service)
+        sock = self._new_socket(_family(listener.host))
+        try:
+            sock.settimeout(timeout)
+            sock.connect((listener.host, listener.port))
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
     def _listener(self, service: str) -> Listener:
         """Look up by "smtp/inet" or just "smtp"."""
         for key in (service, f"{service}/inet"):
@@ -1295,6 +1318,7 @@ class LivePostfix:
             return None, Reply(None, f"connect {listener.host} port {listener.port}: {error}", UNDETERMINED,
                                "connect", tuple(transcript))
         session = _SmtpSession(sock, transcript)
+        session.client_cert = self.tls_client_cert
 
         def poll() -> Optional[str]:
             return self._fatal_since(offset)
