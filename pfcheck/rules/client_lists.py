@@ -10,7 +10,7 @@ from typing import Any, Mapping, Optional
 
 from pfcheck.postfix.config import Scope, Value
 from pfcheck.postfix.mastercf import Service
-from pfcheck.postfix.networks import AddressItem, AddressList, parse_address_list
+from pfcheck.postfix.networks import AddressItem, parse_address_list
 from pfcheck.postfix.witness import witness_outside
 from pfcheck.policy.model import NetworkList
 from pfcheck.rules.base import RuleContext
@@ -19,7 +19,9 @@ from pfcheck.rules.pf201_mynetworks_outside_policy import (
     family_assumption,
     ipv4_enabled,
     single_addresses,
+    why_uncertain,
 )
+from pfcheck.rules.program_scopes import locate
 from pfcheck.rules.unknown_names import describe_origin
 
 DEFAULT_ALLOWED = ["127.0.0.0/8", "[::1]/128"]
@@ -38,7 +40,7 @@ class Authorized:
     address: str
     range_text: str
     certain: bool
-    why_uncertain: str  # "" when certain
+    uncertainty: str  # why pfcheck is not sure; "" when certain
     item: Optional[AddressItem]
     path: Path
     line: int
@@ -46,7 +48,7 @@ class Authorized:
 
     def verb(self) -> str:
         """`authorizes` or `may authorize (why)`."""
-        return "authorizes" if self.certain else f"may authorize ({self.why_uncertain})"
+        return "authorizes" if self.certain else f"may authorize ({self.uncertainty})"
 
     def via(self) -> str:
         item = self.item
@@ -57,19 +59,8 @@ class Authorized:
         return "the list"
 
     def witness(self, scope: Scope) -> dict[str, Any]:
-        assumptions = ([self.why_uncertain] if self.why_uncertain else []) + family_assumption(scope, self.address)
+        assumptions = ([self.uncertainty] if self.uncertainty else []) + family_assumption(scope, self.address)
         return address_witness(self.address, assumptions, replayable=not assumptions)
-
-
-def why_uncertain(parsed: AddressList) -> str:
-    """What pfcheck cannot see in a list: DNS names (hostnames need the client's verified
-    name, so DNS decides) or tables outside the repo."""
-    for item in parsed.items:
-        if item.unknown:
-            return f"pfcheck cannot see {item.unknown}"
-        if item.dns:
-            return f"{item.text!r} matches by the client's DNS name, which pfcheck cannot see"
-    return "depending on DNS or a table outside the repo, which pfcheck cannot see"
 
 
 def authorized_outside(ctx: RuleContext, scope: Scope, name: str, options: Mapping[str, Any],
@@ -96,18 +87,10 @@ def authorized_outside(ctx: RuleContext, scope: Scope, name: str, options: Mappi
     if item is not None and item.origin is not None:
         path, line, column = item.origin.path, item.origin.line, 1
     else:
-        path, line, column = _location(ctx, value, service)
+        path, line, column = locate(ctx, value, service)
     return Authorized(value, found.address, found.range_text, found.certain,
-                      "" if found.certain else why_uncertain(parsed), item, path, line, column)
-
-
-def _location(ctx: RuleContext, value: Value, service: Optional[Service]) -> tuple[Path, int, int]:
-    origin = value.origin
-    if not origin.is_default and origin.path is not None:
-        return origin.path, origin.line, max(origin.column, 1)
-    if service is not None and not ctx.config.master.assumed_default:
-        return service.path, service.line, 1
-    return ctx.config.main.path, 1, 1
+                      "" if found.certain else f"{why_uncertain(parsed)}, which pfcheck cannot see",
+                      item, path, line, column)
 
 
 def shown_list(ctx: RuleContext, value: Value) -> str:

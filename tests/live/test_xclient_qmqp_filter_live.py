@@ -19,7 +19,6 @@ re-injection services that master binds outside loopback.
 """
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Set, Tuple
@@ -32,13 +31,13 @@ from pfcheck.rules import pf611_xclient_xforward_too_wide as pf611
 from pfcheck.rules import pf612_qmqp_open as pf612
 from pfcheck.rules import pf613_filter_listener_exposed as pf613
 from pfcheck.rules.base import RuleContext
+# The veth namespace and port reading of the bind matrix there (PF401's twin).
+from tests.live.test_listening_live import NAMESPACE_SETUP, _needs_namespace, _port
 from tests.support.live_postfix import (
     HELPER_SERVICES,
     LivePostfix,
     live_postfix_factory,  # noqa: F401  (pytest fixture)
-    namespace_isolation_available,
 )
-from tests.support.postfix_oracle import postfix_required
 
 pytestmark = pytest.mark.live
 
@@ -49,14 +48,6 @@ QMQP = "628       inet  n       -       n       -       -       qmqpd\n"
 #: Clients every case connects from (besides the rule's witness), all on the namespace's lo.
 PROBE_SOURCES = ("127.0.0.1", "192.0.2.1", "192.0.2.77", "198.51.100.7", "203.0.113.9", "10.1.2.3")
 RELAY_RCPT = b"RCPT TO:<relaytest@relay-target.example>\r\n"
-
-
-def _needs_namespace() -> None:
-    if not namespace_isolation_available():
-        message = "the client matrix needs a private network namespace (unshare --net, setns)"
-        if postfix_required():
-            pytest.fail(message + " and PFCHECK_REQUIRE_POSTFIX=1")
-        pytest.skip(message)
 
 
 def _loopback(address: str) -> bool:
@@ -159,6 +150,24 @@ def _model(ctx: RuleContext, scope_key: Optional[str], name: str, address: str) 
     return parsed.match(address).matched
 
 
+def _judge(name: str, ctx: RuleContext, where: Tuple[str, str], observed: Mapping[str, bool],
+           findings: List) -> None:
+    """Postfix granted each source exactly when pfcheck reads the list (`where`: service key,
+    parameter) as matching it; the rule fired exactly when a non-loopback source was granted,
+    and its witness was granted."""
+    for source, granted in observed.items():
+        expected = _model(ctx, where[0], where[1], source)
+        assert expected is not None, f"{name}: no DNS-dependent items in the matrix"
+        assert granted is expected, (
+            f"{name}: Postfix {'grants' if granted else 'refuses'} {where[1]} for {source}, "
+            f"pfcheck reads the list as {'matching' if expected else 'not matching'}")
+    granted_outside = sorted(s for s, ok in observed.items() if ok and not _loopback(s))
+    assert bool(findings) is bool(granted_outside), (
+        f"{name}: {[f.message for f in findings]}; Postfix grants {granted_outside}")
+    for finding in findings:
+        assert observed[finding.witness["address"]], f"{name}: witness refused: {finding.message}"
+
+
 def _xcommand_granted(pf: LivePostfix, source: str, command: bytes, granted_code: int) -> bool:
     talk = pf.converse("smtp/inet", ((b"EHLO probe.example\r\n", 1), (command, 1)), client=None, source=source)
     assert talk.failure is None and len(talk.replies) == 2, talk.transcript
@@ -180,17 +189,8 @@ def test_xclient_xforward_granted_as_pfcheck_reads_the_list(case: ClientCase, tm
     sources = _sources(findings)
     with _instance(case, sources) as pf:
         observed = {source: _xcommand_granted(pf, source, command, granted_code) for source in sources}
-        for source in sources:
-            expected = _model(ctx, "smtp/inet", name, source)
-            assert expected is not None, f"{case.name}: no DNS-dependent items in the matrix"
-            assert observed[source] is expected, (
-                f"{case.name}: Postfix {'grants' if observed[source] else 'refuses'} {name} for {source}, "
-                f"pfcheck reads the list as {'matching' if expected else 'not matching'}")
-        granted_outside = sorted(s for s, ok in observed.items() if ok and not _loopback(s))
-        assert bool(findings) is bool(granted_outside), (
-            f"{case.name}: PF611 {[f.message for f in findings]}; Postfix grants {granted_outside}")
+        _judge(case.name, ctx, ("smtp/inet", name), observed, findings)
         for finding in findings:
-            assert observed[finding.witness["address"]], f"{case.name}: witness refused: {finding.message}"
             if not xforward and "it relays mail to any destination" in finding.message:
                 _assert_relay_through_xclient(pf, finding.witness["address"], case.name)
 
@@ -247,27 +247,12 @@ def test_qmqp_accepted_as_pfcheck_reads_the_list(case: ClientCase, tmp_path: Pat
             assert reply[:1] in (b"K", b"D"), (case.name, source, reply)
             assert reply[:1] == b"K" or b"is not authorized to use this service" in reply, (case.name, reply)
             observed[source] = reply[:1] == b"K"
-            expected = _model(ctx, "628/inet", "qmqpd_authorized_clients", source)
-            assert observed[source] is expected, (
-                f"{case.name}: qmqpd answered {reply!r} to {source}, pfcheck reads the list as "
-                f"{'matching' if expected else 'not matching'}")
-    granted_outside = sorted(s for s, ok in observed.items() if ok and not _loopback(s))
-    assert bool(findings) is bool(granted_outside), (
-        f"{case.name}: PF612 {[f.message for f in findings]}; qmqpd accepts {granted_outside}")
-    for finding in findings:
-        assert observed[finding.witness["address"]], f"{case.name}: witness refused: {finding.message}"
+    _judge(case.name, ctx, ("628/inet", "qmqpd_authorized_clients"), observed, findings)
 
 
 # ------------------------------------------------------------------------------------------
 # Re-injection listener binds (PF613)
 
-NAMESPACE_SETUP = [
-    ["ip", "link", "add", "d0", "type", "veth", "peer", "name", "d1"],
-    ["ip", "addr", "add", "192.0.2.10/24", "dev", "d0"],
-    ["ip", "addr", "add", "2001:db8::10/64", "dev", "d0", "nodad"],
-    ["ip", "link", "set", "d0", "up"],
-    ["ip", "link", "set", "d1", "up"],
-]
 FILTER_MAIN = "compatibility_level = 3.6\ncontent_filter = scan:[127.0.0.1]:10026\n"
 REINJECT = " inet n - n - - smtpd -o content_filter= -o receive_override_options=no_header_body_checks\n"
 
@@ -293,10 +278,6 @@ BIND_CASES = [
     BindCase("override_without_filter_elsewhere_is_no_bypass", "content_filter =\n",
              SMTP + "10025 inet n - n - - smtpd -o content_filter=\n"),
 ]
-
-
-def _port(text: str) -> int:
-    return int(text) if text.isdigit() else socket.getservbyname(text, "tcp")
 
 
 @pytest.mark.parametrize("case", BIND_CASES, ids=[c.name for c in BIND_CASES])
