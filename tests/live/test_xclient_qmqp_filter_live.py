@@ -16,6 +16,12 @@ relay RCPT on its own and accepted after `XCLIENT ADDR=127.0.0.1`.
 Bind matrix (PF613): re-injection listeners run unchanged in addresses (`keep_addresses=True`)
 in a namespace with a veth interface (192.0.2.10/24); PF613 must report exactly the
 re-injection services that master binds outside loopback.
+
+Bypass matrix (PF613): in the ordinary harness, a message from a mynetworks client is sent to
+every smtpd listener; whether qmgr hands it to the content filter (its delivery attempt names
+the filter's port) and whether header_checks reject a marked Subject is observed per listener.
+PF613 must report exactly the listeners that skip something the MX listener applies, naming
+what they skip.
 """
 from __future__ import annotations
 
@@ -303,3 +309,77 @@ def test_pf613_reports_reinjection_listeners_master_binds_outside_loopback(
                       by_port.get(_port(next(s for s in config.master.services if s.key == key).name.rpartition(":")[2]), set()))}
     assert reported == exposed, (f"{case.name}: PF613 reported {sorted(reported)}; re-injection services master "
                                  f"bound outside loopback: {sorted(exposed)} (sockets {sorted(live)})")
+
+
+# ------------------------------------------------------------------------------------------
+# What mail on a re-injection listener skips (PF613's bypasses, listeners moved to loopback)
+
+SCAN = "scan      unix  -       -       n       -       10      smtp\n"
+FILTERED_MAIN = (COMMON + "content_filter = scan:[127.0.0.1]:10026\n"
+                 "header_checks = regexp:/etc/postfix/header_checks\n")
+HEADER_CHECKS = {"header_checks": "/^Subject: blocked-by-header-checks/ REJECT header check\n"}
+
+
+@dataclass(frozen=True)
+class BypassCase:
+    name: str
+    master_cf: str
+    main_cf: str = ""
+
+
+BYPASS_CASES = [
+    BypassCase("content_filter_emptied", SMTP + "10025 inet n - n - - smtpd -o content_filter=\n"),
+    BypassCase("content_filter_emptied_by_expansion", SMTP + "10025 inet n - n - - smtpd -o content_filter=$none\n",
+               "none =\n"),
+    BypassCase("later_override_restores_the_filter",
+               SMTP + "10025 inet n - n - - smtpd -o content_filter= -o content_filter=scan:[127.0.0.1]:10026\n"),
+    BypassCase("header_checks_skipped",
+               SMTP + "10025 inet n - n - - smtpd -o receive_override_options=no_header_body_checks\n"),
+    BypassCase("header_checks_skipped_everywhere_already",
+               SMTP + "10025 inet n - n - - smtpd -o receive_override_options=no_header_body_checks\n",
+               "receive_override_options = no_header_body_checks\n"),
+    BypassCase("other_override_is_no_bypass", SMTP + "10025 inet n - n - - smtpd -o smtpd_helo_required=yes\n"),
+]
+
+
+def _send(pf: LivePostfix, service: str, subject: str) -> Tuple[Optional[int], str]:
+    """One message from 127.0.0.1 (mynetworks) to a remote recipient: the end-of-DATA reply."""
+    message = f"Subject: {subject}\r\n\r\nprobe\r\n.\r\n".encode()
+    talk = pf.converse(service, ((b"EHLO probe.example\r\n", 1), (b"MAIL FROM:<probe@example.com>\r\n", 1),
+                                 (RELAY_RCPT, 1), (b"DATA\r\n", 1), (message, 1)), client=None)
+    assert talk.failure is None and len(talk.replies) == 5 and talk.replies[3][0] == 354, talk.transcript
+    return talk.replies[4]
+
+
+def _filtered(pf: LivePostfix, reply: Tuple[Optional[int], str]) -> bool:
+    """Whether the queued message went to the content filter (qmgr's delivery attempt names
+    the filter's next hop) rather than straight to the recipient's domain."""
+    code, text = reply
+    assert code == 250 and "queued as " in text, reply
+    queue_id = text.rsplit("queued as ", 1)[1].strip()
+    line = pf.wait_for_log(rf"{queue_id}: to=<relaytest@relay-target\.example>.*status=", timeout=20)
+    assert line is not None, f"no delivery attempt for {queue_id}:\n{pf.log[-3000:]}"
+    return "10026" in line
+
+
+@pytest.mark.parametrize("case", BYPASS_CASES, ids=[c.name for c in BYPASS_CASES])
+def test_pf613_bypasses_are_what_postfix_skips(case: BypassCase, tmp_path: Path, live_postfix_factory: type) -> None:
+    main_cf = FILTERED_MAIN + case.main_cf
+    directory = _write(tmp_path / "repo", main_cf, case.master_cf + SCAN, HEADER_CHECKS)
+    ctx = RuleContext(load_config_dir(directory), directory)
+    reported = {f.service: f.message for f in pf613.check(ctx, {})}
+    with LivePostfix(main_cf, case.master_cf + SCAN + HELPER_SERVICES, files=HEADER_CHECKS) as pf:
+        skipped: Dict[str, Set[str]] = {}
+        for service in pf.ports:
+            skips = skipped.setdefault(service, set())
+            if not _filtered(pf, _send(pf, service, "plain")):
+                skips.add("content filter")
+            if _send(pf, service, "blocked-by-header-checks")[0] == 250:
+                skips.add("header/body checks")
+    base = skipped["smtp/inet"]  # the MX listener: what the installation applies everywhere
+    for service, skips in skipped.items():
+        extra = skips - base
+        assert (service in reported) is bool(extra), (
+            f"{case.name}: {service} skips {sorted(extra)} beyond smtp/inet; PF613: {reported.get(service)}")
+        for what in extra:
+            assert what in reported[service], (case.name, what, reported[service])
