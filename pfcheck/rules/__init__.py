@@ -69,6 +69,7 @@ from pfcheck.rules import (
     pf905_unused_assumption,
     pf906_template_placeholder,
     pf907_host_dependent,
+    pf908_unused_waiver,
 )
 from pfcheck.rules.base import BaseComparisonRule, RuleModule
 
@@ -149,9 +150,10 @@ SUPPRESSION_RULES: tuple[RuleModule, ...] = (
     pf904_expired_waiver,
 )
 
-#: Reported once per run by the engine, in a policy file (pfcheck/engine/assumptions.py: PF905).
+#: Reported once per run by the engine, in a policy file (pfcheck/engine/assumptions.py: PF905, PF908).
 RUN_RULES: tuple[RuleModule, ...] = (
     pf905_unused_assumption,
+    pf908_unused_waiver,
 )
 
 #: Every rule module, keyed by code, in code order (the order `pfcheck rules` lists them).

@@ -171,6 +171,8 @@ SCENARIOS = {s.code: s for s in [
              policy_extra=ASSUMED_CLOSED),
     # PF905 is reported when the run judges the policy whole: the directory holding it is named.
     Scenario("PF905", CLEAN_MAIN_CF, policy_extra=ASSUMED_NOTHING, paths=(".",)),
+    # PF908 likewise: a waiver that covers nothing, in a run that judges the policy whole.
+    Scenario("PF908", CLEAN_MAIN_CF, policy_extra='waivers:\n  - {rule: PF101, path: "*", reason: r}\n', paths=(".",)),
     Scenario("PF906", CLEAN_MAIN_CF + "smtpd_banner = {{ banner }}\n"),
     Scenario("PF801", CLEAN_MAIN_CF, policy_extra="profiles: [stig]\n"),
     Scenario("PF907", CLEAN_MAIN_CF + "inet_interfaces = 192.0.2.10\n"),
