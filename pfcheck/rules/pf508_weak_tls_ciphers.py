@@ -9,7 +9,8 @@ Warns when a cipher grade in use is `export`, `low` or `null`:
 - main.cf-wide, for the `smtp` and `lmtp` clients when they may use TLS: both
   `_tls_ciphers` and `_tls_mandatory_ciphers`.
 
-Grades compare case-sensitively, as Postfix's do (an upper-case grade is not a grade).
+Grades compare case-insensitively, as Postfix reads them (`tls_cipher_grade()`: `NULL` is
+`null`).
 
 For the grades `high`, `medium`, `low` and `export` it also reads the OpenSSL cipherlist that
 defines the grade (`tls_high_cipherlist`, ...; main.cf or `-o`) and warns when it enables
@@ -74,7 +75,7 @@ WEAK_GRADES = {
 
 def _finding(ctx: RuleContext, value: Value, who: str, listener: Optional[Listener]) -> Finding:
     path, line, column = ctx.location_of(value, listener)
-    grade = value.expanded.strip()
+    grade = value.expanded.strip().lower()
     return make_finding(
         ctx, ID, NAME, path, line, column,
         f"{who} allows {WEAK_GRADES[grade]}: {shown(ctx, value, listener)}; postconf(5): "
@@ -137,7 +138,7 @@ def _exclusions(scope: Scope, ciphers_parameter: str) -> str:
 
 def _null_cipherlist_finding(ctx: RuleContext, grade_value: Value, who: str,
                              listener: Optional[Listener]) -> Optional[Finding]:
-    grade = grade_value.expanded.strip()
+    grade = grade_value.expanded.strip().lower()
     if grade not in CIPHERLIST_GRADES:
         return None
     scope = listener.scope if listener is not None else ctx.config.global_scope
@@ -163,7 +164,7 @@ def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
     reported: set[tuple[str, int, Optional[str], str]] = set()
     for value, who, listener in tls_session_values(ctx, tls_facts.ciphers_parameter,
                                                    ("tls_ciphers", "tls_mandatory_ciphers")):
-        if value.expanded.strip() in WEAK_GRADES:
+        if value.expanded.strip().lower() in WEAK_GRADES:
             yield _finding(ctx, value, who, listener)
             continue
         finding = _null_cipherlist_finding(ctx, value, who, listener)

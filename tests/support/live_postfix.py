@@ -1286,7 +1286,7 @@ class LivePostfix:
         finally:
             os.close(own)
 
-    def connect(self, service: str = "smtp/inet", timeout: float = 10.0) -> socket.socket:
+    def connect_listener(self, service: str = "smtp/inet", timeout: float = 10.0) -> socket.socket:
         """A plain socket connected to a listener (inside the private network namespace when
         there is one), for a test that drives the session itself (its own TLS settings, ...).
         The caller closes it."""
