@@ -19,18 +19,14 @@ SSLv2/SSLv3 being accepted or refused.
 """
 from __future__ import annotations
 
-import json
-import shutil
-import socket
 import ssl
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Set, Tuple
 
 import pytest
 
-from pfcheck.cli import main as pfcheck_main
+from tests.support.live_rules import services_flagged
 from tests.support.live_postfix import (
     HELPER_SERVICES,
     LivePostfix,
@@ -82,31 +78,8 @@ CASES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def tls_files(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, str]:
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("openssl not installed")
-    directory = tmp_path_factory.mktemp("tls")
-    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=mx.example", "-keyout", str(directory / "key.pem"),
-                    "-out", str(directory / "cert.pem")], check=True, capture_output=True, timeout=120)
-    return {"/etc/postfix/cert.pem": (directory / "cert.pem").read_text(),
-            "/etc/postfix/key.pem": (directory / "key.pem").read_text()}
-
-
 def pfcheck_fires(case: Case, root: Path, files: Dict[str, str]) -> Set[str]:
-    repo = root / "repo"
-    repo.mkdir()
-    (repo / "main.cf").write_text(case.main_cf)
-    (repo / "master.cf").write_text(case.master_cf + TLSMGR + HELPER_SERVICES)
-    for path, text in files.items():
-        (repo / Path(path).name).write_text(text)
-    output = root / "findings.json"
-    status = pfcheck_main(["--format", "json", "--output-file", str(output), str(repo)])
-    assert status in (0, 1), f"{case.name}: pfcheck exited {status}"
-    return {finding["service"] for finding in json.loads(output.read_text())["findings"]
-            if finding["code"] == "PF508"}
+    return services_flagged("PF508", case.main_cf, case.master_cf + TLSMGR + HELPER_SERVICES, files, root)
 
 
 def _reply(stream) -> bytes:  # type: ignore[no-untyped-def]
