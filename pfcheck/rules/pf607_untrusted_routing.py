@@ -2,7 +2,11 @@
 
 ## What it does
 Reports every smtpd listener that other hosts reach whose effective `allow_untrusted_routing`
-is `yes` (main.cf, or a master.cf `-o`; the default is `no`).
+is `yes` (main.cf, or a master.cf `-o`; the default is `no`), when the setting can take effect:
+the listener's trivial-rewrite has relay domains (`relay_domains`, `$mydestination` by default
+below compatibility level 2), or a restriction list of the listener uses `permit_mx_backup`.
+Without either, Postfix accepts no routed address from an untrusted client (the live twin shows
+it), and the rule says nothing.
 
 ## Why is this bad?
 With `allow_untrusted_routing = yes`, smtpd lets untrusted clients send mail to addresses with
@@ -27,8 +31,9 @@ from typing import Any, Iterator, Mapping
 
 from pfcheck.findings import Finding, Severity
 from pfcheck.rules.base import RuleContext, make_finding
-from pfcheck.rules.program_scopes import flag_is
+from pfcheck.rules.program_scopes import flag_is, rewrite_scope
 from pfcheck.rules.relay_common import judged_listeners
+from pfcheck.rules.tls_common import restriction_words
 from pfcheck.rules.unknown_names import describe_origin
 
 ID = "PF607"
@@ -42,11 +47,20 @@ def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
         value = listener.scope.get("allow_untrusted_routing")
         if not flag_is(value, "yes"):
             continue
+        # The routed forms pass only to destinations in relay_domains (which the listener's
+        # trivial-rewrite reads) or through permit_mx_backup (smtpd_check.c checks
+        # allow_untrusted_routing in both): without either the setting does nothing.
+        relay_domains = rewrite_scope(ctx, listener).scope.get("relay_domains")
+        domains = relay_domains.expanded.strip() if relay_domains.error is None else relay_domains.raw.strip()
+        mx_backup = any(word == "permit_mx_backup" for _, word in restriction_words(listener))
+        if not domains and not mx_backup:
+            continue
+        where = " and ".join(([f"relay_domains = {domains}"] if domains else []) + (["permit_mx_backup"] if mx_backup else []))
         path, line, column = ctx.location_of(value, listener)
         yield make_finding(
             ctx, ID, NAME, path, line, column,
             f"{listener.key} accepts sender-specified routing (user@remote@relay, user%remote@relay, "
-            f"remote!user@relay) from untrusted clients to relay domains: allow_untrusted_routing = "
+            f"remote!user@relay) from untrusted clients to relay domains ({where}): allow_untrusted_routing = "
             f"yes ({describe_origin(ctx, value, listener)}); it is reachable from other hosts "
             f"({listener.binding})",
             service=listener.key, parameter="allow_untrusted_routing", expected="no",

@@ -134,7 +134,7 @@ SCENARIOS = {s.code: s for s in [
     Scenario("PF604", CLEAN_MAIN_CF + "smtpd_sender_restrictions = check_sender_mx_access static:OK\n"),
     Scenario("PF605", CLEAN_MAIN_CF + "relay_domains = org\n"),
     Scenario("PF606", CLEAN_MAIN_CF + "relay_domains = example.com\n"),
-    Scenario("PF607", CLEAN_MAIN_CF + "allow_untrusted_routing = yes\n"),
+    Scenario("PF607", CLEAN_MAIN_CF + "relay_domains = example.com\nallow_untrusted_routing = yes\n"),
     Scenario("PF608", CLEAN_MAIN_CF + "resolve_dequoted_address = no\n"),
     # Off in the built-in policy; the scenario's policy gives it a severity (its defaults fire).
     Scenario("PF609", CLEAN_MAIN_CF),

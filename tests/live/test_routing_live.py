@@ -100,11 +100,8 @@ CASES = [
          rewrite=_with(REWRITE, "allow_untrusted_routing=yes"), expect={"smtp/inet": set()}),
     Case("untrusted_routing_without_relay_domains",
          BASE.replace("relay_domains = relay.example\n", "") + NO_HACKS + "allow_untrusted_routing = yes\n",
-         expect={"smtp/inet": set()},
-         xfail="PF607 fires on allow_untrusted_routing = yes alone; without relay domains (or "
-               "permit_mx_backup) Postfix relays no routed address (permit_auth_destination only "
-               "lets routed addresses pass to relay or final domains, and final ones are then "
-               "validated as local/virtual users): a latent setting, not accepted routing"),
+         # Without relay domains (or permit_mx_backup) Postfix relays no routed address.
+         expect={"smtp/inet": set()}),
     Case("dequoted_no", BASE + NO_HACKS + "resolve_dequoted_address = no\n", expect={"smtp/inet": {DEQUOTED}}),
     Case("dequoted_no_upper_case_with_hacks", BASE + "resolve_dequoted_address = NO\n",
          expect={"smtp/inet": {DEQUOTED} | HACKS}),
