@@ -81,15 +81,18 @@ class RuleNames:
         return f"{code} ({name})" if name else code
 
     def suggestion(self, text: str) -> str:
-        """` (did you mean "X"?)` or the empty string; codes compare case-insensitively. The
-        suppression rules, which no directive may name, are never suggested."""
+        """` (did you mean "X"?)` or the empty string; codes compare case-insensitively, ties go
+        to the first in registry order. The suppression rules, which no directive may name,
+        are never suggested."""
         usable = {code: name for code, name in self.names.items() if code not in SUPPRESSION_RULE_IDENTITIES}
         scored = [
             (difflib.SequenceMatcher(None, probe, candidate).ratio(), candidate)
             for probe, candidates in ((text.upper(), usable.keys()), (text, usable.values()))
             for candidate in candidates
         ]
-        ratio, best = max(scored, default=(0.0, ""))
+        # Ties go to the first candidate (registry order), as in policy.suggest: PF11 is as
+        # close to PF511 as to PF101, and the comparison of the code strings must not decide.
+        ratio, best = max(scored, key=lambda item: item[0], default=(0.0, ""))
         return f' (did you mean "{best}"?)' if ratio >= 0.6 else ""
 
 

@@ -213,12 +213,13 @@ def _rule_context(config: ConfigDir, target: Target, cwd: Path) -> RuleContext:
 # --- rules --------------------------------------------------------------------------------
 
 
-def run_rules(ctx: RuleContext, policy: Policy, roles_of: Optional[Path] = None) -> list[Finding]:
-    """Every enabled directory rule over one directory, with the policy's severity applied;
-    the policy's roles are those of `roles_of` (default: the directory judged)."""
+def run_rules(ctx: RuleContext, policy: Policy, roles: Optional[frozenset[str]] = None) -> list[Finding]:
+    """Every enabled directory rule over one directory, with the policy's severity applied.
+    `roles`: the directory's roles when its path is not the one the policy names (the base
+    revision's checkout); by default the policy's roles for ctx's directory."""
     findings: list[Finding] = []
     ctx.assumptions = policy.assumptions
-    ctx.roles = policy.roles_for(roles_of or ctx.config.directory)
+    ctx.roles = policy.roles_for(ctx.config.directory) if roles is None else roles
     ctx.profiles = policy.profiles
     for module in DIRECTORY_RULES:
         severity = policy.severity(module.ID)
@@ -296,8 +297,8 @@ def compare_with_base(ctx: RuleContext, base: BaseRevision, policy: Policy, find
         return [f.with_(status="new") for f in findings]
     old_config = load_config_dir(old_directory, version=ctx.config.version)
     old_ctx = RuleContext(old_config, old_directory)
-    # The old copy is judged as the directory it was: its roles are the directory's own.
-    old_identities = {across_revisions(f) for f in run_rules(old_ctx, policy, roles_of=ctx.config.directory)}
+    # The checkout lives outside the policy's tree: it has the roles of the directory it was.
+    old_identities = {across_revisions(f) for f in run_rules(old_ctx, policy, roles=ctx.roles)}
     marked = [f.with_(status="existing" if across_revisions(f) in old_identities else "new") for f in findings]
     for module in BASE_COMPARISON_RULES:
         severity = policy.severity(module.ID)

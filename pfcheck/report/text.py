@@ -46,11 +46,11 @@ def finding_line(finding: Finding, paint: Optional[Painter] = None) -> str:
     line = f"{location} {code} {finding.name}: {printable(finding.message)}"
     if finding.service:
         line += f" [{printable(finding.service)}]"
-    return line + status_suffix(finding) + controls_suffix(finding)
+    return line + controls_suffix(finding) + status_suffix(finding)
 
 
 def controls_suffix(finding: Finding) -> str:
-    """` (controls: ID, ...)` under a compliance profile, last on the line for the same reason."""
+    """` (controls: ID, ...)` under a compliance profile: after the service, before the status."""
     return f" (controls: {', '.join(finding.controls)})" if finding.controls else ""
 
 

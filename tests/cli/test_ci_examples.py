@@ -312,7 +312,9 @@ def test_gitlab_example_runs_and_its_reports_parse(tmp_path: Path) -> None:
     assert junit.tag in ("testsuite", "testsuites")
     cases = list(junit.iter("testcase"))
     failed = [case for case in cases if case.find("failure") is not None]
-    assert len(failed) == len(quality)  # every finding here is an error: every one fails
+    # Failing findings are "major"/"critical" in the Code Quality report; warnings (PF605 on a
+    # host without compatibility_level, ...) are reported there but fail no test case.
+    assert len(failed) == len([issue for issue in quality if issue["severity"] in ("major", "critical")])
     assert any(case.get("classname") == MX1_MAIN_CF and "PF203" in (case.get("name") or "") for case in failed), \
         [(case.get("classname"), case.get("name")) for case in failed]
     suites = [junit] if junit.tag == "testsuite" else list(junit.iter("testsuite"))

@@ -87,6 +87,8 @@ smtpd_recipient_restrictions = permit_mynetworks,
 GW_MAIN_CF_HEAD = """\
 # gw.example.net: the old gateway
 compatibility_level = 0
+# no relay domains (the compatibility_level 0 default $mydestination relays its subdomains: PF605)
+relay_domains =
 myhostname = gw.example.net
 mynetworks = 127.0.0.0/8 [::1]/128
 disable_vrfy_command = yes

@@ -61,6 +61,7 @@ waivers:
 class Scenario:
     """A config directory `mx/` that triggers `code`.
 
+    `master_cf` is mx/master.cf (one smtp listener unless a rule needs another).
     `base_main_cf` is main.cf at the base revision when the rule compares with one (every run
     then passes `--base`); otherwise the base revision is the current state, used by the
     `--new-only` runs. `policy_extra` is appended to the policy file; `off` are rules turned
@@ -75,7 +76,13 @@ class Scenario:
     off: tuple[str, ...] = ()
     baseline_main_cf: Optional[str] = None
     paths: tuple[str, ...] = ("mx",)
+    master_cf: str = MASTER_CF
 
+
+MX_ROLE = 'roles:\n  "**": mx\n'
+SUBMISSION_ROLE = 'roles:\n  "**": submission\n'
+TLS_CERT = "smtpd_tls_chain_files = /etc/postfix/mx.pem\n"
+SUBMISSION = "submission  inet  n  -  y  -  -  smtpd"
 
 POLICY_SERVICE = "inet:127.0.0.1:10023"
 ASSUMED_CLOSED = f'assume:\n  policy_services:\n    "{POLICY_SERVICE}": {{results: [DUNNO, DEFER_IF_PERMIT]}}\n'
@@ -97,6 +104,35 @@ SCENARIOS = {s.code: s for s in [
     Scenario("PF303", CLEAN_MAIN_CF + "smtpd_relay_restrictions =\nsmtpd_recipient_restrictions = permit_mynetworks\n"),
     Scenario("PF304", ALREADY_THERE + CLEAN_MAIN_CF + OPEN_RELAY, base_main_cf=ALREADY_THERE + CLEAN_MAIN_CF,
              off=("PF301",)),
+    Scenario("PF501", CLEAN_MAIN_CF, policy_extra=MX_ROLE),
+    Scenario("PF502", CLEAN_MAIN_CF + TLS_CERT + "smtpd_tls_security_level = encrypt\n", policy_extra=MX_ROLE),
+    Scenario("PF503", CLEAN_MAIN_CF + TLS_CERT, policy_extra=SUBMISSION_ROLE,
+             master_cf=MASTER_CF + SUBMISSION + " -o smtpd_tls_security_level=may -o smtpd_sasl_auth_enable=yes"
+             " -o smtpd_tls_auth_only=yes -o smtpd_relay_restrictions=permit_sasl_authenticated,reject\n"),
+    Scenario("PF504", CLEAN_MAIN_CF + TLS_CERT, policy_extra=SUBMISSION_ROLE,
+             master_cf=MASTER_CF + SUBMISSION + " -o smtpd_tls_security_level=encrypt\n"),
+    Scenario("PF505", CLEAN_MAIN_CF + "smtpd_sasl_auth_enable = yes\n"),
+    Scenario("PF506", CLEAN_MAIN_CF + "smtpd_sasl_auth_enable = yes\nsmtpd_sasl_security_options = noplaintext\n"),
+    Scenario("PF507", CLEAN_MAIN_CF + "smtpd_tls_security_level = may\nsmtpd_tls_protocols =\n"),
+    Scenario("PF508", CLEAN_MAIN_CF + "smtpd_tls_security_level = may\nsmtpd_tls_ciphers = export\n"),
+    Scenario("PF509", CLEAN_MAIN_CF + "smtpd_tls_eecdh_grade = strong\n"),
+    Scenario("PF510", CLEAN_MAIN_CF + "smtpd_tls_security_level = may\nsmtpd_tls_CApath = /etc/ssl/certs\n"
+                      "smtpd_relay_restrictions = permit_tls_all_clientcerts, reject_unauth_destination\n"),
+    Scenario("PF511", CLEAN_MAIN_CF + "smtpd_tls_security_level = may\nsmtpd_tls_fingerprint_digest = md5\n"
+                      "smtpd_relay_restrictions = permit_tls_clientcerts, reject_unauth_destination\n"),
+    Scenario("PF601", CLEAN_MAIN_CF + "smtpd_relay_restrictions = permit_mynetworks,"
+                      " warn_if_reject reject_unauth_destination\n"),
+    Scenario("PF602", CLEAN_MAIN_CF + "smtpd_client_restrictions = reject_maps_rbl\n"),
+    Scenario("PF603", CLEAN_MAIN_CF + "smtpd_relay_restrictions = permit_mynetworks, permit_mx_backup,"
+                      " reject_unauth_destination\n"),
+    Scenario("PF604", CLEAN_MAIN_CF + "smtpd_sender_restrictions = check_sender_mx_access static:OK\n"),
+    Scenario("PF605", CLEAN_MAIN_CF + "relay_domains = org\n"),
+    Scenario("PF606", CLEAN_MAIN_CF + "relay_domains = example.com\n"),
+    Scenario("PF607", CLEAN_MAIN_CF + "allow_untrusted_routing = yes\n"),
+    Scenario("PF608", CLEAN_MAIN_CF + "resolve_dequoted_address = no\n"),
+    # Off in the built-in policy; the scenario's policy gives it a severity (its defaults fire).
+    Scenario("PF609", CLEAN_MAIN_CF),
+    Scenario("PF610", CLEAN_MAIN_CF + "smtpd_client_restrictions = permit_mynetwork\n"),
     Scenario("PF900", CLEAN_MAIN_CF + "{% if relay %}relayhost = [{{ relay }}]{% endif %}\n"),
     Scenario("PF901", CLEAN_MAIN_CF.replace("mynetworks", "# pfcheck: ignore[PF101]\nmynetworks")),
     Scenario("PF902", CLEAN_MAIN_CF.replace("mynetworks", '# pfcheck: ignore[PF101] reason="legacy"\nmynetworks')),
@@ -165,7 +201,7 @@ class Tree:
 def _build(root: Path, scenario: Scenario) -> Tree:
     (root / "mx").mkdir(parents=True)
     _git(root, "init", "-q", "-b", "main")
-    (root / "mx" / "master.cf").write_text(MASTER_CF, encoding="utf-8")
+    (root / "mx" / "master.cf").write_text(scenario.master_cf, encoding="utf-8")
     (root / ".pfcheck.yaml").write_text(Tree(root, scenario, "").policy("error", "error"), encoding="utf-8")
     main_cf = root / "mx" / "main.cf"
     if scenario.baseline_main_cf is not None:
@@ -254,7 +290,7 @@ def _sarif_failing(text: str) -> Counter[str]:
 
 
 def _gitlab_failing(text: str) -> Counter[str]:
-    return Counter(issue["check_name"] for issue in json.loads(text) if issue["severity"] in {"major", "critical"})
+    return Counter(issue["check_name"].split()[0] for issue in json.loads(text) if issue["severity"] in {"major", "critical"})
 
 
 def _github_failing(text: str) -> Counter[str]:

@@ -139,6 +139,43 @@ class Reply:
 
 
 @dataclass(frozen=True)
+class EhloProbe:
+    """What one session on a listener showed about TLS and AUTH (`LivePostfix.ehlo()`).
+
+    `plain_keywords`: the EHLO keywords (upper-cased, with their arguments: "AUTH PLAIN
+    LOGIN") before TLS, None in wrapper mode or without a greeting. `mail_code`: the reply
+    to MAIL FROM in plaintext (530 when TLS is required), None when not sent.
+    `starttls_code`: the reply to STARTTLS (220, 454, 502), None when not sent. `tls`:
+    whether a TLS session was established (STARTTLS or wrapper mode); `tls_keywords`: the
+    EHLO keywords inside it. `failure`: why the session ended early ("" when it did not).
+    """
+
+    plain_keywords: Optional[Tuple[str, ...]]
+    mail_code: Optional[int]
+    starttls_code: Optional[int]
+    tls: bool
+    tls_keywords: Optional[Tuple[str, ...]]
+    failure: str
+    transcript: Tuple[str, ...] = ()
+
+    @staticmethod
+    def _has(keywords: Optional[Tuple[str, ...]], name: str) -> bool:
+        return keywords is not None and any(line.split()[0] == name for line in keywords if line.split())
+
+    @property
+    def starttls_advertised(self) -> bool:
+        return self._has(self.plain_keywords, "STARTTLS")
+
+    @property
+    def auth_before_tls(self) -> bool:
+        return self._has(self.plain_keywords, "AUTH")
+
+    @property
+    def auth_after_tls(self) -> bool:
+        return self._has(self.tls_keywords, "AUTH")
+
+
+@dataclass(frozen=True)
 class Listener:
     """One inet service of master.cf as rebound for the private instance."""
 
@@ -1383,6 +1420,59 @@ class LivePostfix:
         "never"."""
         steps = [("mail", f"MAIL FROM:<{sender}>"), ("rcpt", f"RCPT TO:<{recipient}>")]
         return self._probe(service, client, client_name, helo, tls, steps, classify)
+
+    def ehlo(
+        self,
+        service: str = "smtp/inet",
+        *,
+        helo: str = "probe.example",
+        mail: bool = True,
+        starttls: bool = True,
+    ) -> EhloProbe:
+        """One session from the harness's own loopback address (no XCLIENT): EHLO, then
+        (mail) MAIL FROM:<> and RSET in plaintext, then (starttls) STARTTLS when EHLO
+        advertises it and EHLO again inside TLS. In wrapper mode the session is TLS from the
+        start and only the TLS EHLO is seen."""
+        listener = self._listener(service)
+        transcript: List[str] = []
+        session, failure = self._open_session(listener, transcript, None)
+        if session is None:
+            assert failure is not None
+            return EhloProbe(None, None, None, False, None, str(failure), tuple(transcript))
+        plain: Optional[Tuple[str, ...]] = None
+        tls_keywords: Optional[Tuple[str, ...]] = None
+        mail_code: Optional[int] = None
+        starttls_code: Optional[int] = None
+        problem = ""
+        try:
+            code, text = session.command(f"EHLO {helo}", self.command_timeout)
+            if code != 250:
+                problem = f"EHLO answered {code} {text}"
+            else:
+                keywords = tuple(line.upper() for line in text.splitlines()[1:] if line.strip())
+                if session.tls:
+                    tls_keywords = keywords
+                else:
+                    plain = keywords
+                    if mail:
+                        mail_code, _ = session.command("MAIL FROM:<>", self.command_timeout)
+                        session.command("RSET", self.command_timeout)
+                    if starttls and "STARTTLS" in _ehlo_keywords(text):
+                        starttls_code, text = session.command("STARTTLS", self.command_timeout)
+                        if starttls_code == 220:
+                            session.start_tls(self.command_timeout)
+                            code, text = session.command(f"EHLO {helo}", self.command_timeout)
+                            if code == 250:
+                                tls_keywords = tuple(line.upper() for line in text.splitlines()[1:] if line.strip())
+                            else:
+                                problem = f"EHLO in TLS answered {code} {text}"
+        except (TimeoutError, ConnectionError, OSError, ssl.SSLError) as error:
+            problem = f"{type(error).__name__}: {error}"
+        finally:
+            tls = session.tls
+            session.quit()
+            session.close()
+        return EhloProbe(plain, mail_code, starttls_code, tls, tls_keywords, problem, tuple(transcript))
 
     def vrfy(
         self,
