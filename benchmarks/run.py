@@ -400,8 +400,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--changed-dirs", type=int, default=TARGET_POSTCONF_DIRS, metavar="N",
                         help="time `pfcheck --base HEAD --new-only .` on N committed dirs with one changed, "
                              "beside the same on that directory alone (0: skip; default 1000)")
-    parser.add_argument("--changed-flags", default="",
-                        help="extra pfcheck flags for the --changed-dirs runs (e.g. --changed-only)")
+    parser.add_argument("--changed-flags", action="append", default=None,
+                        help="extra pfcheck flags for a --changed-dirs pair of runs; repeatable, one pair each "
+                             "(default: none, and --changed-only)")
     parser.add_argument("--policy-file", action="store_true", help="put a .pfcheck.yaml at the repo root (default: built-in policy)")
     parser.add_argument("--keep", type=Path, help="build the repos here and keep them (default: a temp dir, removed)")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON to this file")
@@ -479,24 +480,27 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                             based.peak_mib, f"nothing changed since HEAD; {based.summary}"))
             figures[f"pfcheck_base_{args.base_dirs}"] = {**asdict(based), "peak_mib": based.peak_mib}
 
-        changed: Optional[tuple[Run, Run]] = None
+        changed: list[tuple[str, Run, Run]] = []
         if args.changed_dirs > 0:
             changed_repo = build_repo(workdir / f"repo-changed-{args.changed_dirs}", args.changed_dirs, sources)
             commit_all(changed_repo.root, "configs")
             one_dir = changed_repo.directories[len(changed_repo.directories) // 2]
             change_one(one_dir)
-            flags = ["--base", "HEAD", "--new-only", *args.changed_flags.split()]
-            whole = measure(f"pfcheck {' '.join(flags)} ., {args.changed_dirs:,} dirs, 1 changed",
-                            [*pfcheck, *flags, "."], changed_repo.root, env, args.runs_large)
-            alone = measure(f"pfcheck {' '.join(flags)} <that dir>", [*pfcheck, *flags, str(one_dir.relative_to(changed_repo.root))],
-                            changed_repo.root, env, max(1, args.runs_small // 2), sample_memory=False)
-            for run in (whole, alone):
-                if run.returncode not in (0, 1):
-                    raise SystemExit(f"pfcheck failed on {changed_repo.root} (exit {run.returncode}): {run.summary}")
-                rows.append(Row(run.label, run.wall_seconds, run.cpu_seconds, None, run.peak_mib, run.summary))
-            changed = (whole, alone)
-            figures[f"pfcheck_changed_{args.changed_dirs}"] = {**asdict(whole), "peak_mib": whole.peak_mib}
-            figures["pfcheck_changed_alone"] = asdict(alone)
+            for extra in args.changed_flags if args.changed_flags is not None else ["", "--changed-only"]:
+                flags = ["--base", "HEAD", "--new-only", *extra.split()]
+                shown = " ".join(flags)
+                whole = measure(f"pfcheck {shown} ., {args.changed_dirs:,} dirs, 1 changed",
+                                [*pfcheck, *flags, "."], changed_repo.root, env, args.runs_large)
+                alone = measure(f"pfcheck {shown} <that dir>",
+                                [*pfcheck, *flags, str(one_dir.relative_to(changed_repo.root))],
+                                changed_repo.root, env, max(1, args.runs_small // 2), sample_memory=False)
+                for run in (whole, alone):
+                    if run.returncode not in (0, 1):
+                        raise SystemExit(f"pfcheck failed on {changed_repo.root} (exit {run.returncode}): {run.summary}")
+                    rows.append(Row(run.label, run.wall_seconds, run.cpu_seconds, None, run.peak_mib, run.summary))
+                changed.append((shown, whole, alone))
+                figures[f"pfcheck_changed_{args.changed_dirs}{extra.replace(' ', '')}"] = {
+                    **asdict(whole), "peak_mib": whole.peak_mib, "alone": asdict(alone)}
 
         # The fixed cost of a run (start-up, imports, the built-in policy): pfcheck on a repo
         # without configs. Per-directory cost = (CPU of the run - this) / directories.
@@ -550,15 +554,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             "-" if biggest is None else f"{biggest.peak_mib:.1f} MiB",
             None if biggest is None else biggest.peak_mib < TARGET_PEAK_MIB,
         ))
-        if changed is not None:
-            whole, alone = changed
-            factor = whole.wall_seconds / alone.wall_seconds
-            measured = f"{whole.wall_seconds:.3f} s vs {alone.wall_seconds:.3f} s ({factor:.2f}x)"
-        else:
-            factor, measured = None, "-"
-        verdicts.append(Verdict(f"--base HEAD --new-only, {args.changed_dirs:,} dirs, 1 changed <= "
-                                f"{TARGET_CHANGED_RATIO:g}x that dir alone", measured,
-                                None if factor is None else factor <= TARGET_CHANGED_RATIO))
+        for shown, whole, alone in changed or [("--base HEAD --new-only", None, None)]:
+            if whole is not None and alone is not None:
+                factor: Optional[float] = whole.wall_seconds / alone.wall_seconds
+                measured = f"{whole.wall_seconds:.3f} s vs {alone.wall_seconds:.3f} s ({factor:.2f}x)"
+            else:
+                factor, measured = None, "-"
+            verdicts.append(Verdict(f"{shown}, {args.changed_dirs:,} dirs, 1 changed <= "
+                                    f"{TARGET_CHANGED_RATIO:g}x that dir alone", measured,
+                                    None if factor is None else factor <= TARGET_CHANGED_RATIO))
         per_dir_cost = {size: max(run.cpu_seconds - empty.cpu_seconds, 0.0) * 1000 / size
                         for size, run in runs.items() if size in LINEAR_SIZES}
         if len(per_dir_cost) >= 2 and min(per_dir_cost.values()) > 0:
