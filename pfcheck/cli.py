@@ -59,8 +59,17 @@ class _OutputFileAction(argparse.Action):
         setattr(namespace, self.dest, outputs)
 
 
-def _lint_parser() -> argparse.ArgumentParser:
+def _profile_name(text: str) -> str:
+    """`--profile NAME`, checked against the profiles table only when the option is given (the
+    table is not imported by a plain run)."""
     from pfcheck.compliance import profile_names
+
+    if text not in profile_names():
+        raise argparse.ArgumentTypeError(f"invalid choice: '{text}' (choose from {', '.join(profile_names())})")
+    return text
+
+
+def _lint_parser() -> argparse.ArgumentParser:
     from pfcheck.report import FORMATS
 
     parser = _Parser(
@@ -76,8 +85,8 @@ def _lint_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output-file", action=_OutputFileAction, dest="outputs", type=Path, metavar="FILE",
                         help="write the --format given just before it to FILE instead of stdout")
     parser.add_argument("--fail-on", choices=("error", "warning", "info"), help="lowest severity that fails the run (default: the policy's fail_on)")
-    parser.add_argument("--profile", action="append", dest="profiles", default=[], choices=profile_names(), metavar="NAME",
-                        help=f"compliance profile ({', '.join(profile_names())}): turn on its rules and tag findings with its control ids, in addition to the policy's profiles; repeatable (see pfcheck profiles)")
+    parser.add_argument("--profile", action="append", dest="profiles", default=[], type=_profile_name, metavar="NAME",
+                        help="compliance profile (cac, lynis, stig or cis; pfcheck profiles lists them): turn on its rules and tag findings with its control ids, in addition to the policy's profiles; repeatable")
     # --- baseline (pfcheck/engine/baseline.py) ---
     baseline = parser.add_mutually_exclusive_group()
     baseline.add_argument("--baseline", type=Path, metavar="FILE", help="hide the findings recorded in FILE (written by --write-baseline); stale entries are reported as PF903")
@@ -125,14 +134,13 @@ def _policy_lookup(policy_path: Optional[Path], profiles: Sequence[str] = ()) ->
     from pfcheck.policy.model import rule_specs
 
     specs = rule_specs(_rules_registry())
-    profiled: dict[int, Any] = {}
+    profiled: dict[Optional[Path], Any] = {}  # by policy file (None: the built-in policy)
 
     def with_profiles(directory: Path) -> Any:
         policy = lookup(directory)
-        key = id(policy)  # each policy is read once per run and stays alive in the resolver
-        if key not in profiled:
-            profiled[key] = policy.with_profiles(tuple(profiles), specs)
-        return profiled[key]
+        if policy.path not in profiled:
+            profiled[policy.path] = policy.with_profiles(tuple(profiles), specs)
+        return profiled[policy.path]
 
     return with_profiles
 
@@ -215,8 +223,7 @@ def cmd_profiles(argv: Sequence[str]) -> int:
                 "controls": [
                     {"ids": list(control.ids), "title": control.title, "source": control.source,
                      "rules": list(control.rules),
-                     "literal": control.literal.describe() if control.literal else None,
-                     "applies": control.applies}
+                     "literal": control.literal.describe() if control.literal else None}
                     for control in controls_in([name])
                 ],
             }
@@ -232,8 +239,6 @@ def cmd_profiles(argv: Sequence[str]) -> int:
             sys.stdout.write(f"    rules: {', '.join(control.rules)}")
             if control.literal is not None:
                 sys.stdout.write(f"; literal form (PF801): {control.literal.describe()}")
-            if control.applies != "always":
-                sys.stdout.write(f"; applies to hosts without a receiving role ({control.applies})")
             sys.stdout.write("\n")
     return EXIT_CLEAN
 

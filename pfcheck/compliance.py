@@ -29,31 +29,18 @@ class Profile:
 
 @dataclass(frozen=True)
 class LiteralForm:
-    """What a control's text demands be written: `parameter` with `value`.
-
-    `compare` says how: "tokens" compares parsed lists case-insensitively, as smtpd compares
-    restriction names (commas and white space separate, as in Postfix); "words" compares the
-    words of a value exactly (inet_interfaces); "text" compares the whole value with surrounding
-    white space removed (a banner); "lacks" asks that the raw value not contain `value`.
-    """
+    """What a control's text demands be written: restriction list `parameter` = `value`,
+    compared as smtpd reads lists (commas and white space separate, names case-insensitive)."""
 
     parameter: str
     value: str
-    compare: str = "tokens"
-    #: Further values the control's text accepts as well ("or a set of loopback addresses").
-    alternatives: tuple[str, ...] = ()
 
     def describe(self) -> str:
-        if self.compare == "lacks":
-            return f"{self.parameter} without {self.value}"
         return f"{self.parameter} = {self.value}"
 
 
 #: What the behaviour behind a control is: PF801 reads it to say whether Postfix complies.
 RELAY = "relay"  #: no listener relays for untrusted clients, and smtpd starts
-LOCAL_ONLY = "local-only"  #: nothing listens beyond loopback
-BANNER_SOFTWARE = "banner-software"  #: the 220 greeting names neither the software nor the OS
-BANNER_VERSION = "banner-version"  #: the 220 greeting shows no version
 VRFY = "vrfy"  #: no reachable listener answers VRFY
 WARNINGS = "warnings"  #: postconf warns about nothing
 
@@ -70,9 +57,6 @@ class Control:
     behaviour: str
     rules: tuple[str, ...]
     literal: Optional[LiteralForm] = None
-    #: "always", or LOCAL_ONLY: the control is about hosts that receive no mail, so it applies
-    #: to a host unless the policy gives it a receiving role (mx, relay, submission).
-    applies: str = "always"
 
 
 PROFILES: dict[str, Profile] = {
@@ -175,8 +159,6 @@ def markdown_table(profiles: Iterable[str] = ()) -> str:
     for control in controls_in(wanted):
         literal = f"`{control.literal.describe()}`" if control.literal else "—"
         rules = ", ".join(control.rules)
-        if control.applies != "always":
-            rules += " (hosts without a receiving role)"
         rows.append(
             f"| {control.profile} | {', '.join(f'`{tag}`' for tag in control.ids)} | {control.title} | "
             f"{rules} | {literal} | {control.source} |"

@@ -4,8 +4,9 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from pfcheck.postfix import defaults
-from pfcheck.postfix.config import ALWAYS_SHOWN, ConfigDir, Scope
+from pfcheck.postfix.config import ALWAYS_SHOWN, ConfigDir, Listener, Scope
 from pfcheck.postfix.lines import collapse_space
+from pfcheck.postfix.listening import greeting_banner
 from pfcheck.postfix.unused import unused_parameters
 
 
@@ -64,6 +65,22 @@ def _scope_names(config: ConfigDir, scope: Scope) -> list[str]:
     return sorted(names)
 
 
+def _listening(config: ConfigDir, listener: Listener) -> dict[str, Any]:
+    """Per listener (pfcheck.postfix.listening): `binds`, the address:port sockets master opens
+    for its inet entry points (itself, or the postscreen in front of it; host names stay names),
+    `bind_error`, master's fatal when it cannot bind one of them (it then binds nothing), and
+    `banner`, the text after `220 ` in smtpd's greeting (None for postscreen, or when
+    smtpd_banner does not expand). Placeholders (`<myhostname>`) stand for host facts."""
+    binds: list[str] = []
+    error: Optional[str] = None
+    for service in listener.entry_points or ([listener.service] if listener.service.type == "inet" else []):
+        binding = config.binding(service)
+        error = error or binding.error
+        binds += [endpoint for endpoint in binding.endpoints if endpoint not in binds]
+    banner = greeting_banner(listener.scope) if listener.service.process_name == "smtpd" else None
+    return {"binds": binds, "bind_error": error, "banner": banner}
+
+
 def show_model(config: ConfigDir) -> dict[str, Any]:
     """The stable JSON model of `pfcheck show --format json`."""
     main: dict[str, Any] = {}
@@ -106,6 +123,7 @@ def show_model(config: ConfigDir) -> dict[str, Any]:
             "remote": listener.remote,
             "binding": listener.binding,
             "entry_points": [s.key for s in listener.entry_points],
+            **_listening(config, listener),
         }
     return {
         "config_dir": str(config.directory),
@@ -145,6 +163,12 @@ def render_show_text(model: dict[str, Any]) -> str:
         listener = model["listeners"][key]
         reach = "reachable from other hosts" if listener["remote"] else "not reachable from other hosts"
         out.append(f"# {reach}; {listener['binding'] or 'no inet entry point'}")
+        if listener.get("binds"):
+            out.append(f"# binds: {', '.join(listener['binds'])}")
+        if listener.get("bind_error"):
+            out.append(f"# master cannot bind it: {listener['bind_error']}")
+        if listener.get("banner") is not None:
+            out.append(f"# greeting: 220 {listener['banner']}")
         width = max((len(n) for n in effective), default=0)
         for name, item in effective.items():
             shown = "<expansion error>" if item["value"] is None else item["value"]

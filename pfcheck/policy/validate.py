@@ -11,7 +11,6 @@ from typing import Any, Mapping, Optional, Sequence, Union
 from pfcheck.findings import Severity
 from pfcheck.policy.assume import NO_ASSUMPTIONS, parse_assume
 from pfcheck.policy.model import BOOLEAN, DEFAULT_POSTFIX_VERSION, FAIL_ON_WORDS, INTEGER, NETWORKS, Policy, PolicyError, RulePolicy, RuleSpec, SCHEMA_VERSION, SERVICE_TYPES, SEVERITY_WORDS, STRING, SUPPRESSION_MODES, Waiver, default_option_value, ROLES, RECEIVING_ROLES, RoleEntry
-from pfcheck.compliance import profile_names
 from pfcheck.policy.networks import network_text, parse_policy_network
 from pfcheck.policy.suggest import suggest
 from pfcheck.policy.yaml_safe import TAG_BOOL, TAG_FLOAT, TAG_INT, TAG_MAP, TAG_MERGE, TAG_NULL, TAG_SEQ, TAG_STR, TAG_TIMESTAMP, node_position, node_tag
@@ -371,7 +370,10 @@ class PolicyValidator:
         return tuple(self.path_glob(item, "exclude pattern") for item in self.sequence(node, "exclude"))
 
     def profiles(self, node: Any) -> tuple[str, ...]:
-        """`profiles:`: compliance profiles by name (pfcheck/compliance.py)."""
+        """`profiles:`: compliance profiles by name (pfcheck/compliance.py, imported only for a
+        policy that names profiles)."""
+        from pfcheck.compliance import profile_names
+
         names: list[str] = []
         for item in self.sequence(node, "profiles"):
             name = self.word(item, "profile", profile_names())

@@ -24,15 +24,13 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Sequence
 
-from pfcheck.postfix.lines import split_braced
+from pfcheck.postfix.lines import CHARS_COMMA_SP, split_braced, split_comma_space
 
 IPV4 = 4
 IPV6 = 6
 FAMILY_BITS = {IPV4: 32, IPV6: 128}
 FAMILY_END = {IPV4: 1 << 32, IPV6: 1 << 128}
 
-# Separators and grouping characters of mystrtokq() as called by match_list_parse().
-_LIST_SEPARATORS = ", \t\r\n"
 
 
 # --------------------------------------------------------------------------------------------
@@ -516,7 +514,7 @@ GLOBAL_ADDRESSES = {
 
 def split_list(value: str, start_offset: int = 0) -> Iterator[tuple[str, int]]:
     """mystrtokq(value, ", \\t\\r\\n", "{}"): (token, offset) pairs; braces keep separators."""
-    for token, offset in split_braced(value, _LIST_SEPARATORS):
+    for token, offset in split_braced(value, CHARS_COMMA_SP):
         yield token, start_offset + offset
 
 
@@ -570,6 +568,19 @@ def casefold(text: str) -> str:
 
 # --------------------------------------------------------------------------------------------
 # Address families enabled by inet_protocols
+
+
+#: The words inet_proto_init() knows (name_mask(): case-sensitive, CHARS_COMMA_SP-separated).
+INET_PROTOCOL_WORDS = ("all", "ipv4", "ipv6")
+
+
+def inet_protocols_refusal(inet_protocols: str) -> str | None:
+    """Postfix's fatal text for the first word of an expanded `inet_protocols` that
+    inet_proto_init() does not know (every program exits), None when it knows them all."""
+    for word in split_comma_space(inet_protocols):
+        if word not in INET_PROTOCOL_WORDS:
+            return f'unknown inet_protocols value "{word}" in "{inet_protocols}"'
+    return None
 
 
 def enabled_families(inet_protocols: str) -> frozenset[int]:

@@ -7,17 +7,18 @@ main.cf value `$x` sees a service's `-o x=...`.
 """
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Callable, Mapping, Optional
+from typing import Callable, Mapping, Optional, Protocol
 
 from pfcheck.postfix import defaults
 from pfcheck.postfix.expand import ExpansionError, expand
 from pfcheck.postfix.issues import ConfigIssue
+from pfcheck.postfix.lines import split_comma_space
+from pfcheck.postfix.listening import Binding, service_binding
 from pfcheck.postfix.maincf import MainCf, parse_main_cf
 from pfcheck.postfix.mastercf import MasterCf, Service, parse_master_cf
 from pfcheck.postfix.source import SourceText, decode, read_source
@@ -39,6 +40,17 @@ ALWAYS_SHOWN = (
 #: and the table resolver maps this prefix into the repository.
 INSTALLED_CONFIG_DIRECTORY = "/etc/postfix"
 
+
+class _HasValues(Protocol):
+    def value(self, name: str) -> str: ...
+
+
+def config_directory_of(params: _HasValues) -> str:
+    """Where the checked files are installed: `config_directory` of a Scope (which derives
+    INSTALLED_CONFIG_DIRECTORY), INSTALLED_CONFIG_DIRECTORY when the value is empty (params
+    other than a Scope may leave it out)."""
+    return params.value("config_directory").strip() or INSTALLED_CONFIG_DIRECTORY
+
 _UNKNOWN = object()
 #: Raw values a Scope keeps for lookups, at most.
 _MAIN_VALUE_CACHE = 4096
@@ -48,9 +60,6 @@ KEEP_EVALUATED_CHARS = 4096
 #: A name an expansion may look up: every one is written right after `$`, `${` or `$(` (and
 #: CHARS_SPACE), in the value or in a relational operand or `?`/`:` text inside it.
 _REFERENCE = re.compile(r"\$[{(]?[ \t\r\n]*([A-Za-z0-9_]+)")
-
-#: CHARS_COMMA_SP, how smtpd splits smtpd_restriction_classes.
-_COMMA_SPACE = re.compile(r"[, \t\r\n]+")
 
 #: Postfix's DEF_MYDOMAIN, used when the host name has no dot.
 DEFAULT_DOMAIN = "localdomain"
@@ -384,7 +393,7 @@ class Scope:
         classes = self.__dict__.get("_restriction_classes")
         if classes is None:
             value = self.get("smtpd_restriction_classes")
-            classes = frozenset(_COMMA_SPACE.split(value.expanded)) - {""} if value.error is None else frozenset()
+            classes = frozenset(split_comma_space(value.expanded)) if value.error is None else frozenset()
             self.__dict__["_restriction_classes"] = classes
         return name in classes
 
@@ -461,21 +470,6 @@ class Listener:
     @property
     def key(self) -> str:
         return self.service.key
-
-
-LOOPBACK_NAMES = frozenset({"loopback-only", "localhost"})
-
-
-def _is_loopback_host(host: str) -> bool:
-    host = host.strip()
-    if host.startswith("[") and "]" in host:
-        host = host[1: host.index("]")]
-    if host.lower() in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def split_inet_name(name: str) -> tuple[Optional[str], str]:
@@ -559,16 +553,26 @@ class ConfigDir:
         value = self.global_scope.value("inet_interfaces")
         return [item for item in value.replace(",", " ").split() if item]
 
+    def binding(self, service: Service) -> Binding:
+        """What master binds for an inet service (pfcheck.postfix.listening), once per service."""
+        bindings: dict[str, Binding] = self.__dict__.setdefault("_bindings", {})
+        found = bindings.get(service.name)
+        if found is None:
+            found = bindings[service.name] = service_binding(
+                service.name, self.global_scope.value("inet_interfaces"),
+                self.global_scope.value("inet_protocols"))
+        return found
+
     def listens_remotely(self, service: Service) -> tuple[bool, str]:
         """Whether an inet service accepts connections from other hosts, and its binding."""
+        binding = self.binding(service)
         host, port = split_inet_name(service.name)
         if host is not None:
-            return (not _is_loopback_host(host)), service.name
+            return binding.remote, service.name
         interfaces = self.inet_interfaces()
         if not interfaces or any(item.lower() == "all" for item in interfaces):
-            return True, f"all interfaces, port {port}"
-        remote = not all(_is_loopback_host(item) for item in interfaces)
-        return remote, f"inet_interfaces = {', '.join(interfaces)}, port {port}"
+            return binding.remote, f"all interfaces, port {port}"
+        return binding.remote, f"inet_interfaces = {', '.join(interfaces)}, port {port}"
 
     def listeners(self) -> list[Listener]:
         """smtpd services (and postscreen front ends), each with how it is reached."""

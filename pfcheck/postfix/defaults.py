@@ -313,13 +313,28 @@ def _legacy_below(level: str, threshold: str, version: str) -> bool:
 # Order of the relay and recipient restriction lists
 
 
-def _postfix_bool(name: str, text: str) -> bool:
+def parse_postfix_bool(text: str) -> Optional[bool]:
+    """A boolean as Postfix converts it (global/mail_conf_bool.c): `yes` or `no` in any case,
+    nothing around it; None for anything else (the program that reads it exits)."""
     lowered = text.lower()
     if lowered == "yes":
         return True
     if lowered == "no":
         return False
-    raise ValueError(f"bad boolean configuration: {name} = {text}")
+    return None
+
+
+def postfix_bool(name: str, text: str) -> bool:
+    """parse_postfix_bool(), raising ValueError with Postfix's fatal text for a refused value."""
+    value = parse_postfix_bool(text)
+    if value is None:
+        raise ValueError(bad_boolean(name, text))
+    return value
+
+
+def bad_boolean(name: str, text: str) -> str:
+    """Postfix's fatal text for a boolean it refuses."""
+    return f"bad boolean configuration: {name} = {text}"
 
 
 def relay_before_recipient(
@@ -357,7 +372,7 @@ def relay_before_recipient(
     if relay_before_recipient_value is None:
         relay_first = not compat_level_below(level, "3.6", version)
     else:
-        relay_first = _postfix_bool("smtpd_relay_before_recipient_restrictions", relay_before_recipient_value)
+        relay_first = postfix_bool("smtpd_relay_before_recipient_restrictions", relay_before_recipient_value)
     safety_net = compat_level_below(level, "1", version) and not relay_restrictions_set
     return relay_first and not safety_net
 

@@ -77,6 +77,17 @@ def logical_lines(text: str) -> Iterator[LogicalLine]:
         yield LogicalLine("".join(parts), numbers[0], tuple(starts), tuple(numbers))
 
 
+#: CHARS_COMMA_SP (global/mail_params.h): the separators of Postfix's lists (restriction lists,
+#: match lists, map lists, name masks, smtpd_restriction_classes).
+CHARS_COMMA_SP = ", \t\r\n"
+_COMMA_SP_RUN = re.compile(f"[{re.escape(CHARS_COMMA_SP)}]+")
+
+
+def split_comma_space(value: str) -> list[str]:
+    """mystrtok(value, CHARS_COMMA_SP): the words of a list, without brace grouping."""
+    return [word for word in _COMMA_SP_RUN.split(value) if word]
+
+
 def strip_postfix_space(text: str) -> str:
     return text.strip(POSTFIX_SPACE)
 

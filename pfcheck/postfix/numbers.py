@@ -1,8 +1,8 @@
 """Numbers as Postfix reads them: C `strtol()`, `main.cf` integers, compatibility levels and
 Postfix version strings.
 
-One implementation for what defaults.py, expand.py and param_types.py (and relay.py, until it
-switches) each used to restate:
+One implementation for what defaults.py, expand.py, param_types.py and the relay evaluator each
+used to restate:
 
 * `strtol()`: glibc `strtol(text, &end, 10)` on a 64-bit `long` (Debian amd64 build).
 * `parse_conf_integer()`: `convert_mail_conf_int()` / `convert_mail_conf_long()`

@@ -13,11 +13,12 @@ The data module is imported on first use only: most runs never need it.
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass
 from typing import Callable, Dict, Mapping, Optional, Tuple
 
 from pfcheck.postfix import defaults, numbers
+from pfcheck.postfix.addresses import inet_protocols_refusal
+from pfcheck.postfix.lines import CHARS_COMMA_SP, split_braced, split_comma_space
 
 #: Reader of the global table (mail_params.c): every Postfix program, `postfix start` included.
 GLOBAL = "global"
@@ -139,9 +140,7 @@ def check_typed(entry: ParamType, value: str, version: str, default_unit: Callab
     `default_unit` gives the unit letter of the parameter's expanded default (time only)."""
     name, kind, low, high = entry.name, entry.kind, entry.min, entry.max
     if kind in ("bool", "nbool"):
-        if value.lower() not in ("yes", "no"):
-            return f"bad boolean configuration: {name} = {value}"
-        return None
+        return defaults.bad_boolean(name, value) if defaults.parse_postfix_bool(value) is None else None
     if kind in ("str", "str_fn", "raw"):
         length = len(value.encode("utf-8", "surrogateescape"))
         fmt = "bad string length ({} {} {}): {} = {}" if kind == "raw" else "bad string length {} {} {}: {} = {}"
@@ -220,7 +219,7 @@ def named_value_refusal(name: str, value: str) -> Optional[str]:
     if spec is None:
         return None
     if spec.is_list:
-        for word in (w for w in _NAME_MASK_DELIMS.split(value) if w):
+        for word in split_comma_space(value):
             if word not in spec.words:
                 return spec.message.format(name=name, value=value, word=word)
         return None
@@ -233,26 +232,9 @@ def is_map_parameter(name: str) -> bool:
     return (name.endswith("_maps") and name not in NOT_MAPS) or name in MAP_LISTS or name in SINGLE_MAPS
 
 
-def _brace_tokens(value: str) -> list:
-    """mystrtokq(value, CHARS_COMMA_SP, "{}"): words, with `{...}` kept together."""
-    tokens, current, depth = [], [], 0
-    for char in value:
-        if depth == 0 and char in ", \t\r\n":
-            if current:
-                tokens.append("".join(current))
-                current = []
-            continue
-        depth += char == "{"
-        depth -= char == "}" and depth > 0
-        current.append(char)
-    if current:
-        tokens.append("".join(current))
-    return tokens
-
-
 def map_refusal(name: str, value: str) -> Optional[str]:
     """dict_open(): every map is `type:name` with both parts non-empty."""
-    for token in ([value] if name in SINGLE_MAPS and value else _brace_tokens(value)):
+    for token in ([value] if name in SINGLE_MAPS and value else [token for token, _ in split_braced(value, CHARS_COMMA_SP)]):
         kind, colon, rest = token.partition(":")
         if not colon:
             return f'open dictionary: expecting "type:name" form instead of "{token}"'
@@ -270,14 +252,8 @@ SYSLOG_FACILITIES = frozenset({
     "syslog", "user", "uucp", "local0", "local1", "local2", "local3", "local4", "local5",
     "local6", "local7",
 })
-_NAME_MASK_DELIMS = re.compile(r"[, \t\r\n]+")
 _VALID_LABEL_LEN = 63
 _VALID_HOSTNAME_LEN = 255
-
-
-def split_words(value: str) -> list:
-    """mystrtok(value, CHARS_COMMA_SP): the words of a list."""
-    return [word for word in _NAME_MASK_DELIMS.split(value) if word]
 
 
 def valid_hostname(name: str) -> Optional[str]:
@@ -329,7 +305,7 @@ def inet_interfaces_refusal(value: str) -> Optional[Refusal]:
     that is not on the host, or a host name, is a fact about the mail host, not the files."""
     if value in ("all", "loopback-only"):
         return None  # strcmp() on the whole expanded value: "all," or "all $empty" is a list
-    for token in (t for t in _NAME_MASK_DELIMS.split(value) if t):
+    for token in split_comma_space(value):
         if _address_literal(token) is not None:
             continue
         if valid_hostname(token) is not None:
@@ -367,17 +343,15 @@ def global_refusals(lookup: Callable[[str], str], is_set: Callable[[str], bool],
         add("syslog_facility", f"file {main_cf}: parameter syslog_facility: unrecognized value: "
                                f"{lookup('syslog_facility')}")
     protocols = lookup("inet_protocols")
-    if is_set("inet_protocols"):
-        for word in (w for w in _NAME_MASK_DELIMS.split(protocols) if w):
-            if word not in ("all", "ipv4", "ipv6"):
-                add("inet_protocols", f'unknown inet_protocols value "{word}" in "{protocols}"')
-                break
+    protocols_refusal = inet_protocols_refusal(protocols) if is_set("inet_protocols") else None
+    if protocols_refusal is not None:
+        add("inet_protocols", protocols_refusal)
     # myhostname and mydomain: refusals._hostname_refusal() (the daemon's own values).
     # mynetworks_style is read only to compute a mynetworks that main.cf does not set, and not
     # at all when inet_protocols enables no family (mynetworks.c mynetworks_core()).
     style = lookup("mynetworks_style")
-    if is_set("mynetworks_style") and not is_set("mynetworks") and style and _NAME_MASK_DELIMS.sub("", protocols):
-        words = [w for w in _NAME_MASK_DELIMS.split(style) if w]
+    if is_set("mynetworks_style") and not is_set("mynetworks") and style and split_comma_space(protocols):
+        words = split_comma_space(style)
         unknown = [w for w in words if w not in ("class", "subnet", "host")]
         if unknown:
             add("mynetworks_style", f'unknown mynetworks mask style value "{unknown[0]}" in "{style}"')
@@ -392,7 +366,7 @@ def global_refusals(lookup: Callable[[str], str], is_set: Callable[[str], bool],
             lookup("myhostname")) and relayhost.lower() == lookup("myhostname").lower():
         add("relayhost", f"myhostname and relayhost parameter settings must not be identical: {lookup('myhostname')}")
     myorigin = lookup("myorigin")
-    if is_set("myorigin") and re.search(r"[, \t\r\n]", myorigin):
+    if is_set("myorigin") and any(char in CHARS_COMMA_SP for char in myorigin):
         add("myorigin", f"myorigin parameter setting must not contain multiple values: {myorigin}")
     if is_set("verp_delimiter_filter") or is_set("default_verp_delimiters"):
         delims, allowed = lookup("default_verp_delimiters"), lookup("verp_delimiter_filter")

@@ -91,10 +91,10 @@ def _scope_refusals(scope: "Scope", program: Optional[str]) -> Dict[str, Refusal
 
     if scope.service is not None and not scope.differing_names() & param_types.GLOBAL_REFUSAL_INPUTS:
         return found
-    from pfcheck.postfix.config import INSTALLED_CONFIG_DIRECTORY
+    from pfcheck.postfix.config import config_directory_of
 
     # Postfix names main.cf by its installed path: $config_directory/main.cf.
-    config_directory = scope.value("config_directory") or INSTALLED_CONFIG_DIRECTORY
+    config_directory = config_directory_of(scope)
     hostname_refusal = _hostname_refusal(scope, program, config_directory)
     if hostname_refusal is not None:
         found.setdefault(hostname_refusal.name, hostname_refusal)

@@ -32,7 +32,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Protocol, Sequence, Tuple
 
-from pfcheck.postfix.lines import split_braced
+from pfcheck.postfix.lines import CHARS_COMMA_SP, split_braced
 
 Location = Tuple[str, int]
 
@@ -182,7 +182,7 @@ def transport_keys(address: str, *, delimiters: str, parent_style: bool) -> List
 
 def split_tables(value: str) -> List[str]:
     """maps_create()'s tokens: mystrtokq(CHARS_COMMA_SP, CHARS_BRACE), so {inline} stays whole."""
-    return [token for token, _ in split_braced(value, " ,\t\r\n") if token]
+    return [token for token, _ in split_braced(value, CHARS_COMMA_SP) if token]
 
 
 class Router:

@@ -42,7 +42,7 @@ from typing import Optional
 
 from pfcheck.postfix import defaults
 from pfcheck.postfix.config import Listener, Scope, Value
-from pfcheck.postfix.param_types import split_words
+from pfcheck.postfix.lines import split_comma_space
 
 NONE, MAY, ENCRYPT = "none", "may", "encrypt"
 #: Levels smtpd accepts and treats as `encrypt` (with a warning): smtpd.c pre_jail_init().
@@ -70,7 +70,7 @@ def _yes(scope: Scope, name: str) -> bool:
 
 def _words(scope: Scope, name: str) -> frozenset[str]:
     """A name-mask list, lower-cased (the masks compare with NAME_MASK_ANY_CASE)."""
-    return frozenset(word.lower() for word in split_words(scope.get(name).expanded))
+    return frozenset(word.lower() for word in split_comma_space(scope.get(name).expanded))
 
 
 @dataclass(frozen=True)

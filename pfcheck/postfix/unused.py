@@ -37,15 +37,13 @@ from typing import TYPE_CHECKING, Callable, Dict, FrozenSet, Iterable, List, Opt
 from pfcheck.postfix import _unused_data as _data
 from pfcheck.postfix import defaults
 from pfcheck.postfix.expand import ExpansionError, expand, references
-from pfcheck.postfix.lines import split_braced
+from pfcheck.postfix.lines import CHARS_COMMA_SP, split_braced
 from pfcheck.postfix.mastercf import extract_braced
 
 if TYPE_CHECKING:
     from pfcheck.postfix.config import ConfigDir
     from pfcheck.postfix.mastercf import Override, Service
 
-#: CHARS_COMMA_SP: how restriction class lists and DBMS scans split values.
-_COMMA_SPACE = ", \t\r\n"
 _REGEX_TYPES = frozenset({"regexp", "pcre"})
 
 
@@ -218,7 +216,7 @@ class _Analysis:
             return
         suffixes = dbms_suffixes(self.version)
         # 2.10 - 2.11 split on blanks and commas only (mystrtok); 3.0+ keep `{...}` together.
-        tokens = _split(text) if self.key < (3, 0) else (token for token, _ in split_braced(text, _COMMA_SPACE))
+        tokens = _split(text) if self.key < (3, 0) else (token for token, _ in split_braced(text, CHARS_COMMA_SP))
         for token in tokens:
             if token.startswith("{"):
                 # 3.5+ enter a `{...}` token (3.8+ not inside an inline regexp/pcre table);

@@ -29,7 +29,7 @@ from typing import Any, Iterator, Mapping
 
 from pfcheck.findings import Finding, Severity
 from pfcheck.rules.base import RuleContext, make_finding
-from pfcheck.rules.relay_common import dies_at_startup
+from pfcheck.rules.relay_common import judged_listeners
 from pfcheck.rules.unknown_names import describe_origin
 
 ID = "PF101"
@@ -39,9 +39,7 @@ OPTIONS: Mapping[str, tuple[type, Any]] = {}
 
 
 def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
-    for listener in ctx.remote_smtpd_listeners():
-        if dies_at_startup(listener):
-            continue  # PF000: this smtpd exits before it answers anything
+    for listener in judged_listeners(ctx):
         value = listener.scope.get("disable_vrfy_command")
         # Anything but yes/no (and expansion errors) makes smtpd exit: PF000 reports that.
         if value.error is not None or value.expanded.strip().lower() != "no":

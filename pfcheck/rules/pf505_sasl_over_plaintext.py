@@ -46,7 +46,8 @@ from typing import Any, Iterator, Mapping
 from pfcheck.findings import Finding, Severity
 from pfcheck.postfix import tls_facts
 from pfcheck.rules.base import RuleContext, make_finding
-from pfcheck.rules.tls_common import judged_listeners, level_reason, shown
+from pfcheck.rules.relay_common import judged_listeners
+from pfcheck.rules.tls_common import level_reason, shown
 
 ID = "PF505"
 NAME = "sasl-over-plaintext"

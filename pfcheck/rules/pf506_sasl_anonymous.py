@@ -37,7 +37,8 @@ from pfcheck.findings import Finding, Severity
 from pfcheck.postfix import tls_facts
 from pfcheck.postfix.config import Value
 from pfcheck.rules.base import RuleContext, make_finding
-from pfcheck.rules.tls_common import judged_listeners, shown
+from pfcheck.rules.relay_common import judged_listeners
+from pfcheck.rules.tls_common import shown
 
 ID = "PF506"
 NAME = "sasl-anonymous"

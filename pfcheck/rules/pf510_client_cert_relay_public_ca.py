@@ -40,7 +40,8 @@ from typing import Any, Iterator, Mapping
 from pfcheck.findings import Finding, Severity
 from pfcheck.postfix import tls_facts
 from pfcheck.rules.base import RuleContext, make_finding
-from pfcheck.rules.tls_common import RELAY_LISTS, judged_listeners, restriction_words, shown
+from pfcheck.rules.relay_common import judged_listeners
+from pfcheck.rules.tls_common import RELAY_LISTS, restriction_words, shown
 
 ID = "PF510"
 NAME = "client-cert-relay-public-ca"

@@ -37,7 +37,7 @@ from typing import Any, Iterator, Mapping, Optional
 
 from pfcheck.findings import Finding, Severity
 from pfcheck.rules.base import RuleContext, make_finding
-from pfcheck.rules.relay_common import dies_at_startup
+from pfcheck.rules.relay_common import judged_listeners
 from pfcheck.rules.restriction_lists import (
     CLASS,
     RELAY_DECIDING_LISTS,
@@ -58,9 +58,7 @@ WARN_IF_REJECT = "warn_if_reject"
 
 
 def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
-    for listener in ctx.remote_smtpd_listeners():
-        if dies_at_startup(listener):
-            continue
+    for listener in judged_listeners(ctx):
         listed = listed_restrictions(listener)
         effect = _effect(ctx, listener)
         seen: set[tuple[str, int]] = set()

@@ -30,7 +30,7 @@ from typing import Any, Iterator, Mapping
 
 from pfcheck.findings import Finding, Severity
 from pfcheck.rules.base import RuleContext, make_finding
-from pfcheck.rules.relay_common import dies_at_startup
+from pfcheck.rules.relay_common import judged_listeners
 from pfcheck.rules.restriction_lists import KNOWN, listed_restrictions, physical_line, where_set
 from pfcheck.rules.unknown_names import describe_origin
 
@@ -41,9 +41,7 @@ OPTIONS: Mapping[str, tuple[type, Any]] = {}
 
 
 def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
-    for listener in ctx.remote_smtpd_listeners():
-        if dies_at_startup(listener):
-            continue
+    for listener in judged_listeners(ctx):
         networks = listener.scope.get("permit_mx_backup_networks")
         if networks.error is not None or networks.expanded.strip():
             continue

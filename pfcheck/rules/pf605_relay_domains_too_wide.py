@@ -40,7 +40,7 @@ from pfcheck.findings import Finding, Severity
 from pfcheck.postfix.addresses import split_list
 from pfcheck.postfix.config import Listener, Value
 from pfcheck.rules.base import RuleContext, make_finding
-from pfcheck.rules.relay_common import dies_at_startup
+from pfcheck.rules.relay_common import judged_listeners
 from pfcheck.rules.unknown_names import describe_origin
 
 ID = "PF605"
@@ -52,9 +52,7 @@ OPTIONS: Mapping[str, tuple[type, Any]] = {}
 def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
     from pfcheck.postfix.networks import parent_style_for
 
-    for listener in ctx.remote_smtpd_listeners():
-        if dies_at_startup(listener):
-            continue
+    for listener in judged_listeners(ctx):
         value = listener.scope.get("relay_domains")
         if value.error is not None:
             continue

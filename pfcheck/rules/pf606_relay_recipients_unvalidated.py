@@ -28,7 +28,7 @@ from typing import Any, Iterator, Mapping
 
 from pfcheck.findings import Finding, Severity
 from pfcheck.rules.base import RuleContext, make_finding
-from pfcheck.rules.relay_common import dies_at_startup
+from pfcheck.rules.relay_common import judged_listeners
 from pfcheck.rules.unknown_names import describe_origin
 
 ID = "PF606"
@@ -38,9 +38,7 @@ OPTIONS: Mapping[str, tuple[type, Any]] = {}
 
 
 def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
-    for listener in ctx.remote_smtpd_listeners():
-        if dies_at_startup(listener):
-            continue
+    for listener in judged_listeners(ctx):
         domains = listener.scope.get("relay_domains")
         maps = listener.scope.get("relay_recipient_maps")
         if domains.origin.is_default or domains.error is not None or maps.error is not None:

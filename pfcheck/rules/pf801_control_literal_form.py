@@ -43,14 +43,16 @@ finding says which of the two a difference is, so that a waiver can name it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional
 
-from pfcheck.compliance import RELAY, Control, LiteralForm, controls_in
 from pfcheck.findings import Finding, Severity
 from pfcheck.postfix.relay import Verdict
 from pfcheck.postfix.relay.lists import split_restrictions
 from pfcheck.rules.base import RuleContext, make_finding
 from pfcheck.rules.relay_common import remote_relay_verdicts
+
+if TYPE_CHECKING:  # the table is imported when a profile asks for this rule, not by every run
+    from pfcheck.compliance import Control, LiteralForm
 
 ID = "PF801"
 NAME = "control-literal-form"
@@ -59,13 +61,15 @@ OPTIONS: Mapping[str, tuple[type, Any]] = {}
 
 
 def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
+    from pfcheck.compliance import RELAY, controls_in
+
     # Controls that demand the same form (five STIGs ask for the same client list) share one
     # finding, tagged with all of them.
-    by_form: dict[tuple[str, LiteralForm], list[Control]] = {}
+    by_form: dict[LiteralForm, list[Control]] = {}
     for control in controls_in(ctx.profiles):
         if control.literal is not None and control.behaviour == RELAY:
-            by_form.setdefault((control.behaviour, control.literal), []).append(control)
-    for (_behaviour, literal), controls in by_form.items():
+            by_form.setdefault(control.literal, []).append(control)
+    for literal, controls in by_form.items():
         finding = _relay_controls(ctx, controls, literal)
         if finding is not None:
             yield finding
@@ -73,10 +77,8 @@ def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
 
 def literal_present(literal: LiteralForm, value: str) -> bool:
     """Whether `value` is the control's literal form, compared as smtpd reads lists."""
-    if literal.compare == "tokens":
-        return [token.lower() for token in split_restrictions(value)] == \
-            [token.lower() for token in split_restrictions(literal.value)]
-    raise ValueError(f"unknown comparison {literal.compare!r}")
+    return [token.lower() for token in split_restrictions(value)] == \
+        [token.lower() for token in split_restrictions(literal.value)]
 
 
 def _relay_controls(ctx: RuleContext, controls: list[Control], literal: LiteralForm) -> Optional[Finding]:

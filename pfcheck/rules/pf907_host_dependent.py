@@ -33,7 +33,8 @@ from typing import Any, Iterator, Mapping, Optional
 
 from pfcheck.findings import Finding, Severity
 from pfcheck.postfix.config import split_inet_name
-from pfcheck.postfix.param_types import inet_interfaces_refusal, split_words
+from pfcheck.postfix.lines import split_comma_space
+from pfcheck.postfix.param_types import inet_interfaces_refusal
 from pfcheck.rules.base import RuleContext, make_finding
 
 ID = "PF907"
@@ -54,7 +55,7 @@ def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
     if (value.error is None and expanded is not None and not value.origin.is_default
             and value.origin.path is not None and expanded not in ("all", "loopback-only")
             and inet_interfaces_refusal(expanded) is None):
-        for word in split_words(expanded):
+        for word in split_comma_space(expanded):
             what = _needs(word)
             if what is not None:
                 yield make_finding(

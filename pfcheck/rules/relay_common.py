@@ -4,13 +4,18 @@ from __future__ import annotations
 import dataclasses
 import functools
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import TYPE_CHECKING, Iterable, Iterator, Optional
 
-from pfcheck.postfix.config import ConfigDir, Listener, Scope
+from pfcheck.postfix.config import ConfigDir, Listener, Scope, config_directory_of
 from pfcheck.rules.base import RuleContext
 
+if TYPE_CHECKING:  # annotations only: the relay evaluator and the policy load when used
+    from pfcheck.policy.assume import Assumption
+    from pfcheck.postfix.param_types import Refusal
+    from pfcheck.postfix.relay import RelayVerdict
 
-def relay_verdict(ctx: RuleContext, listener: Listener) -> Any:
+
+def relay_verdict(ctx: RuleContext, listener: Listener) -> RelayVerdict:
     """The RelayVerdict of one listener (cached in the rule context).
 
     A master.cf may hold thousands of smtpd listeners that differ only in `-o` settings the
@@ -21,10 +26,10 @@ def relay_verdict(ctx: RuleContext, listener: Listener) -> Any:
     """
     from pfcheck.postfix.relay import evaluate_relay
 
-    cache: dict[str, Any] = ctx.cache.setdefault("relay", {})
+    cache: dict[str, RelayVerdict] = ctx.cache.setdefault("relay", {})
     if listener.key in cache:
         return cache[listener.key]
-    shared: list[tuple[frozenset[str], Any]] = ctx.cache.setdefault("relay-shared", [])
+    shared: list[tuple[frozenset[str], RelayVerdict]] = ctx.cache.setdefault("relay-shared", [])
     differing = listener.scope.differing_names()
     for names_read, verdict in shared:
         if names_read.isdisjoint(differing):
@@ -35,7 +40,7 @@ def relay_verdict(ctx: RuleContext, listener: Listener) -> Any:
         params, version=ctx.config.version, resolver=ctx.resolver(), trusted=None,
         rewrite_params=ctx.config.global_scope, assumptions=ctx.assumptions,
     )
-    consulted: list[Any] = ctx.cache.setdefault(CONSULTED, [])
+    consulted: list[Assumption] = ctx.cache.setdefault(CONSULTED, [])
     consulted.extend(item for item in verdict.consulted if item not in consulted)
     if params.names.isdisjoint(differing) and len(shared) < _SHARED_VERDICTS:
         shared.append((frozenset(params.names), verdict))
@@ -68,7 +73,7 @@ class _RecordingParams:
 CONSULTED = "assumptions_consulted"
 
 
-def consulted_assumptions(ctx: RuleContext) -> list[Any]:
+def consulted_assumptions(ctx: RuleContext) -> list[Assumption]:
     """Every assumption a relay verdict of this directory looked up (each listener judged).
 
     An OPEN verdict stops at its witness, before lists further on are looked at: for those,
@@ -76,7 +81,7 @@ def consulted_assumptions(ctx: RuleContext) -> list[Any]:
     """
     from pfcheck.postfix.relay import Verdict
 
-    consulted: list[Any] = []
+    consulted: list[Assumption] = []
     for listener in smtpd_listeners(ctx):
         if listener.remote and not dies_at_startup(listener):
             verdict = relay_verdict(ctx, listener)
@@ -87,13 +92,13 @@ def consulted_assumptions(ctx: RuleContext) -> list[Any]:
     return found + [entry for entry in consulted if entry not in found]
 
 
-def referencing_parameter(listener: Listener, assumption: Any) -> Optional[str]:
+def referencing_parameter(listener: Listener, assumption: Assumption) -> Optional[str]:
     """The first restriction list (or class) of this listener that names the assumed table
     or policy service, None when none does."""
     from pfcheck.postfix.relay import RESTRICTION_LIST_PARAMETERS, split_restrictions
 
     scope = listener.scope
-    config_directory = scope.value("config_directory").strip() or "/etc/postfix"
+    config_directory = config_directory_of(scope)
     classes = split_restrictions(scope.value("smtpd_restriction_classes"))
     for parameter in (*RESTRICTION_LIST_PARAMETERS, *classes):
         tokens = split_restrictions(scope.value(parameter))
@@ -107,19 +112,26 @@ def referencing_parameter(listener: Listener, assumption: Any) -> Optional[str]:
     return None
 
 
-def assumption_texts(ctx: RuleContext, assumptions: Any) -> list[str]:
+def assumption_texts(ctx: RuleContext, assumptions: Iterable[Assumption]) -> list[str]:
     """How findings name assumptions: the answers assumed and the policy file:line."""
     from pfcheck.policy.assume import describe_all
 
     return describe_all(assumptions, lambda path: ctx.display(Path(path)))
 
 
-def remote_relay_verdicts(ctx: RuleContext) -> Iterator[tuple[Listener, Any]]:
-    """(listener, RelayVerdict) for each smtpd that other hosts reach and that starts: the
-    listeners whose relay verdict PF301, PF302 and PF305 describe."""
-    for listener in smtpd_listeners(ctx):
-        if listener.remote and not dies_at_startup(listener):
-            yield listener, relay_verdict(ctx, listener)
+def judged_listeners(ctx: RuleContext) -> Iterator[Listener]:
+    """smtpd listeners that other hosts reach and whose smtpd starts: the ones a per-listener
+    rule judges (PF000 reports why the others exit before they answer anything)."""
+    for listener in ctx.remote_smtpd_listeners():
+        if not dies_at_startup(listener):
+            yield listener
+
+
+def remote_relay_verdicts(ctx: RuleContext) -> Iterator[tuple[Listener, RelayVerdict]]:
+    """(listener, RelayVerdict) for each judged listener: the listeners whose relay verdict
+    PF301, PF302 and PF305 describe."""
+    for listener in judged_listeners(ctx):
+        yield listener, relay_verdict(ctx, listener)
 
 
 def smtpd_listeners(ctx: RuleContext) -> list[Listener]:
@@ -195,11 +207,11 @@ def _smtpd_read_names(version: str) -> frozenset[str]:
                      if any(entry.read_by("smtpd") for entry in entries))
 
 
-def _main_refusals(config: ConfigDir, program: str) -> dict[str, Any]:
+def _main_refusals(config: ConfigDir, program: str) -> dict[str, Refusal]:
     """scope_refusals() of the main.cf scope for one program, once per directory."""
     from pfcheck.postfix.refusals import scope_refusals
 
-    cache: dict[str, Any] = config.__dict__.setdefault("_main_refusals", {})
+    cache: dict[str, dict[str, Refusal]] = config.__dict__.setdefault("_main_refusals", {})
     if program not in cache:
         cache[program] = scope_refusals(config.global_scope, program)
     return cache[program]

@@ -80,10 +80,11 @@ def listed_restrictions(listener: Listener) -> ListedRestrictions:
 
 
 def _listed(listener: Listener) -> ListedRestrictions:
-    from pfcheck.postfix.relay.lists import BUILTIN_CLASSES, split_restrictions, split_simple
+    from pfcheck.postfix.lines import split_comma_space
+    from pfcheck.postfix.relay.lists import BUILTIN_CLASSES, split_restrictions
 
     scope = listener.scope
-    class_names = [name for name in split_simple(scope.value("smtpd_restriction_classes"))]
+    class_names = [name for name in split_comma_space(scope.value("smtpd_restriction_classes"))]
     classes = frozenset(class_names) | frozenset(BUILTIN_CLASSES)
     lists: dict[str, list[ListedToken]] = {}
     for parameter in (*SMTPD_RESTRICTION_LISTS, *class_names):

@@ -8,9 +8,10 @@ from typing import Callable, Iterable, Iterator, Optional
 
 from pfcheck.postfix import tls_facts
 from pfcheck.postfix.config import Listener, Value
-from pfcheck.postfix.relay.lists import split_restrictions, split_simple
+from pfcheck.postfix.lines import split_comma_space
+from pfcheck.postfix.relay.lists import split_restrictions
 from pfcheck.rules.base import RuleContext
-from pfcheck.rules.relay_common import dies_at_startup
+from pfcheck.rules.relay_common import judged_listeners
 from pfcheck.rules.unknown_names import describe_origin
 
 #: The smtpd restriction lists, in the order smtpd applies them.
@@ -24,13 +25,6 @@ RELAY_LISTS = ("smtpd_relay_restrictions", "smtpd_recipient_restrictions")
 
 #: The client-side TLS parameters, per client program prefix (main.cf-wide).
 CLIENT_PREFIXES = ("smtp", "lmtp")
-
-
-def judged_listeners(ctx: RuleContext) -> Iterator[Listener]:
-    """smtpd listeners reachable from other hosts whose smtpd starts (PF000 has the others)."""
-    for listener in ctx.remote_smtpd_listeners():
-        if not dies_at_startup(listener):
-            yield listener
 
 
 def role_listeners(ctx: RuleContext, role: str, reached: Callable[[Listener], bool]) -> Iterator[Listener]:
@@ -100,7 +94,7 @@ def restriction_words(listener: Listener, names: Iterable[str] = RESTRICTION_LIS
     """(list name, lower-cased word) for every word of the named restriction lists and of the
     restriction classes (smtpd_restriction_classes) those lists name, as smtpd parses them."""
     scope = listener.scope
-    classes = set(split_simple(scope.get("smtpd_restriction_classes").expanded))
+    classes = set(split_comma_space(scope.get("smtpd_restriction_classes").expanded))
     seen: set[str] = set()
     pending = [(name, name) for name in names]
     while pending:

@@ -88,6 +88,8 @@ POLICY_SERVICE = "inet:127.0.0.1:10023"
 ASSUMED_CLOSED = f'assume:\n  policy_services:\n    "{POLICY_SERVICE}": {{results: [DUNNO, DEFER_IF_PERMIT]}}\n'
 ASSUMED_NOTHING = 'assume:\n  tables:\n    "mysql:/etc/postfix/nowhere.cf": {results: [REJECT]}\n'
 
+SEND_ONLY = 'roles:\n  "**": send-only\n'
+
 SCENARIOS = {s.code: s for s in [
     Scenario("PF000", CLEAN_MAIN_CF + "this line has no equals sign\n"),
     Scenario("PF001", "compatibility_level = 3.6\ndisable_vrfy_command = no\nmynetworks = 127.0.0.0/8\n"
@@ -133,6 +135,12 @@ SCENARIOS = {s.code: s for s in [
     # Off in the built-in policy; the scenario's policy gives it a severity (its defaults fire).
     Scenario("PF609", CLEAN_MAIN_CF),
     Scenario("PF610", CLEAN_MAIN_CF + "smtpd_client_restrictions = permit_mynetwork\n"),
+    Scenario("PF401", CLEAN_MAIN_CF, policy_extra=SEND_ONLY),
+    Scenario("PF402", CLEAN_MAIN_CF + "inet_interfaces = loopback-only\n", policy_extra=SEND_ONLY),
+    Scenario("PF403", CLEAN_MAIN_CF + "inet_interfaces = 192.0.3.20\n", policy_extra='roles:\n  "**": internal\n'),
+    Scenario("PF410", CLEAN_MAIN_CF),
+    Scenario("PF411", CLEAN_MAIN_CF + "smtpd_banner = $myhostname ESMTP $mail_version\n"),
+    Scenario("PF412", CLEAN_MAIN_CF + "smtpd_banner = ESMTP\n"),
     Scenario("PF900", CLEAN_MAIN_CF + "{% if relay %}relayhost = [{{ relay }}]{% endif %}\n"),
     Scenario("PF901", CLEAN_MAIN_CF.replace("mynetworks", "# pfcheck: ignore[PF101]\nmynetworks")),
     Scenario("PF902", CLEAN_MAIN_CF.replace("mynetworks", '# pfcheck: ignore[PF101] reason="legacy"\nmynetworks')),

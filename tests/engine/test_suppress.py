@@ -159,7 +159,7 @@ def test_master_cf_directive_between_options_covers_the_next_option_only() -> No
         '  # pfcheck: ignore[PF101] reason="lab"\n'      # 3
         "  -o\n"                                         # 4
         "     disable_vrfy_command=no\n"                 # 5
-        "  -o smtpd_banner=x\n"                          # 6
+        "  -o smtpd_banner=$myhostname\n"                # 6
     )
     assert only(text, "master.cf").lines == frozenset({4, 5})
 
@@ -396,13 +396,13 @@ def test_master_cf_directive_before_another_option_does_not_cover_this_one(repo:
 def test_master_cf_directive_covers_a_default_value_reported_at_the_service(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # disable_vrfy_command is left at Postfix's default (no): PF101 points at the service line.
     master_cf = '# pfcheck: ignore[PF101] reason="lab"\n' + SMTPD
-    write(repo, {"h/main.cf": "smtpd_banner = x\n", "h/master.cf": master_cf})
+    write(repo, {"h/main.cf": "smtpd_banner = $myhostname\n", "h/master.cf": master_cf})
     code, findings, _ = run("h", capsys=capsys)
     assert code == 0 and findings == []
 
 
 def test_ignore_file(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    main_cf = '# honeypot\n# pfcheck: ignore-file[PF101] reason="honeypot host"\n\nsmtpd_banner = x\n' + VRFY_MAIN
+    main_cf = '# honeypot\n# pfcheck: ignore-file[PF101] reason="honeypot host"\n\nsmtpd_banner = $myhostname\n' + VRFY_MAIN
     write(repo, {"h/main.cf": main_cf, "h/master.cf": SMTPD})
     code, findings, _ = run("h", capsys=capsys)
     assert code == 0 and findings == []

@@ -115,6 +115,7 @@ def test_placeholder_is_reported_and_the_rest_is_judged(tmp_path: Path) -> None:
 def test_placeholder_alone_fails_the_run(tmp_path: Path) -> None:
     directory = write_bytes(tmp_path / "mx", (CLEAN + "smtpd_banner = @@DISTRO@@ ESMTP\n").encode())
     status, findings = lint(directory)
+    findings = [f for f in findings if f["code"] != "PF412"]  # no $myhostname first: PF412, not the subject here
     assert status == 1 and [f["code"] for f in findings] == ["PF906"]
     assert findings[0]["severity"] == "error"
 
@@ -122,6 +123,7 @@ def test_placeholder_alone_fails_the_run(tmp_path: Path) -> None:
 def test_envsubst_is_an_undefined_parameter_as_postconf_says(tmp_path: Path) -> None:
     directory = write_bytes(tmp_path / "mx", (CLEAN + "smtpd_banner = ${BANNER} ESMTP\n").encode())
     _, findings = lint(directory)
+    findings = [f for f in findings if f["code"] != "PF412"]  # no $myhostname first: PF412, not the subject here
     (finding,) = findings
     assert finding["code"] == "PF906"
     answer = postconf(directory, "-xh", "smtpd_banner")
@@ -245,6 +247,7 @@ def test_envsubst_in_master_cf_is_postconfs_undefined_parameter(tmp_path: Path) 
     master = "smtp inet n - y - - smtpd -o smtpd_banner=${BANNER}ESMTP\n"
     directory = write_bytes(tmp_path / "mx", CLEAN.encode(), master.encode())
     _, findings = lint(directory)
+    findings = [f for f in findings if f["code"] != "PF412"]  # no $myhostname first: PF412, not the subject here
     (finding,) = findings
     assert (finding["code"], finding["service"], finding["column"]) == ("PF906", "smtp/inet", 43)
     answer = postconf(directory, "-P")

@@ -850,3 +850,60 @@ def test_generated_lists_agree_with_a_small_simulator(
         assert simulate(lists, class_tokens, scenario, delay_reject, relay_first), (witness, lists)
     else:
         assert not accepted, (accepted, lists)
+
+
+# ------------------------------------------------------------------------------------------
+# Values Postfix refuses (smtpd exits at start-up): never CLOSED
+
+
+@pytest.mark.parametrize("line", [
+    "smtpd_sasl_auth_enable = true",  # Postfix: yes/no in any case, nothing else
+    "smtpd_delay_reject = 1",
+    "allow_untrusted_routing = maybe",
+    "smtpd_relay_before_recipient_restrictions = true",
+    "inet_protocols = ipv4x",
+    "inet_protocols = IPV4",  # inet_proto_init() compares words case-sensitively
+])
+def test_a_value_postfix_refuses_never_reads_as_closed(line: str) -> None:
+    main = ("smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\n"
+            "smtpd_recipient_restrictions = permit_mynetworks\n" + line + "\n")
+    verdict = verdict_of(main)
+    assert verdict.verdict is Verdict.UNPROVEN
+    name = line.split(" =")[0]
+    assert [(item.kind, item.parameter) for item in verdict.unknowns if item.kind == "refused"] == [("refused", name)]
+    valid = main.replace(line, "")
+    assert verdict_of(valid).verdict is Verdict.CLOSED
+
+
+def test_a_malformed_compatibility_level_never_reads_as_closed(tmp_path: Path) -> None:
+    """Through the config model (the test Params cannot expand a default at level `3x`)."""
+    from pfcheck.postfix.config import load_config_dir
+
+    (tmp_path / "main.cf").write_text(
+        "compatibility_level = 3x\n"
+        "smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination\n")
+    scope = next(listener.scope for listener in load_config_dir(tmp_path).listeners()
+                 if listener.key == "smtp/inet")
+    verdict = evaluate_relay(scope, version="3.7", resolver=None, trusted=None)
+    assert verdict.verdict is Verdict.UNPROVEN
+    assert [item.parameter for item in verdict.unknowns if item.kind == "refused"] == ["compatibility_level"]
+
+
+def test_a_refused_value_is_read_both_ways() -> None:
+    """evaluate_relay() judges a refused value with each reading (an OPEN in either stands)."""
+    from pfcheck.postfix.relay.evaluator import Evaluator
+
+    main = ("compatibility_level = 3.6\nsmtpd_relay_before_recipient_restrictions = true\n"
+            "smtpd_sasl_auth_enable = 1\nallow_percent_hack = on\n")
+    params = Params(main)
+    for reading in (False, True):
+        evaluator = Evaluator(params, version="3.7", resolver=None, trusted=None,
+                              rewrite_params=main_scope(params), refused_reads=reading)
+        assert evaluator.relay_first is reading and evaluator.sasl_enabled is reading
+        assert evaluator.address_model.percent_hack is reading
+        assert sorted(evaluator.refused) == ["allow_percent_hack", "smtpd_relay_before_recipient_restrictions",
+                                             "smtpd_sasl_auth_enable"]
+    valid = Evaluator(Params(main.replace("= true", "= yes").replace("= 1", "= YES").replace("= on", "= No")),
+                      version="3.7", resolver=None, trusted=None, rewrite_params=None)
+    assert (valid.relay_first, valid.sasl_enabled, valid.address_model.percent_hack, valid.refused) == \
+        (True, True, False, {})

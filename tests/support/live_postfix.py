@@ -44,6 +44,7 @@ import os
 import pwd
 import re
 import select
+import shlex
 import shutil
 import signal
 import socket
@@ -54,7 +55,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Type, Union
+from typing import Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Type, Union
 
 import pytest
 
@@ -635,7 +636,15 @@ class LivePostfix:
         start_timeout: float = 10.0,
         greeting_timeout: float = 10.0,
         command_timeout: float = 30.0,
+        keep_addresses: bool = False,
+        namespace_commands: Sequence[Sequence[str]] = (),
     ) -> None:
+        """keep_addresses: leave inet_interfaces and the inet service names as the config
+        writes them (master binds what the config says; needs the private network namespace,
+        and no probes: `listening_sockets()` tells what master bound). namespace_commands:
+        argv lists run inside that namespace before master starts (e.g. `ip addr add`)."""
+        self.keep_addresses = keep_addresses
+        self.namespace_commands = [list(command) for command in namespace_commands]
         self.main_cf_text = main_cf
         self.master_cf_text = master_cf
         self.files: Dict[str, FileContent] = dict(files or {})
@@ -673,6 +682,9 @@ class LivePostfix:
             raise LivePostfixError(reason)
         try:
             self.isolated = _isolation_wanted() if self._isolate_request is None else self._isolate_request
+            if (self.keep_addresses or self.namespace_commands) and not self.isolated:
+                raise LivePostfixError("keep_addresses/namespace_commands need the private network "
+                                       "namespace (unshare --net), which is not in use")
             began = time.monotonic()
             self._prepare()
             prepared = time.monotonic()
@@ -744,9 +756,10 @@ class LivePostfix:
              "maillog_file must match a prefix (pitfall 9)"),
             ("smtpd_authorized_xclient_hosts", XCLIENT_HOSTS,
              "XCLIENT from the harness on loopback lets probes pose as any client"),
-            ("inet_interfaces", "loopback-only",
-             "listen on loopback only (mynetworks_style now computes from loopback)"),
         ]
+        if not self.keep_addresses:
+            appended.append(("inet_interfaces", "loopback-only",
+                             "listen on loopback only (mynetworks_style now computes from loopback)"))
 
         self._supply_mailname(user_names)
         files = self._place_files(conf)
@@ -913,7 +926,9 @@ class LivePostfix:
             if chroot == "y":
                 _replace_token(lines, entry.tokens[4], "n")
                 edits.append(f"master.cf: {key} chroot y -> n (no chroot to populate, pitfall 17)")
-            if service_type == "inet":
+            if service_type == "inet" and self.keep_addresses:
+                edits.append(f"master.cf: {key} keeps its address as written")
+            elif service_type == "inet":
                 port = self._free_port()
                 endpoint = f"[{self._loopback}]:{port}" if ":" in self._loopback else f"{self._loopback}:{port}"
                 _replace_token(lines, entry.tokens[0], endpoint)
@@ -1031,7 +1046,9 @@ class LivePostfix:
             # parent-death signal: its set_eugid() clears it.
             # A deeper datagram queue than the default 10 (a per-namespace sysctl) keeps a
             # config that makes every daemon warn a lot from wedging postlogd (see above).
-            script = (f'"{_tool("ip")}" link set lo up || exit 1; '
+            setup = "".join(" ".join(shlex.quote(word) for word in command) + " || exit 1; "
+                            for command in self.namespace_commands)
+            script = (f'"{_tool("ip")}" link set lo up || exit 1; {setup}'
                       'echo 512 > /proc/sys/net/unix/max_dgram_qlen; "$@"; exit $?')
             command = [_tool("unshare") or "unshare", "--net", "--pid", "--fork",
                        "--kill-child", "/bin/sh", "-c", script, "sh", *master_command]
@@ -1296,6 +1313,46 @@ class LivePostfix:
             return None
         assert failure is not None
         return failure.text if failure.outcome == REFUSED_STARTUP else None
+
+    def greeting(self, service: str = "smtp/inet") -> Reply:
+        """The listener's greeting on a fresh connection (then QUIT): `text` is what follows
+        the reply code, lines joined with newlines; outcome accepted for a 2xx greeting."""
+        listener = self._listener(service)
+        transcript: List[str] = []
+        session, failure = self._open_session(listener, transcript, None)
+        if session is None:
+            assert failure is not None
+            return failure
+        try:
+            lines = [line[3:] for line in transcript if line.startswith("S: ")]
+            code = int(lines[-1][:3])
+            text = "\n".join(line[4:] for line in lines)
+            return Reply(code, text, classify(code, text), "connect", tuple(transcript))
+        finally:
+            session.quit()
+            session.close()
+
+    def listening_sockets(self) -> List[Tuple[str, int]]:
+        """The TCP sockets in LISTEN state of the instance's network namespace (the host's
+        when not isolated), as (address, port): "0.0.0.0", "::", "192.0.2.10", ...; read from
+        /proc/PID/net/tcp and tcp6 of a process in that namespace."""
+        assert self._process is not None
+        found: List[Tuple[str, int]] = []
+        for name, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
+            try:
+                text = Path(f"/proc/{self._process.pid}/net/{name}").read_text()
+            except FileNotFoundError:
+                continue
+            for row in text.splitlines()[1:]:
+                fields = row.split()
+                if len(fields) < 4 or fields[3] != "0A":  # TCP_LISTEN
+                    continue
+                address, _, port = fields[1].partition(":")
+                raw = bytes.fromhex(address)
+                # The kernel prints each 32-bit word in host (little-endian) order.
+                raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+                found.append((socket.inet_ntop(family, raw), int(port, 16)))
+        return sorted(found)
 
     def _xclient(self, session: _SmtpSession, client: str, client_name: Optional[str]) -> Optional[Reply]:
         """Pose as `client`; XCLIENT's reply is the new greeting (pitfall 15)."""

@@ -64,8 +64,8 @@ handlers name the Evaluator in annotations only):
 
 * `syntax`: host name and address syntax; `model`: what the evaluator needs
   (EffectiveParams, AddressListLike, TableResolverLike) and the results (Verdict, GuardResult,
-  Unknown, Witness, RelayVerdict, ClientGrant); `versions`, `settings`: how versions,
-  compatibility levels and parameter values read; `lists`: restriction lists and classes.
+  Unknown, Witness, RelayVerdict, ClientGrant); `settings`: how parameter values read
+  (through defaults, numbers, addresses and networks) and which ones Postfix refuses; `lists`: restriction lists and classes.
 * `guard`: the start-up guard (has_required, PF303).
 * `lookups`: tables and access-table results as the evaluator sees them, lookup keys;
   `trust`: the trusted set (mynetworks); `rewrite`: trivial-rewrite (address classes,

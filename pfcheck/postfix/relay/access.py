@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Dict, Iterator, List, Optional, Tuple
 
 from pfcheck.postfix.relay.syntax import domain_of, valid_hostaddr
 from pfcheck.postfix.relay.lists import split_restrictions
-from pfcheck.postfix.relay.lookups import SERVER_CONFIGURATION_ERROR, Lookup, addr_keys, domain_keys, mail_keys
+from pfcheck.postfix.relay.lookups import SERVER_CONFIGURATION_ERROR, Lookup, mail_keys
+from pfcheck.postfix.tables import address_lookup_keys, domain_lookup_keys
 from pfcheck.postfix.relay.model import Unknown
 from pfcheck.postfix.relay.session import DUNNO, OK, REJECT, Context, Outcome, Path, State, TableOutcome, replace
 
@@ -70,12 +71,14 @@ def check_table(ev: Evaluator, name: str, table: str, ctx: Context, state: State
     keys: Optional[List[Tuple[str, bool]]] = None
     routed_recipient = False
     if kind == "client":
-        keys = domain_keys(client.name, ev.access_parent_style) + addr_keys(client.address)
+        keys = (domain_lookup_keys(client.name.lower(), parent_style=ev.access_parent_style)
+                + address_lookup_keys(client.address))
     elif kind == "reverse_client":
-        keys = domain_keys(client.reverse_name, ev.access_parent_style) + addr_keys(client.address)
+        keys = (domain_lookup_keys(client.reverse_name.lower(), parent_style=ev.access_parent_style)
+                + address_lookup_keys(client.address))
     elif kind == "helo":
         if ctx.helo is not None:
-            keys = domain_keys(ctx.helo, ev.access_parent_style)
+            keys = domain_lookup_keys(ctx.helo.lower(), parent_style=ev.access_parent_style)
     elif kind == "sender":
         if ctx.sender is not None:
             if ctx.sender == "":
@@ -149,7 +152,7 @@ def _server_access(ev: Evaluator, name: str, table: str, ctx: Context, state: St
         if not valid_hostaddr(inner):
             yield DUNNO, state, path, consumed, ""
             return
-        for found, branch_path in ev.table_lookup(path, table, addr_keys(inner), parameter):
+        for found, branch_path in ev.table_lookup(path, table, address_lookup_keys(inner), parameter):
             if found is None:
                 yield DUNNO, state, branch_path, consumed, ""
                 continue

@@ -24,6 +24,7 @@ from typing import (
     Union,
 )
 
+from pfcheck.postfix.addresses import IPV4, IPV6
 from pfcheck.postfix.relay.access import check_table
 from pfcheck.postfix.relay.guard import REQUIRED_RESTRICTIONS
 from pfcheck.postfix.relay.lists import (
@@ -60,9 +61,8 @@ from pfcheck.postfix.relay.session import (
     State,
     replace,
 )
-from pfcheck.postfix.relay.settings import builtin_default, flag, is_yes, listed_names
+from pfcheck.postfix.relay.settings import Readings, builtin_default, parse_version
 from pfcheck.postfix.relay.trust import Trust, parse_trusted
-from pfcheck.postfix.relay.versions import compat_at_least, parse_version
 
 if TYPE_CHECKING:  # annotations only
     from pfcheck.policy.assume import Assumptions
@@ -75,10 +75,14 @@ MAX_BRANCHES = 4000
 MAX_TOTAL_STEPS = 400_000
 
 
-def _installed_config_directory() -> str:
-    from pfcheck.postfix.config import INSTALLED_CONFIG_DIRECTORY  # loaded by then in a pfcheck run
+def _order_version(key: Tuple[int, int]) -> str:
+    """The supported series whose restriction-list order applies to version `key`: itself, else
+    the newest older one, else the oldest (before 2.10 there is no smtpd_relay_restrictions)."""
+    from pfcheck.postfix import defaults
 
-    return INSTALLED_CONFIG_DIRECTORY
+    supported = sorted((parse_version(text), text) for text in defaults.SUPPORTED_VERSIONS)
+    older = [text for series, text in supported if series <= key]
+    return older[-1] if older else supported[0][1]
 
 
 class Evaluator:
@@ -86,18 +90,22 @@ class Evaluator:
 
     def __init__(self, params: EffectiveParams, *, version: str,
                  resolver: Optional[TableResolverLike], trusted: Optional[AddressListLike],
-                 rewrite_params: Optional[EffectiveParams], assumptions: Optional[Assumptions] = None) -> None:
+                 rewrite_params: Optional[EffectiveParams], assumptions: Optional[Assumptions] = None,
+                 refused_reads: bool = False) -> None:
         self.params = params
         # What the policy assumes an unseen table or policy service answers; every one some
         # branch looked up is recorded, in order (PF305 names them, PF905 reports the rest).
         self.assumptions = assumptions
-        # A Scope derives config_directory (where the checked files are installed); params
-        # other than a Scope may leave it out.
-        self.config_directory = params.value("config_directory").strip() or _installed_config_directory()
+        from pfcheck.postfix.config import config_directory_of  # loaded by then in a pfcheck run
+
+        self.config_directory = config_directory_of(params)
         self.consulted: List[Any] = []
         self.version = parse_version(version)
+        #: How this evaluation reads booleans and the rest, and what it read that Postfix refuses
+        #: (values Postfix refuses read as `refused_reads`; see settings.py).
+        self.readings = readings = Readings(params, version, refused_reads)
         self.tables = Tables(resolver)
-        self.address_model = AddressModel(rewrite_params or params, self.tables, version)
+        self.address_model = AddressModel(rewrite_params or params, self.tables, version, refused_reads)
         self.classes, _, _ = restriction_classes(params)
         value = params.value
         self.lists: Dict[str, List[str]] = {name: split_restrictions(value(name)) for name in RESTRICTION_LIST_PARAMETERS}
@@ -107,30 +115,30 @@ class Evaluator:
             if any(token.lower() in REQUIRED_RESTRICTIONS for token in tokens))
         if self.version < (2, 10):
             self.lists[RELAY_LIST] = []
-        self.delay_reject = flag(params, "smtpd_delay_reject", version)
-        self.helo_required = flag(params, "smtpd_helo_required", version)
-        self.allow_untrusted_routing = flag(params, "allow_untrusted_routing", version)
-        self.reject_unlisted_recipient = flag(params, "smtpd_reject_unlisted_recipient", version)
-        self.reject_unlisted_sender = flag(params, "smtpd_reject_unlisted_sender", version)
-        self.sasl_enabled = flag(params, "smtpd_sasl_auth_enable", version)
+        self.delay_reject = readings.flag("smtpd_delay_reject")
+        self.helo_required = readings.flag("smtpd_helo_required")
+        self.allow_untrusted_routing = readings.flag("allow_untrusted_routing")
+        self.reject_unlisted_recipient = readings.flag("smtpd_reject_unlisted_recipient")
+        self.reject_unlisted_sender = readings.flag("smtpd_reject_unlisted_sender")
+        self.sasl_enabled = readings.flag("smtpd_sasl_auth_enable")
         # Postfix would look an empty key up as "", which maps_find() never finds; the
         # evaluator reads an empty value as the default key (<>) instead.
         self.null_key = (value("smtpd_null_access_lookup_key").strip()
                          or builtin_default("smtpd_null_access_lookup_key", version))
-        self.access_parent_style = "smtpd_access_maps" in listed_names(params, "parent_domain_matches_subdomains")
+        self.access_parent_style = readings.listed("smtpd_access_maps")
         self.mx_backup_networks = value("permit_mx_backup_networks").strip()
         self.relay_recipient_maps = value("relay_recipient_maps").strip()
         self.sender_login_maps = value("smtpd_sender_login_maps").strip()
         self.tls_offered = (value("smtpd_tls_security_level").strip().lower() in ("may", "encrypt")
-                            or flag(params, "smtpd_use_tls", version)
-                            or flag(params, "smtpd_enforce_tls", version)
-                            or flag(params, "smtpd_tls_wrappermode", version))
+                            or readings.flag("smtpd_use_tls")
+                            or readings.flag("smtpd_enforce_tls")
+                            or readings.flag("smtpd_tls_wrappermode"))
         self.relay_first = self._relay_first()
         self.milters = value("smtpd_milters").strip()
         self.proxy_filter = value("smtpd_proxy_filter").strip()
-        protocols = value("inet_protocols").lower()
-        self.ipv4_enabled = not protocols.strip() or "all" in protocols or "ipv4" in protocols
-        self.ipv6_enabled = not protocols.strip() or "all" in protocols or "ipv6" in protocols
+        families = self._families()
+        self.ipv4_enabled = IPV4 in families
+        self.ipv6_enabled = IPV6 in families
         note = ""
         if trusted is None:
             trusted, note = parse_trusted(params, resolver)
@@ -139,17 +147,46 @@ class Evaluator:
 
     # ---- configuration facts -----------------------------------------------------------
 
+    @property
+    def refused(self) -> Dict[str, str]:
+        """What this evaluation read that Postfix refuses: name -> Postfix's fatal text."""
+        return {**self.address_model.readings.refused, **self.readings.refused}
+
     def _relay_first(self) -> bool:
-        """Whether smtpd_relay_restrictions runs before smtpd_recipient_restrictions."""
-        if self.version < (3, 3):
-            return True
-        if self.version < (3, 6):
-            return False
-        warn_compat = (not compat_at_least(self.params.value("compatibility_level"), (1,))
-                       and self.params.location(RELAY_LIST) is None)
-        # Its default depends on compatibility_level: an empty value (which Postfix refuses)
-        # reads as off.
-        return is_yes(self.params.value("smtpd_relay_before_recipient_restrictions")) and not warn_compat
+        """Whether smtpd_relay_restrictions runs before smtpd_recipient_restrictions
+        (defaults.relay_before_recipient()). Empty values the params do not set read as unset
+        (Postfix's defaults); a compatibility_level or boolean Postfix refuses is recorded, and
+        the order then reads as `refused_reads` (relay list first or not)."""
+        from pfcheck.postfix import defaults
+
+        params = self.params
+        level: Optional[str] = params.value("compatibility_level")
+        if level == "" and params.location("compatibility_level") is None:
+            level = None
+        name = "smtpd_relay_before_recipient_restrictions"
+        relay_first: Optional[str] = params.value(name)
+        if relay_first == "" and params.location(name) is None:
+            relay_first = None
+        try:
+            return defaults.relay_before_recipient(
+                _order_version(self.version), level, params.location(RELAY_LIST) is not None, relay_first)
+        except ValueError as error:
+            refused = name if relay_first is not None and defaults.parse_postfix_bool(relay_first) is None \
+                else "compatibility_level"
+            self.readings.refuse(refused, str(error))
+            return self.readings.refused_reads
+
+    def _families(self) -> FrozenSet[int]:
+        """The address families inet_protocols enables (addresses.enabled_families()); a word
+        Postfix does not know (every program exits) is recorded and enables both."""
+        from pfcheck.postfix import addresses
+
+        value = self.params.value("inet_protocols")
+        refusal = addresses.inet_protocols_refusal(value)
+        if refusal is not None:
+            self.readings.refuse("inet_protocols", refusal)
+            return frozenset((IPV4, IPV6))
+        return addresses.enabled_families(value)
 
     def location(self, name: str) -> Optional[Location]:
         return self.params.location(name)

@@ -18,7 +18,7 @@ from pfcheck.postfix.relay.lists import (
     split_restrictions,
 )
 from pfcheck.postfix.relay.model import EffectiveParams, GuardResult
-from pfcheck.postfix.relay.versions import parse_version
+from pfcheck.postfix.relay.settings import parse_version
 
 #: has_required()'s list, in the order of Postfix's fatal message.
 REQUIRED_RESTRICTIONS: Tuple[str, ...] = (

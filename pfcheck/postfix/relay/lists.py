@@ -1,10 +1,9 @@
 """smtpd's restriction lists and restriction classes, split as smtpd_check_init() splits them."""
 from __future__ import annotations
 
-import re
 from typing import Dict, List, Optional, Tuple
 
-from pfcheck.postfix.lines import split_braced
+from pfcheck.postfix.lines import CHARS_COMMA_SP, split_braced, split_comma_space
 from pfcheck.postfix.relay.model import EffectiveParams
 
 #: The restriction lists smtpd evaluates, in the order of their stages.
@@ -33,24 +32,15 @@ BUILTIN_CLASSES: Dict[str, Tuple[str, ...]] = {
 PERMIT = "permit"
 WARN_IF_REJECT = "warn_if_reject"
 
-# Separators of restriction lists and of Postfix's other lists (CHARS_COMMA_SP).
-LIST_SEPARATORS = ", \t\r\n"
-
-
 def split_restrictions(value: str) -> List[str]:
     """Split a restriction list like smtpd_check_parse(): commas/whitespace, `{...}` kept whole."""
-    return [token for token, _ in split_braced(value, LIST_SEPARATORS)]
-
-
-def split_simple(value: str) -> List[str]:
-    """mystrtok(CHARS_COMMA_SP) without brace handling (smtpd_restriction_classes)."""
-    return [item for item in re.split(r"[, \t\r\n]+", value) if item]
+    return [token for token, _ in split_braced(value, CHARS_COMMA_SP)]
 
 
 def restriction_classes(params: EffectiveParams) -> Tuple[Dict[str, List[str]], Optional[str], Optional[str]]:
     """Parse smtpd_restriction_classes like smtpd_check_init(): (classes, fatal, bad class)."""
     classes: Dict[str, List[str]] = {}
-    for name in split_simple(params.value("smtpd_restriction_classes")):
+    for name in split_comma_space(params.value("smtpd_restriction_classes")):
         value = params.value(name)
         if not value.strip():
             return classes, f"restriction class `{name}' needs a definition", name

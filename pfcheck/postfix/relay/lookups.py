@@ -9,11 +9,21 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
-from pfcheck.postfix.relay.syntax import valid_hostaddr
 from pfcheck.postfix.relay.model import Location, TableResolverLike
 from pfcheck.postfix.source import read_bounded
+from pfcheck.postfix.tables import (
+    CidrTable,
+    KeyedTable,
+    RegexpTable,
+    Table,
+    UnknownTable,
+    load_table,
+    parse_table_ref,
+    parent_domains,
+    table_type_of,
+)
 
 if TYPE_CHECKING:  # annotations only
     from pfcheck.postfix.resolve import Answer
@@ -42,13 +52,6 @@ class Entry:
     location: Optional[Location]
 
 
-# Indexed or database tables: lists of specific keys (no patterns, no catch-all by design
-# except single-label keys). Pattern tables (regexp, pcre, cidr, static ...) can match anything.
-# (The evaluator's own list: pfcheck.postfix.tables has POSTMAP_TYPES and FIXED_TYPES.)
-KEYED_TABLE_TYPES = frozenset({
-    "hash", "btree", "lmdb", "cdb", "dbm", "sdbm", "texthash", "ldap", "mysql", "pgsql",
-    "sqlite", "nis", "nisplus", "netinfo", "memcache", "internal", "unix", "environ",
-})
 #: smtpd's reply to a configuration it cannot use (a bad restriction, a failed lookup ...).
 SERVER_CONFIGURATION_ERROR = "451 4.3.5 Server configuration error"
 #: What a failed lookup reads as: the access action that gives that reply (DICT_ERR).
@@ -56,8 +59,6 @@ LOOKUP_FAILURE = SERVER_CONFIGURATION_ERROR
 
 
 _REGEX_META = set("[]{}()*+?|\\^$")
-# Table kinds (tables.RegexpTable.kind) whose rules are regular expressions.
-PATTERN_TABLE_KINDS = frozenset({"regexp", "pcre"})
 
 
 def lookup_failed(result: Answer) -> bool:
@@ -90,46 +91,33 @@ def regex_example(pattern: str) -> Optional[str]:
     return example
 
 
-def table_type(token: str) -> str:
-    """The dictionary type of a `type:name` token ("" for none), through `proxy:`."""
-    kind = token.split(":", 1)[0].strip("{ ").lower() if ":" in token else ""
-    if kind == "proxy":
-        return table_type(token.split(":", 1)[1])
-    return kind
-
-
 class Tables:
-    """Adapter over pfcheck.postfix.tables (static:/inline: need no repository).
-
-    It reads the tables' results by attribute (`known`, `error`, `note`, `line`, ...) and
-    imports the module when first built: the evaluator needs no more of it than that."""
+    """pfcheck.postfix.tables as the evaluator asks it (static:/inline: need no repository):
+    one lookup answers found, not found, failed or cannot tell, and tables are loaded once."""
 
     def __init__(self, resolver: Optional[TableResolverLike]) -> None:
-        from pfcheck.postfix import tables as tables_module
-
-        self._module = tables_module
         self._resolver = resolver
-        self._cache: Dict[str, Any] = {}
+        self._cache: Dict[str, Optional[Table]] = {}
         # Asked once per scenario branch; a table may hold 100,000 patterns.
         self._unconstructible: Dict[str, List[Tuple[Optional[Location], str, str]]] = {}
         self._entries: Dict[str, Optional[List[Entry]]] = {}
 
-    def table(self, token: str) -> Any:
-        """The tables.Table a `type:name` token names (None when it names none), loaded once."""
+    def table(self, token: str) -> Optional[Table]:
+        """The Table a `type:name` token names (None when it names none), loaded once."""
         if token in self._cache:
             return self._cache[token]
-        ref = self._module.parse_table_ref(token)
+        ref = parse_table_ref(token)
         table = None
         if ref is not None:
-            table = self._resolver.load(ref) if self._resolver is not None else self._module.load_table(ref, None)
+            table = self._resolver.load(ref) if self._resolver is not None else load_table(ref, None)
         self._cache[token] = table
         return table
 
-    def _where(self, table: Any, line: Optional[int]) -> Optional[Location]:
-        source = getattr(table, "source", None)
-        if source is None or line is None:
+    @staticmethod
+    def _where(table: Table, line: Optional[int]) -> Optional[Location]:
+        if table.source is None or line is None:
             return None
-        return str(source), int(line)
+        return str(table.source), line
 
     def lookup(self, token: str, key: str, partial: bool = False) -> Lookup:
         """dict_get() as maps_find() does it: partial keys only for DICT_FLAG_FIXED tables;
@@ -137,15 +125,15 @@ class Tables:
         table = self.table(token)
         if table is None:
             return Lookup(LOOKUP_FAILURE, True, None, f"{token} is not a table")
-        if partial and not getattr(table, "fixed", False):
+        if partial and not table.fixed:
             return Lookup(None, True)
         result = table.lookup(key)
-        where = self._where(table, getattr(result, "line", None))
-        if getattr(result, "error", None):
-            return Lookup(LOOKUP_FAILURE, True, where, str(result.error))
-        if not getattr(result, "known", True):
-            detail = getattr(result, "note", "") or getattr(table, "reason", "") or f"contents of {token} are not known"
-            return Lookup(None, False, where, detail)
+        where = self._where(table, result.line)
+        if result.error:
+            return Lookup(LOOKUP_FAILURE, True, where, result.error)
+        if not result.known:
+            reason = table.reason if isinstance(table, UnknownTable) else ""
+            return Lookup(None, False, where, result.note or reason or f"contents of {token} are not known")
         return Lookup(result.value, True, where)
 
     def entries(self, token: str) -> Optional[List[Entry]]:
@@ -157,23 +145,18 @@ class Tables:
 
     def _enumerate(self, token: str) -> Optional[List[Entry]]:
         table = self.table(token)
-        if table is None or not getattr(table, "known", False):
+        if table is None or not table.known:
             return None
-        keyed = getattr(table, "entries", None)
-        if isinstance(keyed, dict):
-            return [Entry(entry.key, entry.value, self._where(table, entry.line)) for entry in keyed.values()]
-        rules = getattr(table, "rules", None)
-        if rules is not None and getattr(table, "kind", "") == "cidr":
-            result: List[Entry] = []
-            for rule in rules:
-                if rule.op == "match" and rule.pattern is not None and rule.match:
-                    result.append(Entry(rule.pattern.text(), rule.value, self._where(table, rule.line)))
-            return result
-        if rules is not None and getattr(table, "kind", "") in PATTERN_TABLE_KINDS:
+        if isinstance(table, KeyedTable):
+            return [Entry(entry.key, entry.value, self._where(table, entry.line)) for entry in table.entries.values()]
+        if isinstance(table, CidrTable):
+            return [Entry(rule.pattern.text(), rule.value, self._where(table, rule.line)) for rule in table.rules
+                    if rule.op == "match" and rule.pattern is not None and rule.match]
+        if isinstance(table, RegexpTable):
             # Not enumerable: a literal example of each simple pattern stands in for its keys
             # (the evaluation looks it up for real, so a wrong example costs nothing).
             examples: List[Entry] = []
-            for rule in rules:
+            for rule in table.rules:
                 if rule.op == "match" and rule.first is not None and rule.first.match:
                     example = regex_example(rule.first.text)
                     if example is not None:
@@ -187,12 +170,11 @@ class Tables:
         if token in self._unconstructible:
             return self._unconstructible[token]
         table = self.table(token)
-        rules = getattr(table, "rules", None)
-        if rules is None or getattr(table, "kind", "") not in PATTERN_TABLE_KINDS:
+        if not isinstance(table, RegexpTable):
             return []
         result: List[Tuple[Optional[Location], str, str]] = []
         self._unconstructible[token] = result
-        for rule in rules:
+        for rule in table.rules:
             if rule.op != "match" or rule.first is None or not rule.first.match:
                 continue
             value = rule.value if rule.value is not None else "OK"
@@ -201,15 +183,14 @@ class Tables:
         return result
 
     def is_keyed(self, token: str) -> bool:
-        """Whether the token's table type holds specific keys only (KEYED_TABLE_TYPES)."""
-        return table_type(token) in KEYED_TABLE_TYPES
+        """Whether the token's table type holds specific keys only (TableType.exact_keys:
+        indexed files and databases; no patterns, no catch-all but single-label keys)."""
+        table_type = table_type_of(token)
+        return table_type is not None and table_type.exact_keys
 
     def read_file(self, name: str) -> Optional[str]:
         """A `/file/name` list file from the repository (None when it is not there)."""
-        source_path = getattr(self._resolver, "source_path", None)
-        if source_path is None:
-            return None
-        path = source_path(name)
+        path = self._resolver.source_path(name) if self._resolver is not None else None
         if path is None:
             return None
         try:
@@ -240,44 +221,8 @@ def may_permit(value: str) -> bool:
 
 
 # ----------------------------------------------------------------------------------------
-# Lookup keys, in the order smtpd tries them (domain_keys and addr_keys are the evaluator's
-# copies of tables.domain_lookup_keys and tables.address_lookup_keys; see docs/internals.md)
-
-
-def _parent_domains(domain: str, parent_style: bool) -> Iterator[str]:
-    """The parent domains smtpd tries after `domain` (lower case): `example.com` then `com`
-    (parent style), or `.example.com` then `.com`."""
-    current = domain
-    while True:
-        position = current.find(".", 1)
-        if position < 0:
-            return
-        current = current[position + 1:] if parent_style else current[position:]
-        if not current:
-            return
-        yield current
-
-
-def domain_keys(name: str, parent_style: bool) -> List[Tuple[str, bool]]:
-    """check_domain_access() lookups: (the name, FULL), then parent domains (PARTIAL)."""
-    keys = [(name.lower(), False)]
-    if valid_hostaddr(name):
-        return keys  # "Don't apply subdomain magic to numerical hostnames."
-    keys += [(parent, True) for parent in _parent_domains(name.lower(), parent_style)]
-    return keys
-
-
-def addr_keys(address: str) -> List[Tuple[str, bool]]:
-    """check_addr_access() lookups: the address (FULL), then prefixes cut at . or : (PARTIAL)."""
-    delimiter = ":" if ":" in address else "."
-    keys = [(address, False)]
-    current = address
-    while delimiter in current:
-        current = current[: current.rindex(delimiter)]
-        if not current:
-            break
-        keys.append((current, True))
-    return keys
+# Lookup keys, in the order smtpd tries them (domains and client addresses:
+# tables.domain_lookup_keys() and tables.address_lookup_keys())
 
 
 def mail_keys(address: str, parent_style: bool) -> List[Tuple[str, bool]]:
@@ -286,6 +231,6 @@ def mail_keys(address: str, parent_style: bool) -> List[Tuple[str, bool]]:
     if not at:
         return [(address.lower(), False)]
     keys = [(address.lower(), False), (domain.lower(), True)]
-    keys += [(parent, True) for parent in _parent_domains(domain.lower(), parent_style)]
+    keys += [(parent, True) for parent in parent_domains(domain.lower(), parent_style=parent_style)]
     keys.append((local.lower() + "@", True))
     return keys

@@ -3,9 +3,14 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Protocol, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Optional, Protocol, Sequence, Tuple
 
 from pfcheck.postfix.relay.syntax import smtp_address
+
+if TYPE_CHECKING:  # annotations only
+    from pathlib import Path as PathType
+
+    from pfcheck.postfix.tables import Table, TableRef
 
 #: (path, line) of a definition or a table entry.
 Location = Tuple[str, int]
@@ -62,9 +67,13 @@ class AddressListLike(Protocol):
 
 
 class TableResolverLike(Protocol):
-    """What `pfcheck.postfix.tables.TableResolver` offers: `load(ref) -> Table`."""
+    """What the evaluator asks of a `pfcheck.postfix.tables.TableResolver`: the Table of a
+    reference, and the repository file of a `/file/name` list entry."""
 
-    def load(self, ref: Any) -> Any:
+    def load(self, ref: TableRef) -> Table:
+        ...
+
+    def source_path(self, ref_name: str) -> Optional[PathType]:
         ...
 
 
@@ -108,7 +117,9 @@ class Unknown:
     kind: "table" (contents not in the repository or of an unsupported type),
     "policy_service" (check_policy_service), "address_list" (mynetworks not evaluable for
     the attacker), "attacker_key" (a regexp rule for HELO/sender data that would permit, for
-    which pfcheck cannot write a matching value), "complexity" (too many undecided branches).
+    which pfcheck cannot write a matching value), "complexity" (too many undecided branches),
+    "refused" (a value Postfix refuses, which makes smtpd exit at start-up: token and parameter
+    name it).
     """
 
     kind: str

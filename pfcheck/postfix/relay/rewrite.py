@@ -8,16 +8,17 @@ parameters trivial-rewrite reads (main.cf, not smtpd's `-o`). The route of a res
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Set, Tuple
 
+from pfcheck.postfix.lines import split_comma_space
 from pfcheck.postfix.relay.syntax import strip_brackets, valid_hostaddr, valid_hostname, valid_mailhost_addr
 from pfcheck.postfix.relay.lists import split_restrictions
-from pfcheck.postfix.relay.lookups import Tables, domain_keys, lookup_failed
+from pfcheck.postfix.relay.lookups import Tables, lookup_failed
 from pfcheck.postfix.relay.model import EffectiveParams
-from pfcheck.postfix.relay.settings import flag, is_yes, listed_names
+from pfcheck.postfix.relay.settings import Readings
 from pfcheck.postfix.resolve import Route, Router
+from pfcheck.postfix.tables import domain_lookup_keys
 
 
 class DomainList:
@@ -100,7 +101,7 @@ class DomainList:
     def _match_table(self, token: str, name: str) -> Optional[bool]:
         keys = [(name, False)]
         if not self.string_list:
-            keys = domain_keys(name, self.parent_matching)
+            keys = domain_lookup_keys(name.lower(), parent_style=self.parent_matching)
         for key, partial in keys:
             result = self.tables.lookup(token, key, partial)
             if lookup_failed(result):
@@ -147,8 +148,11 @@ def _default_domain() -> str:
 class AddressModel:
     """trivial-rewrite's view: which domains are ours, and resolve_addr() for one address."""
 
-    def __init__(self, params: EffectiveParams, tables: Tables, version: Optional[str] = None) -> None:
+    def __init__(self, params: EffectiveParams, tables: Tables, version: Optional[str] = None,
+                 refused_reads: bool = False) -> None:
         value = params.value
+        #: How this model reads its booleans, and what it read that Postfix refuses.
+        self.readings = readings = Readings(params, version, refused_reads)
         # An empty myhostname, mydomain or myorigin is refused by Postfix (each must hold at
         # least one character), and params other than a Scope may leave them out; addresses
         # still need a domain. myhostname then reads as localhost (its Postfix default is the
@@ -157,28 +161,27 @@ class AddressModel:
         self.myhostname = value("myhostname").strip() or "localhost"
         self.mydomain = value("mydomain").strip() or _default_domain()
         self.myorigin = value("myorigin").strip() or self.myhostname
-        parents = listed_names(params, "parent_domain_matches_subdomains")
         self.mydestination = DomainList(value("mydestination"), "mydestination", tables, False, True, True)
         self.virtual_alias = DomainList(value("virtual_alias_domains"), "virtual_alias_domains", tables,
                                         False, True, True)
         self.virtual_mailbox = DomainList(value("virtual_mailbox_domains"), "virtual_mailbox_domains", tables,
                                           False, True, True)
         self.relay_domains = DomainList(value("relay_domains"), "relay_domains", tables,
-                                        "relay_domains" in parents, False)
-        self.percent_hack = flag(params, "allow_percent_hack", version)
-        self.swap_bangpath = flag(params, "swap_bangpath", version)
-        self.dequoted = flag(params, "resolve_dequoted_address", version)
-        # Its default depends on the version and compatibility_level: an empty value (which
-        # Postfix refuses) reads as off.
-        self.append_dot_mydomain = is_yes(value("append_dot_mydomain"))
+                                        readings.listed("relay_domains"), False)
+        self.percent_hack = readings.flag("allow_percent_hack")
+        self.swap_bangpath = readings.flag("swap_bangpath")
+        self.dequoted = readings.flag("resolve_dequoted_address")
+        # Its default depends on the version and compatibility_level: an empty value that the
+        # params do not set reads as off.
+        self.append_dot_mydomain = readings.boolean("append_dot_mydomain", value("append_dot_mydomain"), empty=False)
         # Channels and nexthops (main.cf *_transport, transport_maps, relocated_maps): resolve.py.
         self.router = Router(value, tables.lookup, lookup_failed)
         self.location = params.location
         self._routes: Dict[Tuple[str, str], Route] = {}
         self.own_literals: Set[str] = set()
         for name in ("inet_interfaces", "proxy_interfaces"):
-            for item in re.split(r"[,\s]+", value(name)):
-                item = strip_brackets(item.strip())
+            for item in split_comma_space(value(name)):
+                item = strip_brackets(item)
                 if valid_hostaddr(item):
                     self.own_literals.add(str(ipaddress.ip_address(item)))
         self._cache: Dict[str, Resolved] = {}

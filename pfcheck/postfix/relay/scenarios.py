@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Optional,
 from pfcheck.postfix.relay.access import ACCESS_COMMANDS
 from pfcheck.postfix.relay.syntax import address_literal
 from pfcheck.postfix.relay.lists import RCPT_LIST, RELAY_LIST, RESTRICTION_LIST_PARAMETERS
-from pfcheck.postfix.relay.lookups import addr_keys, may_permit
+from pfcheck.postfix.relay.lookups import may_permit
+from pfcheck.postfix.tables import address_lookup_keys
 from pfcheck.postfix.relay.session import Client
 
 if TYPE_CHECKING:  # annotations only
@@ -90,7 +91,7 @@ class Scenarios:
         """Entries of client-keyed tables that this address hits: (table, entry id, value)."""
         hits: List[Tuple[str, Any, str]] = []
         for token in self.tokens_by_kind.get("client", []):
-            for key, partial in addr_keys(address):
+            for key, partial in address_lookup_keys(address):
                 result = self.evaluator.tables.lookup(token, key, partial)
                 if not result.known:
                     break

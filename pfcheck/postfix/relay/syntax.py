@@ -42,7 +42,11 @@ def valid_hostname(name: str) -> bool:
 
 
 def valid_hostaddr(text: str) -> bool:
-    """valid_hostaddr(): an IPv4 or IPv6 address (as Python's ipaddress reads it)."""
+    """valid_hostaddr(): an IPv4 or IPv6 address (as Python's ipaddress reads it).
+
+    Kept apart from addresses.parse_ipv4()/parse_ipv6() on purpose: it stands for Postfix's
+    valid_hostaddr() (util/valid_hostname.c), not for the inet_pton() those mirror; its known
+    difference (ipaddress takes an IPv6 `%zone`) is listed in docs/internals.md."""
     try:
         ipaddress.ip_address(text)
     except ValueError:

@@ -59,29 +59,21 @@ class Trust:
         return addresses.format_address(chosen, family)
 
 
-_TRUSTED_CACHE: Dict[Tuple[str, str, object], Optional[AddressListLike]] = {}
-
-
 def parse_trusted(params: EffectiveParams,
                   resolver: Optional[TableResolverLike]) -> Tuple[Optional[AddressListLike], str]:
     """mynetworks through pfcheck.postfix.networks: (list, note). A computed default (the
     host's own networks, unknown to a linter) trusts none of the documentation addresses.
-    Parsed lists are cached: every listener of a directory usually shares one mynetworks."""
+    networks.parse_address_list() keeps parsed lists: every listener of a directory usually
+    shares one mynetworks."""
     from pfcheck.postfix import networks
 
     value = params.value("mynetworks")
     if value.strip().startswith("<"):
         return None, "mynetworks is computed from the server's interfaces; the attacker's address is not one of them"
     parents = params.value("parent_domain_matches_subdomains")
-    key = (value, parents, resolver)  # the resolver itself: its files decide /file/name items
-    if key not in _TRUSTED_CACHE:
-        try:
-            parsed: Optional[AddressListLike] = networks.parse_address_list(
-                value, param="mynetworks", resolver=resolver,  # type: ignore[arg-type]
-                parent_domain_matches_subdomains=parents or None)
-        except ValueError:
-            parsed = None
-        if len(_TRUSTED_CACHE) >= 8:
-            _TRUSTED_CACHE.clear()
-        _TRUSTED_CACHE[key] = parsed
-    return _TRUSTED_CACHE[key], ""
+    try:
+        return networks.parse_address_list(
+            value, param="mynetworks", resolver=resolver,  # type: ignore[arg-type]
+            parent_domain_matches_subdomains=parents or None), ""
+    except ValueError:
+        return None, ""

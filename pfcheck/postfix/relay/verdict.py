@@ -7,11 +7,12 @@ from pfcheck.postfix.relay.access import ACCESS_COMMANDS
 from pfcheck.postfix.relay.evaluator import MAX_BRANCHES, MAX_TOTAL_STEPS, Evaluator
 from pfcheck.postfix.relay.guard import startup_guard
 from pfcheck.postfix.relay.lists import RCPT_LIST, RELAY_LIST
-from pfcheck.postfix.relay.lookups import may_permit, table_type
+from pfcheck.postfix.relay.lookups import may_permit
 from pfcheck.postfix.relay.model import (
     AddressListLike,
     ClientGrant,
     EffectiveParams,
+    GuardResult,
     Location,
     RelayVerdict,
     TableResolverLike,
@@ -22,6 +23,7 @@ from pfcheck.postfix.relay.model import (
 from pfcheck.postfix.relay.scenarios import Scenarios
 from pfcheck.postfix.relay.session import Attempt, Client, Complexity, Path
 from pfcheck.postfix.relay.trust import Trust
+from pfcheck.postfix.tables import CidrTable
 
 if TYPE_CHECKING:  # annotations only: these modules are imported where they are used
     from pfcheck.policy.assume import Assumptions
@@ -107,13 +109,49 @@ def evaluate_relay(
     uses (main.cf scope); defaults to `params`. `client` pins the client address (used by
     `client_grants`). `assumptions` (the policy's `assume:`) replace "anything" as the
     possible answers of the tables and policy services they name.
+
+    A value Postfix refuses (settings.py) never gives CLOSED: the configuration is judged with
+    each reading of the refused values (no, then yes), OPEN when either opens, else UNPROVEN
+    with one Unknown ("refused") per refused value.
     """
     service = _service_label(params)
     guard = startup_guard(params, version=version)
     if not guard.passes:
         return RelayVerdict(Verdict.REFUSED, service, guard)
+    first, refused = _evaluate(params, service, guard, version, resolver, trusted, rewrite_params, client,
+                               assumptions, refused_reads=False)
+    if not refused or first.verdict is Verdict.OPEN:
+        return first
+    second, more = _evaluate(params, service, guard, version, resolver, trusted, rewrite_params, client,
+                             assumptions, refused_reads=True)
+    if second.verdict is Verdict.OPEN:
+        return second
+    refused.update(more)
+    unknowns = [Unknown("refused", name, name, params.location(name),
+                        f"{message}: smtpd exits at start-up (PF000), so no verdict holds for this value")
+                for name, message in refused.items()]
+    unknowns += [item for item in (*first.unknowns, *second.unknowns) if item not in unknowns]
+    consulted = tuple(dict.fromkeys((*first.consulted, *second.consulted)))
+    return RelayVerdict(Verdict.UNPROVEN, service, guard, None, tuple(unknowns), first.notes,
+                        first.scenarios + second.scenarios, consulted, consulted)
+
+
+def _evaluate(params: EffectiveParams, service: str, guard: GuardResult, version: str,
+              resolver: Optional[TableResolverLike], trusted: Optional[AddressListLike],
+              rewrite_params: Optional[EffectiveParams], client: Optional[str],
+              assumptions: Optional[Assumptions], *, refused_reads: bool) -> Tuple[RelayVerdict, Dict[str, str]]:
+    """One evaluation of a listener that passes its guard, with values Postfix refuses read as
+    `refused_reads`: (verdict, what it read that Postfix refuses)."""
     evaluator = Evaluator(params, version=version, resolver=resolver, trusted=trusted,
-                          rewrite_params=rewrite_params, assumptions=assumptions)
+                          rewrite_params=rewrite_params, assumptions=assumptions, refused_reads=refused_reads)
+    return _judge(evaluator, params, service, guard, version, resolver, trusted, rewrite_params, client), \
+        evaluator.refused
+
+
+def _judge(evaluator: Evaluator, params: EffectiveParams, service: str, guard: GuardResult, version: str,
+           resolver: Optional[TableResolverLike], trusted: Optional[AddressListLike],
+           rewrite_params: Optional[EffectiveParams], client: Optional[str]) -> RelayVerdict:
+    """The verdict of one Evaluator over every attempt of the scenarios."""
     scenarios = Scenarios(evaluator)
     extra_notes: List[str] = []
     if evaluator.milters:
@@ -250,7 +288,7 @@ def client_grants(
         if not entries:
             continue
         # cidr tables are first-match: an entry never applies to what earlier entries match.
-        earlier: Optional[Dict[int, IntervalSet]] = {} if table_type(table) == "cidr" else None
+        earlier: Optional[Dict[int, IntervalSet]] = {} if isinstance(evaluator.tables.table(table), CidrTable) else None
         for entry in entries:
             address = _address_inside(entry.key, evaluator.trust, earlier)
             if earlier is not None:

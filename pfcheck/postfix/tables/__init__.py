@@ -46,7 +46,7 @@ from __future__ import annotations
 from pfcheck.postfix.tables.base import FailingTable, StaticTable, Table, UnknownTable
 from pfcheck.postfix.tables.cidr import CidrRule, CidrTable, load_cidr
 from pfcheck.postfix.tables.keyed import KeyedEntry, KeyedTable, load_inline, load_keyed
-from pfcheck.postfix.tables.keys import LookupKey, address_lookup_keys, domain_lookup_keys
+from pfcheck.postfix.tables.keys import LookupKey, address_lookup_keys, domain_lookup_keys, parent_domains
 from pfcheck.postfix.tables.loading import SourceLocation, TableResolver, load_table
 from pfcheck.postfix.tables.regexp import RegexpRule, RegexpTable, load_regexp, translate_regex
 from pfcheck.postfix.tables.registry import (
@@ -86,5 +86,5 @@ __all__ = [
     "RegexpRule", "RegexpTable", "STATIC", "SourceLocation", "StaticTable", "TABLE_TYPES", "TEXTHASH",
     "Table", "TableIssue", "TableRef", "TableResolver", "TableType", "UNVERIFIABLE", "UnknownTable",
     "address_lookup_keys", "domain_lookup_keys", "load_cidr", "load_inline", "load_keyed",
-    "load_regexp", "load_table", "logical_lines", "parse_table_ref", "table_type_of", "translate_regex",
+    "load_regexp", "load_table", "logical_lines", "parent_domains", "parse_table_ref", "table_type_of", "translate_regex",
 ]

@@ -24,6 +24,13 @@ def domain_lookup_keys(name: str, *, parent_style: bool) -> list[LookupKey]:
     keys = [(name, False)]
     if parse_ipv4(name) is not None or parse_ipv6(name) is not None:
         return keys  # "Don't apply subdomain magic to numerical hostnames."
+    return keys + [(parent, True) for parent in parent_domains(name, parent_style=parent_style)]
+
+
+def parent_domains(name: str, *, parent_style: bool) -> list[str]:
+    """The parent domains smtpd tries after `name`: `example.com` then `com` (parent style), or
+    `.example.com` then `.com`; the empty rest after a final "." is never one."""
+    parents: list[str] = []
     rest = name
     while True:
         dot = rest.find(".", 1)
@@ -32,8 +39,8 @@ def domain_lookup_keys(name: str, *, parent_style: bool) -> list[LookupKey]:
         rest = rest[dot + 1:] if parent_style else rest[dot:]
         if not rest:
             break
-        keys.append((rest, True))
-    return keys
+        parents.append(rest)
+    return parents
 
 
 def address_lookup_keys(text: str) -> list[LookupKey]:
