@@ -27,13 +27,18 @@ class Profile:
     source: str
 
 
+#: How PF801 compares a literal form with main.cf's value.
+LIST = "list"  #: as smtpd reads lists: commas and white space separate, names case-insensitive
+TEXT = "text"  #: the value as written (unexpanded), white space runs read as one space
+
+
 @dataclass(frozen=True)
 class LiteralForm:
-    """What a control's text demands be written: restriction list `parameter` = `value`,
-    compared as smtpd reads lists (commas and white space separate, names case-insensitive)."""
+    """What a control's text demands be written in main.cf: `parameter` = `value`."""
 
     parameter: str
     value: str
+    compare: str = LIST
 
     def describe(self) -> str:
         return f"{self.parameter} = {self.value}"
@@ -43,6 +48,8 @@ class LiteralForm:
 RELAY = "relay"  #: no listener relays for untrusted clients, and smtpd starts
 VRFY = "vrfy"  #: no reachable listener answers VRFY
 WARNINGS = "warnings"  #: postconf warns about nothing
+LOCAL_ONLY = "local-only"  #: master binds every inet service to loopback only
+BANNER = "banner"  #: the greeting starts with $myhostname and names no software, OS or version
 
 
 @dataclass(frozen=True)
@@ -72,15 +79,28 @@ PROFILES: dict[str, Profile] = {
 _RELAY_RULES = ("PF301", "PF302", "PF303", "PF304")
 _STIG_CLIENT_LIST = LiteralForm("smtpd_client_restrictions", "permit_mynetworks, reject")
 _WARNING_RULES = ("PF000", "PF001", "PF002")
+_LOCAL_ONLY_RULES = ("PF401",)
+_LOCAL_ONLY_TITLE = "Ensure mail transfer agent is configured for local-only mode"
 
 CONTROLS: tuple[Control, ...] = (
     # ComplianceAsCode
     Control("cac", ("postfix_prevent_unrestricted_relay",),
             "Prevent Unrestricted Mail Relaying", "ComplianceAsCode rule postfix_prevent_unrestricted_relay",
             RELAY, _RELAY_RULES, _STIG_CLIENT_LIST),
+    Control("cac", ("postfix_network_listening_disabled",),
+            "Disable Postfix Network Listening",
+            "ComplianceAsCode rule postfix_network_listening_disabled (var_postfix_inet_interfaces, CCI-000382)",
+            LOCAL_ONLY, _LOCAL_ONLY_RULES, LiteralForm("inet_interfaces", "loopback-only")),
+    Control("cac", ("has_nonlocal_mta",), "No mail transfer agent listens on a non-loopback address",
+            "ComplianceAsCode rule has_nonlocal_mta (listening sockets)", LOCAL_ONLY, _LOCAL_ONLY_RULES),
+    Control("cac", ("postfix_server_banner",), "Configure SMTP Greeting Banner",
+            "ComplianceAsCode rule postfix_server_banner (NIST AC-22, AU-13)", BANNER,
+            ("PF410", "PF411", "PF412"), LiteralForm("smtpd_banner", "$myhostname ESMTP", TEXT)),
     # Lynis
     Control("lynis", ("MAIL-8817",), "Check Postfix configuration errors",
             "Lynis include/tests_mail_messaging (postconf warnings)", WARNINGS, _WARNING_RULES),
+    Control("lynis", ("MAIL-8818",), "Postfix configuration: banner",
+            "Lynis include/tests_mail_messaging", BANNER, ("PF410",)),
     Control("lynis", ("MAIL-8820",), "Postfix configuration scan: disable the VRFY command",
             "Lynis include/tests_mail_messaging", VRFY, ("PF101",)),
     # DISA STIG
@@ -103,10 +123,19 @@ CONTROLS: tuple[Control, ...] = (
             "The Ubuntu operating system must be configured to prevent unrestricted mail relaying.",
             "DISA Canonical Ubuntu 16.04 STIG", RELAY, _RELAY_RULES,
             LiteralForm("smtpd_relay_restrictions", "permit_mynetworks, permit_sasl_authenticated, reject")),
+    Control("stig", ("RHEL-06-000249", "V-38622"), "Mail relaying must be restricted.",
+            "DISA RHEL 6 STIG", LOCAL_ONLY, _LOCAL_ONLY_RULES, LiteralForm("inet_interfaces", "localhost")),
+    Control("stig", ("GEN004560", "V-4384"),
+            "The SMTP service's SMTP greeting must not provide version information.",
+            "DISA UNIX SRG / legacy STIG", BANNER, ("PF411",)),
     Control("stig", ("GEN004680", "V-4693"), "The SMTP service must not have the VRFY feature active.",
             "DISA UNIX SRG / legacy STIG", VRFY, ("PF101",)),
     Control("stig", ("GEN004710", "V-23952"), "Mail relaying must be restricted.",
             "DISA UNIX SRG / legacy STIG", RELAY, _RELAY_RULES, _STIG_CLIENT_LIST),
+    # CIS: the recommendation's number differs between benchmarks; each number seen is an id.
+    Control("cis", ("2.2.15", "2.1.15", "2.2.18", "2.1.21"), _LOCAL_ONLY_TITLE,
+            "CIS Distribution Independent Linux 2.0.0 and Ubuntu 16.04 (2.2.15), Aliyun Linux 2 (2.1.15), "
+            "RHEL 8 (2.2.18), SLES 15 (2.2.15), Ubuntu 22.04 (2.1.21)", LOCAL_ONLY, _LOCAL_ONLY_RULES),
 )
 
 
@@ -117,6 +146,20 @@ def profile_names() -> tuple[str, ...]:
 def controls_in(profiles: Iterable[str]) -> tuple[Control, ...]:
     wanted = set(profiles)
     return tuple(control for control in CONTROLS if control.profile in wanted)
+
+
+def local_only_controls(profiles: Iterable[str]) -> tuple[Control, ...]:
+    """The controls of these profiles that ask a host which is not a mail server to listen on
+    loopback only (PF401 applies them to every host without a receiving role)."""
+    return tuple(control for control in controls_in(profiles) if control.behaviour == LOCAL_ONLY)
+
+
+def describe_controls(controls: Iterable[Control]) -> str:
+    """`RHEL-07-040680, RHEL-08-040290 (stig); 2.2.15 (cis)`: each control's leading id, by profile."""
+    by_profile: dict[str, list[str]] = {}
+    for control in controls:
+        by_profile.setdefault(control.profile, []).append(control.ids[0])
+    return "; ".join(f"{', '.join(ids)} ({profile})" for profile, ids in by_profile.items())
 
 
 def rules_of(profiles: Iterable[str]) -> frozenset[str]:

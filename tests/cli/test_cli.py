@@ -17,7 +17,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-SAFE_MAIN = "compatibility_level = 3.6\ndisable_vrfy_command = yes\nmynetworks = 127.0.0.0/8\n"
+# The SMTP smuggling defences and a quiet "User unknown" (PF702, PF704) are part of a clean config.
+SAFE_MAIN = ("compatibility_level = 3.6\ndisable_vrfy_command = yes\nmynetworks = 127.0.0.0/8\n"
+             "smtpd_forbid_bare_newline = normalize\nsmtpd_forbid_unauth_pipelining = yes\nshow_user_unknown_table_name = no\n")
+#: The first line after SAFE_MAIN.
+AFTER_SAFE = SAFE_MAIN.count("\n") + 1
 SAFE_MASTER = "smtp       inet  n  -  y  -  -  smtpd\n"
 TEXT_LINE = re.compile(r"^(?P<path>[^:\n]+):(?P<line>\d+):(?P<column>\d+): (?P<code>PF\d{3}) (?P<name>[a-z-]+): (?P<message>.+)$")
 SUMMARY_LINE = re.compile(r"^\d+ files?, \d+ findings?( \(.+\))?(, \d+ failing( \(.+\))?)?$")
@@ -128,7 +132,8 @@ def test_json_clean_has_empty_findings(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------
 # Which files findings are reported in
 
-SPLIT_MAIN = "compatibility_level = 3.6\nmynetworks = 127.0.0.0/8\nvrfy = yes\ndisable_vrfy_command = $vrfy\n"
+SPLIT_MAIN = ("compatibility_level = 3.6\nmynetworks = 127.0.0.0/8\nvrfy = yes\ndisable_vrfy_command = $vrfy\n"
+              + SAFE_MAIN.split("mynetworks = 127.0.0.0/8\n", 1)[1])
 SPLIT_MASTER = (
     "smtp       inet  n  -  y  -  -  smtpd -o vrfy=no\n"
     "submission inet  n  -  y  -  -  smtpd\n"
@@ -160,7 +165,8 @@ def test_directory_tree_is_searched(tmp_path: Path) -> None:
     write(tmp_path / "hosts" / "b", main="compatibility_level = 3.6\n", master=None)
     result = run(["--policy", "builtin", "--format", "json", "hosts"], tmp_path)
     assert result.returncode == 1
-    assert {(f["path"], f["code"]) for f in findings_json(result)} == {("hosts/b/main.cf", "PF101")}
+    assert {(f["path"], f["code"]) for f in findings_json(result)} == {
+        ("hosts/b/main.cf", "PF101"), ("hosts/b/main.cf", "PF702"), ("hosts/b/main.cf", "PF704")}
     assert json.loads(result.stdout)["summary"]["files"] == 3
 
 
@@ -285,7 +291,7 @@ def test_binary_file(tmp_path: Path) -> None:
 
 def test_non_utf8_bytes(tmp_path: Path) -> None:
     result = lint_one(tmp_path, SAFE_MAIN.encode() + b"smtpd_banner = $myhostname \xe9t\xe9\n")
-    assert codes_at(result) == {("PF001", 4)}
+    assert codes_at(result) == {("PF001", AFTER_SAFE)}
     # JSON stays ASCII; the message says which byte.
     assert "0xe9" in result.stdout
 
@@ -324,21 +330,21 @@ def test_ten_megabyte_line_without_newline(tmp_path: Path) -> None:
 
 def test_macro_recursion(tmp_path: Path) -> None:
     result = lint_one(tmp_path, (SAFE_MAIN + "smtpd_banner = $a\na = $b\nb = $a\n").encode())
-    assert ("PF000", 4) in codes_at(result)
+    assert ("PF000", AFTER_SAFE) in codes_at(result)
     # No Postfix program expands a or b on their own (postconf -n and postmap are fine without
     # smtpd_banner): the failure is where smtpd reads it.
-    assert not {("PF000", 5), ("PF000", 6)} & codes_at(result)
+    assert not {("PF000", AFTER_SAFE + 1), ("PF000", AFTER_SAFE + 2)} & codes_at(result)
 
 
 def test_macro_chain_deeper_than_100(tmp_path: Path) -> None:
     chain = "".join(f"p{i} = $p{i + 1}\n" for i in range(300))
     result = lint_one(tmp_path, (SAFE_MAIN + "smtpd_banner = $p0\n" + chain).encode())
-    assert ("PF000", 4) in codes_at(result)
+    assert ("PF000", AFTER_SAFE) in codes_at(result)
 
 
 def test_unterminated_macro(tmp_path: Path) -> None:
     result = lint_one(tmp_path, (SAFE_MAIN + "smtpd_banner = ${myhostname\n").encode())
-    assert ("PF000", 4) in codes_at(result)
+    assert ("PF000", AFTER_SAFE) in codes_at(result)
 
 
 def test_named_directory_called_main_cf(tmp_path: Path) -> None:

@@ -47,6 +47,9 @@ inet_interfaces = all
 mynetworks = 127.0.0.0/8 [::1]/128 192.168.10.0/24
 disable_vrfy_command = yes
 smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination
+smtpd_forbid_bare_newline = normalize
+smtpd_forbid_unauth_pipelining = yes
+show_user_unknown_table_name = no
 """
 
 MX_MASTER_CF = """\

@@ -35,13 +35,17 @@ disable_vrfy_command = yes
 smtpd_relay_restrictions = permit_mynetworks,
     check_client_access cidr:/etc/postfix/clients.cidr,
     reject_unauth_destination
+smtpd_forbid_bare_newline = normalize
+smtpd_forbid_unauth_pipelining = yes
+show_user_unknown_table_name = no
 """
 SMTPD_MASTER = "smtp      inet  n       -       y       -       -       smtpd\n"
 # VRFY is on, but smtpd listens on loopback only: nobody else can ask.
 EDGE_MAIN = "compatibility_level = 3.6\nmyhostname = edge.example.net\nmynetworks = 127.0.0.0/8\ndisable_vrfy_command = no\n"
 EDGE_MASTER = "127.0.0.1:smtp inet  n       -       y       -       -       smtpd\n"
 SHARED_MAIN = MX_MAIN.replace("mx.example.net", "{host}.example.net").replace("clients.cidr", "shared.cidr")
-SCOPED_MAIN = "compatibility_level = 3.6\nmyhostname = p.example.net\nmynetworks = 127.0.0.0/8 192.168.10.0/24\ndisable_vrfy_command = yes\n"
+SCOPED_MAIN = ("compatibility_level = 3.6\nmyhostname = p.example.net\nmynetworks = 127.0.0.0/8 192.168.10.0/24\ndisable_vrfy_command = yes\n"
+               "smtpd_forbid_bare_newline = normalize\nsmtpd_forbid_unauth_pipelining = yes\nshow_user_unknown_table_name = no\n")
 CLOSED_TABLE = "192.0.2.0/24 REJECT\n"
 OPEN_TABLE = CLOSED_TABLE + "0.0.0.0/0 OK\n"
 

@@ -18,6 +18,9 @@ MYSQL_MAIN = (
     "mynetworks = 127.0.0.0/8\n"
     "smtpd_relay_restrictions = permit_mynetworks,\n"
     "    check_client_access mysql:/etc/postfix/sql/clients.cf, reject_unauth_destination\n"
+    # the SMTP smuggling defences and a quiet "User unknown" (PF702, PF704)
+    "smtpd_forbid_bare_newline = normalize\nsmtpd_forbid_unauth_pipelining = yes\n"
+    "show_user_unknown_table_name = no\n"
 )
 
 

@@ -47,6 +47,8 @@ rules:
     options:
       # 192.168.0.0/16 is allowed: adding it is inside the policy, only PF203 can object.
       allowed: ["127.0.0.0/8", "[::1]/128", "10.20.0.0/16", "192.168.0.0/16"]
+  # gw stays at compatibility_level 0 on purpose (its empty relay restrictions are the point).
+  compatibility-level-low: {severity: off}
 """
 
 # mx: a public MX that is clean (no finding) at the base revision.
@@ -61,6 +63,9 @@ inet_interfaces = all
 {MX_MYNETWORKS}
 disable_vrfy_command = yes
 smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination
+smtpd_forbid_bare_newline = normalize
+smtpd_forbid_unauth_pipelining = yes
+show_user_unknown_table_name = no
 """
 MX_MYNETWORKS_LINE = MX_MAIN_CF.splitlines().index(MX_MYNETWORKS) + 1
 MX_MYNETWORKS_VALUE_COLUMN = len("mynetworks = ") + 1
@@ -92,6 +97,9 @@ relay_domains =
 myhostname = gw.example.net
 mynetworks = 127.0.0.0/8 [::1]/128
 disable_vrfy_command = yes
+smtpd_forbid_bare_newline = normalize
+smtpd_forbid_unauth_pipelining = yes
+show_user_unknown_table_name = no
 """
 GW_MAIN_CF_CLOSED = GW_MAIN_CF_HEAD + GW_RESTRICTIONS_CLOSED
 GW_MAIN_CF_OPEN = GW_MAIN_CF_HEAD + GW_RESTRICTIONS_OPEN

@@ -85,7 +85,10 @@ def open_relay(tmp_path: Path) -> Path:
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     (tmp_path / "main.cf").write_text(
         "compatibility_level = 3.6\nmynetworks = 0.0.0.0/0\ndisable_vrfy_command = yes\n"
-        "smtpd_client_restrictions = permit_mynetworks, reject\n", encoding="utf-8")
+        "smtpd_client_restrictions = permit_mynetworks, reject\n"
+        # the smuggling defences and the table-name reply, so that PF702/PF704 stay quiet
+        "smtpd_forbid_bare_newline = normalize\nsmtpd_forbid_unauth_pipelining = yes\n"
+        "show_user_unknown_table_name = no\n", encoding="utf-8")
     return tmp_path
 
 

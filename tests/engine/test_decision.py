@@ -42,9 +42,12 @@ CONTRARY_POLICY_FAIL_ON = {"error": "info", "warning": "error", "info": "error"}
 SARIF_SCHEMA = Path(os.environ.get(
     "PFCHECK_SARIF_SCHEMA", Path(__file__).resolve().parents[3] / "shared" / "schemas" / "sarif-schema-2.1.0.json"))
 
-MASTER_CF = "smtp  inet  n  -  y  -  -  smtpd\n"
+MASTER_CF = "smtp  inet  n  -  y  -  -  smtpd\nlocal  unix  -  n  n  -  -  local\n"
+# The SMTP smuggling defences and a "User unknown" without the table name (PF702, PF704).
+QUIET_DEFAULTS = ("smtpd_forbid_bare_newline = normalize\nsmtpd_forbid_unauth_pipelining = yes\n"
+                  "show_user_unknown_table_name = no\n")
 # A directory no rule objects to: every scenario changes what its rule needs and nothing else.
-CLEAN_MAIN_CF = "compatibility_level = 3.6\ndisable_vrfy_command = yes\nmynetworks = 127.0.0.0/8\n"
+CLEAN_MAIN_CF = "compatibility_level = 3.6\ndisable_vrfy_command = yes\nmynetworks = 127.0.0.0/8\n" + QUIET_DEFAULTS
 OPEN_RELAY = "smtpd_relay_restrictions = check_client_access static:OK, reject_unauth_destination\n"
 # A finding present at the base revision and now (PF001: a redefinition), for the --base rules.
 ALREADY_THERE = "disable_vrfy_command = no\n"
@@ -93,11 +96,12 @@ SEND_ONLY = 'roles:\n  "**": send-only\n'
 SCENARIOS = {s.code: s for s in [
     Scenario("PF000", CLEAN_MAIN_CF + "this line has no equals sign\n"),
     Scenario("PF001", "compatibility_level = 3.6\ndisable_vrfy_command = no\nmynetworks = 127.0.0.0/8\n"
-                      "disable_vrfy_command = yes\n"),
+                      "disable_vrfy_command = yes\n" + QUIET_DEFAULTS),
     Scenario("PF002", CLEAN_MAIN_CF + "mydistination = example.com\n"),
     Scenario("PF101", CLEAN_MAIN_CF.replace("disable_vrfy_command = yes", "disable_vrfy_command = no")),
     Scenario("PF201", CLEAN_MAIN_CF.replace("127.0.0.0/8", "127.0.0.0/8 192.0.2.0/24")),
-    Scenario("PF202", "compatibility_level = 3.6\ndisable_vrfy_command = yes\nmynetworks_style = subnet\n"),
+    Scenario("PF202", "compatibility_level = 3.6\ndisable_vrfy_command = yes\nmynetworks_style = subnet\n"
+                      + QUIET_DEFAULTS),
     Scenario("PF203", ALREADY_THERE + CLEAN_MAIN_CF.replace("127.0.0.0/8", "127.0.0.0/8 [::1]/128"),
              base_main_cf=ALREADY_THERE + CLEAN_MAIN_CF, off=("PF201",)),
     Scenario("PF301", CLEAN_MAIN_CF + OPEN_RELAY),
@@ -141,6 +145,16 @@ SCENARIOS = {s.code: s for s in [
     Scenario("PF410", CLEAN_MAIN_CF),
     Scenario("PF411", CLEAN_MAIN_CF + "smtpd_banner = $myhostname ESMTP $mail_version\n"),
     Scenario("PF412", CLEAN_MAIN_CF + "smtpd_banner = ESMTP\n"),
+    Scenario("PF701", CLEAN_MAIN_CF.replace("compatibility_level = 3.6", "compatibility_level = 1")),
+    Scenario("PF702", CLEAN_MAIN_CF.replace("smtpd_forbid_unauth_pipelining = yes", "smtpd_forbid_unauth_pipelining = no")),
+    Scenario("PF703", CLEAN_MAIN_CF + "soft_bounce = yes\n"),
+    Scenario("PF704", CLEAN_MAIN_CF.replace("show_user_unknown_table_name = no", "show_user_unknown_table_name = yes")),
+    Scenario("PF705", CLEAN_MAIN_CF + "smtpd_reject_unlisted_recipient = no\n"),
+    # Off in the built-in policy; each run's policy gives the rule its severity.
+    Scenario("PF706", CLEAN_MAIN_CF + "smtpd_helo_required = no\n"),
+    Scenario("PF707", CLEAN_MAIN_CF + "strict_rfc821_envelopes = no\n"),
+    Scenario("PF708", CLEAN_MAIN_CF + "biff = yes\n"),
+    Scenario("PF709", CLEAN_MAIN_CF + "message_size_limit = 0\n"),
     Scenario("PF900", CLEAN_MAIN_CF + "{% if relay %}relayhost = [{{ relay }}]{% endif %}\n"),
     Scenario("PF901", CLEAN_MAIN_CF.replace("mynetworks", "# pfcheck: ignore[PF101]\nmynetworks")),
     Scenario("PF902", CLEAN_MAIN_CF.replace("mynetworks", '# pfcheck: ignore[PF101] reason="legacy"\nmynetworks')),
@@ -395,7 +409,8 @@ def test_directories_governed_by_different_thresholds(tmp_path: Path, monkeypatc
         "version: 1\nfail_on: warning\nrules:\n  PF001: {severity: info}\n  PF903: {severity: warning}\n",
         encoding="utf-8")
     (root / "a" / ".pfcheck.yaml").write_text("version: 1\nfail_on: info\n", encoding="utf-8")
-    (root / "b" / "main.cf").write_text(SCENARIOS["PF001"].main_cf.replace("= yes", "= no"), encoding="utf-8")
+    (root / "b" / "main.cf").write_text(
+        SCENARIOS["PF001"].main_cf.replace("disable_vrfy_command = yes", "disable_vrfy_command = no"), encoding="utf-8")
     monkeypatch.chdir(root)
     assert main(["b", "--write-baseline", "baseline.json", "--format", "json", "--output-file", "setup.json"]) == 0
     (root / "b" / "main.cf").write_text(SCENARIOS["PF001"].main_cf, encoding="utf-8")  # PF101 fixed: entry stale

@@ -18,6 +18,8 @@ SMTPD = "smtp      inet  n       -       y       -       -       smtpd\n"
 BASE_MAIN = (
     "compatibility_level = 3.6\nmyhostname = mx.example.net\nmynetworks = 127.0.0.0/8\n"
     "disable_vrfy_command = yes\n"
+    "smtpd_forbid_bare_newline = normalize\nsmtpd_forbid_unauth_pipelining = yes\n"
+    "show_user_unknown_table_name = no\n"
 )
 OPEN = "0.0.0.0/0 OK\n"
 

@@ -307,7 +307,10 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 #: Appended to every main.cf a test writes, so that only the rule under test fires (no
 #: mynetworks from the host's subnets, relay restrictions of compatibility_level >= 1).
-BASE_MAIN = "compatibility_level = 3.6\nmynetworks = 127.0.0.0/8\n"
+BASE_MAIN = ("compatibility_level = 3.6\nmynetworks = 127.0.0.0/8\n"
+             # the SMTP smuggling defences and a quiet "User unknown" (PF702, PF704)
+             "smtpd_forbid_bare_newline = normalize\nsmtpd_forbid_unauth_pipelining = yes\n"
+             "show_user_unknown_table_name = no\n")
 
 
 def write(root: Path, files: dict[str, str]) -> None:

@@ -40,6 +40,9 @@ disable_vrfy_command = yes
 inet_protocols = ipv4
 smtpd_relay_restrictions = permit_mynetworks,
     check_client_access cidr:/etc/postfix/clients.cidr, reject_unauth_destination
+smtpd_forbid_bare_newline = normalize
+smtpd_forbid_unauth_pipelining = yes
+show_user_unknown_table_name = no
 """ + PROBE_LIMITS
 MASTER_CF = "smtp      inet  n       -       n       -       -       smtpd\n" + HELPER_SERVICES
 TABLE = "cidr:/etc/postfix/clients.cidr"

@@ -18,7 +18,6 @@ text with the test's own small checks, not with pfcheck's.
 """
 from __future__ import annotations
 
-import re
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +33,7 @@ from pfcheck.rules import pf411_banner_discloses_version as pf411
 from pfcheck.rules import pf412_banner_without_hostname as pf412
 from pfcheck.rules.base import RuleContext
 from pfcheck.show import show_model
+from tests.support.banner_oracle import banner_oracle
 from tests.support.differential import host_facts as machine_host_facts
 from tests.support.live_postfix import (
     HELPER_SERVICES,
@@ -218,19 +218,6 @@ GREETING_CASES = [
     GreetingCase("literal_other_name", "myhostname = mx.example.com\nsmtpd_banner = mail.example.com ESMTP\n"),
 ]
 
-#: The test's own judgement of a greeting (independent of pfcheck.postfix.listening).
-OS_WORDS = re.compile(r"(?<![a-z])(debian|ubuntu|linux|gnu|red\s*hat|rhel|centos|fedora|suse|freebsd|openbsd|netbsd)(?![a-z])", re.I)
-VERSION = re.compile(r"\d+\.\d+")
-
-
-def _oracle(text: str, hostname: str, mail_version: str) -> Tuple[bool, bool, bool]:
-    """(names software/OS, names a version, starts with the host name)."""
-    rest = text.lower().replace(hostname.lower(), " ")
-    software = "postfix" in rest or OS_WORDS.search(rest) is not None
-    version = VERSION.search(rest) is not None or (bool(mail_version) and mail_version.lower() in rest.split())
-    return software, version, text.split(" ")[0].lower() == hostname.lower()
-
-
 @pytest.fixture(scope="module")
 def facts(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, str]:
     return machine_host_facts(tmp_path_factory.mktemp("empty"))
@@ -258,7 +245,7 @@ def test_greeting_is_the_banner_pfcheck_computes(case: GreetingCase, tmp_path: P
     for key, reply in greetings.items():
         mail_version = real["mail_version"] if "mail_version" not in case.main_cf else \
             with_facts.global_scope.value("mail_version")
-        software, version, starts = _oracle(reply.text, hostname, mail_version)
+        software, version, starts = banner_oracle(reply.text, hostname, mail_version)
         got = (key in fired["PF410"], key in fired["PF411"], key not in fired["PF412"])
         assert got == (software, version, starts), (
             f"{case.name} {key}: greeting {reply.text!r}: (software/OS, version, starts with {hostname}) "

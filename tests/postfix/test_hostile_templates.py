@@ -30,11 +30,17 @@ def write_bytes(directory: Path, main: bytes, master: bytes = SAFE_MASTER.encode
     return directory
 
 
+#: Rules that fire on Postfix 3.7's own defaults (SMTP smuggling defences off, "User unknown in
+#: local recipient table"): not what these cases are about, and never failing (warning, info).
+DEFAULT_FINDINGS = frozenset({"PF702", "PF704"})
+
+
 def lint(directory: Path) -> tuple[int, list[dict[str, Any]]]:
     result = run(["--policy", "builtin", "--format", "json", directory.name], directory.parent)
     assert_no_traceback(result)
     assert result.returncode in (0, 1), result.stdout + result.stderr
-    return result.returncode, json.loads(result.stdout)["findings"]
+    findings = json.loads(result.stdout)["findings"]
+    return result.returncode, [f for f in findings if f["code"] not in DEFAULT_FINDINGS]
 
 
 def show(directory: Path) -> dict[str, Any]:

@@ -1546,6 +1546,61 @@ class LivePostfix:
                            classify_vrfy)
 
 
+    def converse(
+        self,
+        service: str = "smtp/inet",
+        exchanges: Tuple[Tuple[bytes, int], ...] = (),
+        *,
+        client: Optional[str] = DEFAULT_OUTSIDE_CLIENT,
+        settle: float = 2.0,
+    ) -> "Conversation":
+        """A raw dialogue on a fresh connection, posing as `client` (XCLIENT; a PROXY header
+        on haproxy listeners): for each (data, count), send `data` as it is (several commands
+        at once, bare newlines, ...) and read `count` replies; a count of -1 reads until the
+        server closes the connection or `settle` seconds pass without a reply. The replies are
+        in order; `failure` is set when there was no session (no greeting, XCLIENT refused)."""
+        listener = self._listener(service)
+        transcript: List[str] = []
+        replies: List[Tuple[Optional[int], str]] = []
+        session, failure = self._open_session(listener, transcript, client)
+        if session is None:
+            return Conversation((), True, failure, tuple(transcript))
+        closed = False
+        try:
+            if client is not None and not listener.proxy_protocol:
+                refused = self._xclient(session, client, None)
+                if refused is not None:
+                    return Conversation((), False, refused, tuple(transcript))
+            for data, count in exchanges:
+                session.send(data, repr(data))
+                wanted = count
+                while wanted != 0:
+                    try:
+                        replies.append(session.read_reply(settle if count < 0 else self.command_timeout))
+                    except TimeoutError:
+                        break
+                    except (ConnectionError, OSError):
+                        closed = True
+                        break
+                    wanted -= 1
+                if closed:
+                    break
+        finally:
+            session.close()
+        return Conversation(tuple(replies), closed, None, tuple(transcript))
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """What `LivePostfix.converse()` saw: every reply (code, text) in order, whether the
+    server closed the connection, and why there was no session (None when there was one)."""
+
+    replies: Tuple[Tuple[Optional[int], str], ...]
+    closed: bool
+    failure: Optional[Reply]
+    transcript: Tuple[str, ...]
+
+
 def _family(address: str) -> int:
     return socket.AF_INET6 if ":" in address else socket.AF_INET
 
