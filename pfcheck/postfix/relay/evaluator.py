@@ -56,12 +56,14 @@ from pfcheck.postfix.relay.session import (
     Branch,
     Complexity,
     Context,
+    Joined,
     Outcome,
     Path,
     PermitToken,
     State,
     replace,
     reuse_enabled,
+    settled,
     traced,
 )
 from pfcheck.postfix.relay.settings import Readings, builtin_default, parse_version
@@ -360,6 +362,15 @@ class Evaluator:
     def rcpt(self, attempt: Attempt) -> Iterator[Tuple[bool, Path, str]]:
         """All possible outcomes of RCPT TO for one attempt: (accepted and relayed, path, reply).
 
+        Evaluated whole before the first is given (paths shared between branches are built
+        only for an evaluation that completes: see _continued()); `_rcpt()` does the work."""
+        outcomes = list(self._rcpt(attempt))
+        for accepted, path, reply in outcomes:
+            yield accepted, settled(path), reply
+
+    def _rcpt(self, attempt: Attempt) -> Iterator[Tuple[bool, Path, str]]:
+        """rcpt()'s outcomes, with paths maybe not yet joined (session.Joined).
+
         With smtpd_delay_reject = yes the client, HELO and sender lists run again here with all
         SMTP data known; with `no` they ran at their own stage, each seeing only what existed
         then (a reject_unauth_destination in them is a no-op)."""
@@ -407,7 +418,7 @@ class Evaluator:
             if self.branch_budget < 0:
                 raise Complexity()
         for accepted, later, reply in known[1]:
-            yield accepted, path.then(later), reply
+            yield accepted, Joined(path, later), reply  # type: ignore[misc]
 
     def _pre_stages(self, stages: List[Context], index: int, attempt: Attempt, rcpt_ctx: Context,
                     defer_if_permit: Optional[str], path: Path) -> Iterator[Tuple[bool, Path, str]]:

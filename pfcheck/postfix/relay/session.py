@@ -130,18 +130,47 @@ class Path:
         """This path followed by `later`, a path that started empty: what the evaluation that
         gave `later` gives when it starts from this path instead. The evaluator only adds to a
         path (unknowns, assumptions and relied as ordered sets, steps in order, replayable as
-        "and") and reads no part of it but `permit_token`, which every list starts without."""
+        "and") and reads no part of it but `permit_token`, which every list starts without.
+
+        `unknowns` is joined without dropping repeats (comparing Unknowns was most of the cost
+        on lists that branch a lot): it is read only as an ordered set (`unknown()` asks
+        whether an item is in it, evaluate_relay() collects its items in order, first
+        occurrence first), and for those readings a repeat changes nothing."""
+        if type(later) is Joined:
+            later = settled(later)
         if not (later.unknowns or later.assumptions or later.relied or later.steps) \
                 and later.replayable and later.permit_token is None:
             return self
-        return Path(
-            _ordered_union(self.unknowns, later.unknowns),
-            _ordered_union(self.assumptions, later.assumptions),
-            self.replayable and later.replayable,
-            self.steps + later.steps,
-            later.permit_token,
-            _ordered_union(self.relied, later.relied),
+        joined = object.__new__(Path)  # as replace() does: the frozen __init__ costs more
+        joined.__dict__.update(
+            unknowns=self.unknowns + later.unknowns,
+            assumptions=_ordered_union(self.assumptions, later.assumptions),
+            replayable=self.replayable and later.replayable,
+            steps=self.steps + later.steps,
+            permit_token=later.permit_token,
+            relied=_ordered_union(self.relied, later.relied),
         )
+        return joined
+
+
+class Joined:
+    """`first.then(later)`, not built yet: what Evaluator._continued() hands on. Most joined
+    paths belong to attempts that run out of budget further on, or are rejected, and nobody
+    reads them; Evaluator.rcpt() builds the paths of the outcomes it returns (`settled()`).
+    Not a Path: code that took one for a Path would fail, not read a wrong one."""
+
+    __slots__ = ("first", "later")
+
+    def __init__(self, first: Path, later: Any) -> None:
+        self.first = first
+        self.later = later
+
+
+def settled(path: Any) -> Path:
+    """The Path a Joined stands for (a Path as it is)."""
+    if type(path) is Joined:
+        return path.first.then(settled(path.later))
+    return path
 
 
 def _ordered_union(first: Tuple[Any, ...], second: Tuple[Any, ...]) -> Tuple[Any, ...]:
