@@ -95,7 +95,18 @@ def _lint_parser() -> argparse.ArgumentParser:
     parser.add_argument("--base", metavar="REV", help="compare with git revision REV (e.g. the merge base): report PF203/PF304 and mark findings new or existing; '--base HEAD' before the first commit means no base")
     parser.add_argument("--new-only", action="store_true", help="with --base: only findings that are new since REV fail the run")
     parser.add_argument("--changed-only", action="store_true", help="with --base: judge only the config directories whose files differ from REV (git blob ids), as if only they were named; the others have no new finding")
-    parser.add_argument("--version", action="version", version=f"pfcheck {__version__}")
+    # --- selection and output conventions (ruff's names) ---
+    parser.add_argument("--select", action="append", default=[], metavar="RULES",
+                        help="run only these rules: codes, code prefixes (PF3), names or ALL, comma-separated, repeatable "
+                        "(PF000 and PF900 stay on: a config Postfix refuses, or a file pfcheck could not read, is never passed)")
+    parser.add_argument("--ignore", action="append", default=[], metavar="RULES",
+                        help="turn these rules off (codes, prefixes, names, comma-separated; wins over --select)")
+    parser.add_argument("--exit-zero", action="store_true", help="exit 0 even when findings fail the run (2 still means an error)")
+    parser.add_argument("--statistics", action="store_true", help="text output: a count per rule instead of one line per finding")
+    parser.add_argument("-q", "--quiet", action="store_true", help="text output: the findings only, no summary line")
+    parser.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                        help="colour the text output (auto: on a terminal, unless NO_COLOR is set; FORCE_COLOR turns it on)")
+    parser.add_argument("-V", "--version", action="version", version=f"pfcheck {__version__}")
     return parser
 
 
@@ -117,9 +128,39 @@ def _rules_registry() -> dict[str, RuleModule]:
 BUILTIN_POLICY = "builtin"
 
 
-def _policy_lookup(policy_path: Optional[Path], profiles: Sequence[str] = ()) -> PolicyLookup:
+def _policy_lookup(policy_path: Optional[Path], profiles: Sequence[str] = (),
+                   select: Sequence[str] = (), ignore: Sequence[str] = ()) -> PolicyLookup:
     """A function from a config directory to the Policy that governs it (with the
-    command line's `--profile`s added to each policy's own)."""
+    command line's `--profile`s added to each policy's own, then narrowed by `--select` and
+    `--ignore`)."""
+    lookup = _profiled_lookup(policy_path, profiles)
+    if not select and not ignore:
+        return lookup
+    from pfcheck.policy.model import rule_specs, selected_codes
+
+    specs = rule_specs(_rules_registry())
+    try:
+        selected = selected_codes(_split_selectors(select), specs, "--select")
+        ignored = selected_codes(_split_selectors(ignore), specs, "--ignore")
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    narrowed: dict[Optional[Path], Any] = {}
+
+    def with_selection(directory: Path) -> Any:
+        policy = lookup(directory)
+        if policy.path not in narrowed:
+            narrowed[policy.path] = policy.with_selection(selected, ignored, specs)
+        return narrowed[policy.path]
+
+    return with_selection
+
+
+def _split_selectors(values: Sequence[str]) -> list[str]:
+    return [part for value in values for part in value.split(",") if part.strip()]
+
+
+def _profiled_lookup(policy_path: Optional[Path], profiles: Sequence[str] = ()) -> PolicyLookup:
+    """The policy lookup of `--policy`, with the command line's `--profile`s."""
     from pfcheck.policy import PolicyResolver
 
     if policy_path is not None and str(policy_path) == BUILTIN_POLICY:
@@ -167,6 +208,9 @@ def cmd_show(argv: Sequence[str]) -> int:
         directory = directory.parent
     if not os.path.isdir(directory):
         raise CliError(f"{args.directory}: no such directory")
+    if not os.path.lexists(os.path.join(directory, "main.cf")):
+        # postconf -c DIR exits the same way: without main.cf there is no configuration to show.
+        raise CliError(f"{args.directory}: no main.cf here: not a Postfix config directory")
     version = _check_version(args.postfix_version)
     if version is None:
         version = _policy_lookup(args.policy)(directory).postfix_version
@@ -187,11 +231,28 @@ def cmd_show(argv: Sequence[str]) -> int:
 
 
 def cmd_rules(argv: Sequence[str]) -> int:
+    """`pfcheck rules [--format text|json]`: every rule with its default severity."""
     from pfcheck.rules import summary
 
-    if argv:
-        raise CliError("pfcheck rules: takes no arguments")
+    parser = _Parser(prog="pfcheck rules", description="List every rule: code, name, default severity and summary.")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    args = parser.parse_args(argv)
     rules = _rules_registry()
+    if args.format == "json":
+        import json
+
+        from pfcheck.policy import default_policy
+
+        builtin = default_policy(rules)
+        document = [
+            {"code": code, "name": module.NAME, "default_severity": str(module.SEVERITY),
+             "builtin_severity": str(builtin.severity(code)) if builtin.enabled(code) else "off",
+             "summary": summary(module),
+             "options": {name: default for name, (_kind, default) in module.OPTIONS.items()}}
+            for code, module in rules.items()
+        ]
+        sys.stdout.write(json.dumps(document, indent=2, default=list) + "\n")
+        return EXIT_CLEAN
     for code, module in rules.items():
         sys.stdout.write(f"{code}  {module.NAME:<28} {str(module.SEVERITY):<8} {summary(module)}\n")
     return EXIT_CLEAN
@@ -298,8 +359,8 @@ def cmd_lint(argv: Sequence[str]) -> int:
         raise CliError("--new-only needs --base REV")
     if args.changed_only and not args.base:
         raise CliError("--changed-only needs --base REV")
-    result = lint(args.paths or ["."], options, _policy_lookup(args.policy, args.profiles))
-    if result.baseline_written is not None:
+    result = lint(args.paths or ["."], options, _policy_lookup(args.policy, args.profiles, args.select, args.ignore))
+    if result.baseline_written is not None and not args.quiet:
         sys.stderr.write(f"pfcheck: wrote {result.baseline_written} baseline entries to {args.write_baseline}\n")
     rules = {code: RuleInfo.from_module(module) for code, module in _rules_registry().items()}
     report = Report(
@@ -308,15 +369,64 @@ def cmd_lint(argv: Sequence[str]) -> int:
         base=options.base, new_only=options.new_only,
         checked_paths=sorted({p for d in result.directories for p in d.files}),
         information_uri=PROJECT_URI, unrelated_files=len(result.unrelated), excluded_files=len(result.excluded),
+        statistics=args.statistics, quiet=args.quiet,
     )
+    from dataclasses import replace
+
     for name, output in formats:
-        text = RENDERERS[name](report)
+        shown = replace(report, color=output is None and _colour_wanted(args.color)) if name == "text" else report
+        text = RENDERERS[name](shown)
         if output is None:
             sys.stdout.write(text)
         else:
             output.parent.mkdir(parents=True, exist_ok=True)
             output.write_text(text, encoding="utf-8")
-    return EXIT_FINDINGS if result.failed else EXIT_CLEAN
+    return EXIT_FINDINGS if result.failed and not args.exit_zero else EXIT_CLEAN
+
+
+#: Global options that take a value (`--policy FILE`): a subcommand name right after one is
+#: that value, not the subcommand.
+_OPTIONS_WITH_VALUES = frozenset({
+    "--policy", "--postfix-version", "--format", "--output-file", "--fail-on", "--profile",
+    "--baseline", "--write-baseline", "--base", "--select", "--ignore", "--color",
+})
+
+
+def _subcommand_position(argv: Sequence[str]) -> Optional[int]:
+    """Where the subcommand is when only options precede it (`pfcheck --policy P show DIR`),
+    else None (a lint run: `pfcheck show` names a subcommand, `pfcheck x show` a path)."""
+    index = 0
+    while index < len(argv):
+        word = argv[index]
+        if word in SUBCOMMANDS:
+            return index
+        if word == "--" or not word.startswith("-"):
+            return None
+        index += 2 if word in _OPTIONS_WITH_VALUES else 1
+    return None
+
+
+def _relative(path: Any) -> str:
+    """`path` relative to the working directory when it is below it, else as given."""
+    try:
+        return os.path.relpath(path) if not os.path.relpath(path).startswith("..") else str(path)
+    except ValueError:  # another drive (Windows)
+        return str(path)
+
+
+def _colour_wanted(choice: str) -> bool:
+    """`--color`: always/never as said; auto colours a terminal, unless NO_COLOR is set (any
+    non-empty value, no-color.org); a non-empty FORCE_COLOR colours whatever stdout is."""
+    if choice != "auto":
+        return choice == "always"
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -325,14 +435,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from pfcheck.policy import PolicyError
 
     try:
-        if argv and argv[0] in SUBCOMMANDS:
-            command = {"show": cmd_show, "rules": cmd_rules, "explain": cmd_explain, "profiles": cmd_profiles}[argv[0]]
-            return command(argv[1:])
+        position = _subcommand_position(argv)
+        if position is not None:
+            command = {"show": cmd_show, "rules": cmd_rules, "explain": cmd_explain, "profiles": cmd_profiles}[argv[position]]
+            # Options written before the subcommand (`pfcheck --policy builtin show DIR`) are its own.
+            return command(argv[:position] + argv[position + 1:])
         return cmd_lint(argv)
     except (CliError, UsageError) as error:
         sys.stderr.write(f"pfcheck: {error}\n" if not str(error).startswith("pfcheck") else f"{error}\n")
         return EXIT_ERROR
     except PolicyError as error:
+        if error.path is not None:  # one style of path in every message: relative to the cwd
+            error = PolicyError(_relative(error.path), error.line, error.column, error.message)
         sys.stderr.write(f"{error}\n")
         return EXIT_ERROR
     except KeyboardInterrupt:

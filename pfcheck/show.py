@@ -6,6 +6,7 @@ from typing import Any, Optional
 from pfcheck.postfix import defaults
 from pfcheck.postfix.config import ALWAYS_SHOWN, ConfigDir, Listener, Scope
 from pfcheck.postfix.lines import collapse_space
+from pfcheck.postfix import tls_facts
 from pfcheck.postfix.listening import greeting_banner
 from pfcheck.postfix.unused import unused_parameters
 
@@ -77,8 +78,27 @@ def _listening(config: ConfigDir, listener: Listener) -> dict[str, Any]:
         binding = config.binding(service)
         error = error or binding.error
         binds += [endpoint for endpoint in binding.endpoints if endpoint not in binds]
-    banner = greeting_banner(listener.scope) if listener.service.process_name == "smtpd" else None
-    return {"binds": binds, "bind_error": error, "banner": banner}
+    smtpd = listener.service.process_name == "smtpd"
+    banner = greeting_banner(listener.scope) if smtpd else None
+    return {"binds": binds, "bind_error": error, "banner": banner, "tls": _tls(listener) if smtpd else None}
+
+
+def _tls(listener: Listener) -> dict[str, Any]:
+    """Per smtpd listener (pfcheck.postfix.tls_facts): `level`, what smtpd enforces (none, may,
+    encrypt; wrapper mode is encrypt), `wrappermode`, `starttls_advertised` (in the plaintext
+    EHLO), `starttls_offered` (advertised and negotiable), `problem`, why TLS cannot start although it is in use (None when nothing in the
+    config stops it), and whether EHLO offers AUTH `auth_before_tls` (in plaintext) and
+    `auth_after_tls`."""
+    facts = tls_facts.smtpd_tls(listener)
+    return {
+        "level": facts.level,
+        "wrappermode": facts.wrappermode,
+        "starttls_advertised": tls_facts.starttls_advertised(listener),
+        "starttls_offered": tls_facts.starttls_offered(listener),
+        "problem": facts.tls_problem or None,
+        "auth_before_tls": tls_facts.auth_offered_before_tls(listener),
+        "auth_after_tls": tls_facts.auth_offered_after_tls(listener),
+    }
 
 
 def show_model(config: ConfigDir) -> dict[str, Any]:
@@ -169,6 +189,13 @@ def render_show_text(model: dict[str, Any]) -> str:
             out.append(f"# master cannot bind it: {listener['bind_error']}")
         if listener.get("banner") is not None:
             out.append(f"# greeting: 220 {listener['banner']}")
+        tls = listener.get("tls")
+        if tls is not None:
+            how = "wrapper mode" if tls["wrappermode"] else "STARTTLS offered" if tls["starttls_offered"] else \
+                "STARTTLS advertised, refused with 454" if tls["starttls_advertised"] else "no STARTTLS"
+            problem = f"; TLS cannot start: {tls['problem']}" if tls["problem"] else ""
+            out.append(f"# tls: {tls['level']} ({how}{problem}); AUTH before TLS: "
+                       f"{'yes' if tls['auth_before_tls'] else 'no'}, after TLS: {'yes' if tls['auth_after_tls'] else 'no'}")
         width = max((len(n) for n in effective), default=0)
         for name, item in effective.items():
             shown = "<expansion error>" if item["value"] is None else item["value"]

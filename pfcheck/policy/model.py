@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Mapping, Optional, Sequence, Union
 
 from pfcheck.findings import Severity
 from pfcheck.policy.assume import NO_ASSUMPTIONS, Assumptions
@@ -70,6 +70,29 @@ ROLES: tuple[str, ...] = ("mx", "relay", "submission", "send-only", "internal")
 #: Roles that contradict `send-only` when one `roles:` entry names both.
 RECEIVING_ROLES: frozenset[str] = frozenset({"mx", "relay", "submission"})
 
+
+
+#: Rules a `--select` keeps: what Postfix refuses to start with, and files pfcheck could not
+#: read. Without them a selection could pass a config no rule was able to judge.
+ALWAYS_SELECTED: frozenset[str] = frozenset({"PF000", "PF900"})
+
+
+def selected_codes(selectors: Sequence[str], specs: Mapping[str, "RuleSpec"], option: str) -> frozenset[str]:
+    """The codes `--select`/`--ignore` name: `ALL`, a code (`PF301`), a code prefix (`PF3`,
+    `PF30`) or a rule name (`open-relay`), case-insensitive for codes. A selector that matches
+    no rule is a usage error (ValueError), as a typo would otherwise select nothing."""
+    codes: set[str] = set()
+    for selector in selectors:
+        key = selector.strip()
+        if not key:
+            continue
+        matched = {code for code, spec in specs.items()
+                   if key.upper() == "ALL" or code.startswith(key.upper()) or spec.name == key.lower()}
+        if not matched:
+            raise ValueError(f"{option}: '{key}' matches no rule (a code such as PF301, a prefix "
+                             f"such as PF3, a name such as open-relay, or ALL)")
+        codes |= matched
+    return frozenset(codes)
 
 
 # --------------------------------------------------------------------------------------------
@@ -338,6 +361,22 @@ class Policy:
                 continue
             rules[code] = replace(current, severity=spec.severity)
         return replace(self, rules=MappingProxyType(rules), profiles=names)
+
+    def with_selection(self, select: frozenset[str], ignore: frozenset[str],
+                       specs: Mapping[str, "RuleSpec"]) -> "Policy":
+        """This policy narrowed by `--select`/`--ignore` (codes from `selected_codes()`): with a
+        selection, the selected rules run (at the policy's severity, or their default one when
+        the policy turns them off) and the others are off, except `ALWAYS_SELECTED`; ignored
+        rules are off, whatever else says."""
+        rules = dict(self.rules)
+        for code, current in self.rules.items():
+            if code in ignore:
+                rules[code] = replace(current, severity=None)
+            elif select and code not in select and code not in ALWAYS_SELECTED:
+                rules[code] = replace(current, severity=None)
+            elif code in select and not current.enabled and code in specs:
+                rules[code] = replace(current, severity=specs[code].severity)
+        return replace(self, rules=MappingProxyType(rules))
 
     def controls_of(self, code: str) -> tuple[str, ...]:
         """The control ids of this policy's profiles that a finding of rule `code` answers."""

@@ -177,6 +177,10 @@ class Report:
     #: Named files that belong to no Postfix config, and files the policy excludes.
     unrelated_files: int = 0
     excluded_files: int = 0
+    #: Text format: a count per rule instead of the findings (`--statistics`), and no summary
+    #: line (`--quiet`).
+    statistics: bool = False
+    quiet: bool = False
 
     def sorted_findings(self) -> list[Finding]:
         """Findings in output order: path, line, column, code, then listener and message."""
@@ -217,6 +221,16 @@ class Report:
             if finding.status in counts:
                 counts[finding.status] += 1
         return counts
+
+    def by_rule(self) -> list[tuple[str, str, int, int]]:
+        """(code, name, findings, failing) per rule with findings, most findings first."""
+        counts: dict[str, list[Any]] = {}
+        for finding in self.findings:
+            entry = counts.setdefault(finding.code, [finding.name, 0, 0])
+            entry[1] += 1
+            entry[2] += finding.failing
+        return sorted(((code, name, n, failing) for code, (name, n, failing) in counts.items()),
+                      key=lambda row: (-row[2], row[0]))
 
     def fingerprints(self) -> list[str]:
         """Unique, line-independent fingerprints, parallel to `sorted_findings()`."""

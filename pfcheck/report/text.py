@@ -30,12 +30,24 @@ def render(report: Report) -> str:
     lines: list[str] = []
     for item in report.sorted_not_checked():
         lines.append(f"{paint(printable(item.path), _BOLD)}: not checked: {printable(item.reason)}")
-    for finding in report.sorted_findings():
-        lines.append(finding_line(finding, paint))
-        if report.details:
-            lines.extend(detail_lines(finding, indent="    "))
-    lines.append(paint(summary_line(report), _BOLD))
-    return "\n".join(lines) + "\n"
+    if report.statistics:
+        lines.extend(statistics_lines(report, paint))
+    else:
+        for finding in report.sorted_findings():
+            lines.append(finding_line(finding, paint))
+            if report.details:
+                lines.extend(detail_lines(finding, indent="    "))
+    if not report.quiet:
+        lines.append(paint(summary_line(report), _BOLD))
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def statistics_lines(report: Report, paint: Painter) -> list[str]:
+    """`--statistics`: `COUNT  CODE  name  (N failing)` per rule with findings, as ruff prints."""
+    rows = report.by_rule()
+    width = max((len(str(n)) for _, _, n, _ in rows), default=1)
+    return [f"{str(n).rjust(width)}  {paint(code, _BOLD)}  {name}" + (f"  ({failing} failing)" if failing else "")
+            for code, name, n, failing in rows]
 
 
 def finding_line(finding: Finding, paint: Optional[Painter] = None) -> str:

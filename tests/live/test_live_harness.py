@@ -501,3 +501,30 @@ def test_live_postfix_fixture_starts_and_stops(live_postfix) -> None:  # type: i
     assert first.rcpt().outcome == ACCEPTED
     assert second.rcpt().outcome == REJECTED
     assert first.config_directory != second.config_directory
+
+
+@pytest.mark.live
+def test_nothing_accepted_leaves_the_instance(live_postfix_factory: type) -> None:
+    """A message to a local user and one relayed to a remote domain are accepted, and stay in
+    the private queue: no delivery into the host's mailboxes, no connection to the network, no
+    postmaster notice (the 451 "Server configuration error" below would send one)."""
+    host_spool = Path("/var/mail")
+    before = {p.name: p.stat().st_mtime_ns for p in host_spool.iterdir()} if host_spool.is_dir() else {}
+    message = b"Subject: t\r\n\r\nbody\r\n.\r\n"
+    config = COMPAT_36 + "mynetworks = 0.0.0.0/0\nsmtpd_client_restrictions = no_such_restriction\n"
+    with live_postfix_factory(COMPAT_36 + "mynetworks = 0.0.0.0/0\n") as pf:
+        for recipient in (b"root", b"relaytest@example.org"):
+            talk = pf.converse(exchanges=((b"EHLO probe.example\r\n", 1), (b"MAIL FROM:<a@example.org>\r\n", 1),
+                                          (b"RCPT TO:<" + recipient + b">\r\n", 1), (b"DATA\r\n", 1),
+                                          (message, 1), (b"QUIT\r\n", 1)))
+            assert [code for code, _ in talk.replies][:5] == [250, 250, 250, 354, 250], talk.transcript
+        assert any("defer_transports" in edit for edit in pf.edits)
+        time.sleep(2)  # qmgr's first pass
+        log = pf.maillog_path.read_text(errors="replace")
+        assert "status=sent" not in log and "status=bounced" not in log, log
+    with live_postfix_factory(config) as pf:
+        reply = pf.rcpt(client=OUTSIDE, recipient="relaytest@example.org")
+        assert reply.code == 451, reply
+        time.sleep(2)
+    after = {p.name: p.stat().st_mtime_ns for p in host_spool.iterdir()} if host_spool.is_dir() else {}
+    assert after == before, "a mailbox of the host's /var/mail changed"

@@ -36,7 +36,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 
@@ -47,6 +47,7 @@ from pfcheck.postfix.config import Listener, load_config_dir
 from pfcheck.rules import RULES
 from pfcheck.rules.base import RuleContext
 from pfcheck.rules.pf504_submission_without_auth import trusted_client
+from pfcheck.show import show_model
 from tests.support.fake_dovecot import FakeDovecotAuth
 from tests.support.live_postfix import (
     ACCEPTED,
@@ -150,6 +151,8 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, str]:
 class PfcheckSide:
     listeners: Dict[str, Listener]
     findings: Dict[str, set] = field(default_factory=dict)  # code -> listener keys
+    #: `pfcheck show --format json`'s listeners (their `tls` entries are compared too)
+    shown: Dict[str, Any] = field(default_factory=dict)
 
     def fired(self, code: str, key: str) -> bool:
         return key in self.findings.get(code, set())
@@ -166,7 +169,9 @@ def pfcheck_side(main_cf: str, master: str, files: Dict[str, str], root: Path) -
     policy.write_text(f'version: 1\npostfix_version: "{POSTFIX_VERSION}"\nroles: {{"**": [mx, submission]}}\n')
     resolver = PolicyResolver(RULES, policy_path=policy)
     result = lint([str(repo)], LintOptions(policy_path=policy), resolver.policy_for)
-    side = PfcheckSide({listener.key: listener for listener in load_config_dir(repo, version=POSTFIX_VERSION).listeners()})
+    config = load_config_dir(repo, version=POSTFIX_VERSION)
+    side = PfcheckSide({listener.key: listener for listener in config.listeners()},
+                       shown=show_model(config)["listeners"])
     for finding in result.findings:
         if finding.service is not None:
             side.findings.setdefault(finding.code, set()).add(finding.service)
@@ -206,6 +211,17 @@ def compare(key: str, port: str, live: EhloProbe, side: PfcheckSide, missing_cer
     expect("AUTH before TLS", tls_facts.auth_offered_before_tls(listener), live.auth_before_tls)
     if live.tls:
         expect("AUTH after TLS", tls_facts.auth_offered_after_tls(listener), live.auth_after_tls)
+    # What `pfcheck show` prints for the listener is what Postfix does.
+    shown = side.shown[key]["tls"]
+    expect("show: AUTH before TLS", shown["auth_before_tls"], live.auth_before_tls)
+    if not missing_cert:  # pfcheck takes a configured certificate path to exist
+        expect("show: STARTTLS offered", shown["starttls_offered"], live.starttls_advertised and live.tls and not wrapper)
+    expect("show: STARTTLS advertised", shown["starttls_advertised"], live.starttls_advertised)
+    expect("show: wrapper mode", shown["wrappermode"], wrapper)
+    if not wrapper:
+        expect("show: level encrypt", shown["level"] == "encrypt", live.mail_code == 530)
+    if shown["level"] == "none":
+        expect("show: no STARTTLS at level none", False, live.starttls_advertised)
     plain_mechs, tls_mechs = _mechanisms(live.plain_keywords), _mechanisms(live.tls_keywords)
     expect("PF505 (plaintext mechanism before TLS)", side.fired("PF505", key),
            any(mech in plain_mechs for mech in PLAINTEXT_MECHANISMS))

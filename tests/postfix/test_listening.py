@@ -73,6 +73,27 @@ def test_show_lists_binds_and_greeting(tmp_path: Path) -> None:
     assert listeners["smtpd/pass"]["banner"] == "<myhostname> ESMTP Postfix"
     assert listeners["[::]:2525/inet"] == {
         "remote": True, "binding": "[::]:2525", "entry_points": ["[::]:2525/inet"],
-        "binds": ["[::]:2525"], "bind_error": None, "banner": "<myhostname>"}
+        "binds": ["[::]:2525"], "bind_error": None, "banner": "<myhostname>",
+        "tls": {"level": "none", "wrappermode": False, "starttls_advertised": False, "starttls_offered": False, "problem": None,
+                "auth_before_tls": False, "auth_after_tls": False}}
+    assert listeners["smtp/inet"]["tls"] is None  # postscreen: TLS is smtpd's, behind it
     text = render_show_text(model)
     assert "# binds: 127.0.0.1:25, 192.0.2.10:25" in text and "# greeting: 220 <myhostname>\n" in text
+    assert "# tls: none (no STARTTLS); AUTH before TLS: no, after TLS: no" in text
+
+
+def test_show_tls_level_and_auth_before_tls(tmp_path: Path) -> None:
+    (tmp_path / "main.cf").write_text(
+        "compatibility_level = 3.6\nsmtpd_tls_security_level = may\nsmtpd_sasl_auth_enable = yes\n")
+    (tmp_path / "master.cf").write_text(
+        "smtp inet n - n - - smtpd\nsubmission inet n - n - - smtpd -o smtpd_tls_security_level=encrypt\n"
+        "smtps inet n - n - - smtpd -o smtpd_tls_wrappermode=yes\n")
+    listeners = show_model(load_config_dir(tmp_path))["listeners"]
+    smtp, submission, smtps = (listeners[key]["tls"] for key in ("smtp/inet", "submission/inet", "smtps/inet"))
+    # No certificate: STARTTLS is advertised, then answered 454.
+    assert smtp["level"] == "may" and not smtp["starttls_offered"] and "no server certificate" in smtp["problem"]
+    assert smtp["auth_before_tls"] and not smtp["auth_after_tls"]
+    assert submission["level"] == "encrypt" and not submission["auth_before_tls"]
+    assert smtps["wrappermode"] and smtps["level"] == "encrypt" and not smtps["auth_before_tls"]
+    text = render_show_text(show_model(load_config_dir(tmp_path)))
+    assert "# tls: may (STARTTLS advertised, refused with 454; TLS cannot start: no server certificate is configured" in text

@@ -406,6 +406,18 @@ def _master_entries(lines: List[str]) -> List[_MasterEntry]:
     return entries
 
 
+def _unix_service_names(master_cf_text: Optional[str]) -> List[str]:
+    """The names of master.cf's unix services (the transports qmgr could deliver through);
+    the installed master.cf's when the test gives none."""
+    text = master_cf_text if master_cf_text is not None else Path(HOST_MASTER_CF).read_text(errors="surrogateescape")
+    names: List[str] = []
+    for entry in _master_entries(text.split("\n")):
+        name, service_type = entry.field(0), entry.field(1)
+        if name and service_type == "unix" and name not in names:
+            names.append(name)
+    return names or ["local", "smtp"]
+
+
 def _service_overrides(tokens: List[Tuple[int, int, int, str]]) -> Dict[str, str]:
     """`-o name=value` and `-o { name = value }` (Postfix >= 3.0) options of a master.cf entry."""
     words = [token[3] for token in tokens]
@@ -756,6 +768,18 @@ class LivePostfix:
              "maillog_file must match a prefix (pitfall 9)"),
             ("smtpd_authorized_xclient_hosts", XCLIENT_HOSTS,
              "XCLIENT from the harness on loopback lets probes pose as any client"),
+        ]
+        # Nothing an instance accepts leaves it: no local delivery into the host's mailboxes
+        # (nor commands a config's mailbox_command names), no relaying to the network, no
+        # postmaster notices (the probes provoke thousands). smtpd reads none of these.
+        spool = self.directory / "spool"
+        spool.mkdir(mode=0o1777)
+        spool.chmod(0o1777)
+        appended += [
+            ("defer_transports", " ".join(_unix_service_names(self.master_cf_text)),
+             "no delivery: every unix service of master.cf is deferred"),
+            ("mail_spool_directory", str(spool), "private mail spool, never the host's /var/mail"),
+            ("notify_classes", "", "no postmaster notices to the host's root mailbox"),
         ]
         if not self.keep_addresses:
             appended.append(("inet_interfaces", "loopback-only",
