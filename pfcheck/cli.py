@@ -208,9 +208,13 @@ def cmd_show(argv: Sequence[str]) -> int:
         directory = directory.parent
     if not os.path.isdir(directory):
         raise CliError(f"{args.directory}: no such directory")
-    if not os.path.lexists(os.path.join(directory, "main.cf")):
+    try:
+        os.lstat(os.path.join(directory, "main.cf"))
+    except FileNotFoundError:
         # postconf -c DIR exits the same way: without main.cf there is no configuration to show.
-        raise CliError(f"{args.directory}: no main.cf here: not a Postfix config directory")
+        raise CliError(f"{args.directory}: no main.cf here: not a Postfix config directory") from None
+    except OSError:
+        pass  # a directory pfcheck may not search: the model below says what was not read
     version = _check_version(args.postfix_version)
     if version is None:
         version = _policy_lookup(args.policy)(directory).postfix_version

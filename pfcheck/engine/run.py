@@ -338,7 +338,7 @@ def _finish_run(directories: list[DirectoryResult], options: LintOptions, polici
     # PF903 lives in the baseline file and is judged by that file's policy.
     run_findings = _with_policy_severity(suppressor.finish(), run_policy)
     # PF905 lives in a policy file and is judged by that policy's fail_on.
-    policy_findings = usage.findings_by_policy(display)
+    policy_findings = usage.findings_by_policy(display, suppressor.waivers_used, suppressor.ran, options.today)
     in_policy_files = [f for _policy, group in policy_findings for f in group]
     findings = [f for directory in directories for f in directory.findings] + run_findings + in_policy_files
     findings.sort(key=Finding.sort_key)

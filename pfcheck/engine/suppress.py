@@ -138,9 +138,11 @@ def apply_waivers(
     real_path: Callable[[str], str],
     today: Optional[datetime.date] = None,
     policy_display: str = ".pfcheck.yaml",
+    used: Optional[set[Waiver]] = None,
 ) -> tuple[list[Finding], list[Suppressed]]:
     """Drop findings an unexpired waiver of `policy` covers. `real_path(finding.path)` is the
-    file's path as opened (absolute, or relative to the working directory)."""
+    file's path as opened (absolute, or relative to the working directory). Each waiver that
+    covered a finding is added to `used` (for PF908)."""
     kept: list[Finding] = []
     suppressed: list[Suppressed] = []
     for finding in findings:
@@ -151,6 +153,8 @@ def apply_waivers(
             kept.append(finding)
         else:
             suppressed.append(Suppressed(finding, WAIVER, waiver.reason, f"{policy_display}:{waiver.line}"))
+            if used is not None:
+                used.add(waiver)
     return kept, suppressed
 
 
@@ -206,10 +210,13 @@ class Suppressor:
         self.rules = rules or RuleNames.registered()
         self._policies_reported: set[str] = set()
         self.suppressed: list[Suppressed] = []
+        #: The waivers that covered a finding so far (PF908 reports the others).
+        self.waivers_used: set[Waiver] = set()
         #: Display paths of the files judged so far (for stale baseline entries).
         self.checked: set[str] = set()
 
-    def _ran(self, code: str) -> bool:
+    def ran(self, code: str) -> bool:
+        """Whether rule `code` ran in this run (comparison rules only with --base)."""
         return self.comparing or code not in COMPARISON_CODES
 
     def directives(self, config: ConfigDir) -> dict[str, list[Directive]]:
@@ -233,12 +240,13 @@ class Suppressor:
                       for s in (config.main_source, config.master_source) if s is not None}
         directives = self.directives(config)
         inline = apply_inline(findings, directives, policy.suppressions, self.rules,
-                              lambda code: _rule_enabled(policy, code), self._ran)
+                              lambda code: _rule_enabled(policy, code), self.ran)
         hygiene = [f.with_(severity=s) for f in inline.hygiene
                    if (s := policy_severity(policy, f.code)) is not None]
         policy_display = self.display(Path(policy.path)) if policy.path else "<built-in policy>"
         kept, waived = apply_waivers([*inline.kept, *hygiene], policy,
-                                     lambda shown: real_paths.get(shown, shown), self.today, policy_display)
+                                     lambda shown: real_paths.get(shown, shown), self.today, policy_display,
+                                     self.waivers_used)
         suppressed = [*inline.suppressed, *waived]
         if named is not None:
             self.checked.update(named)

@@ -57,6 +57,10 @@ PROTOCOL_VERSIONS: dict[str, int] = {
 #: tls_misc.c tls_version_table: the names `>=`/`<=` accept (else a hex number).
 _FLOOR_NAMES: dict[str, int] = {"None": 0, **{name: number for name, number in PROTOCOL_VERSIONS.items()
                                               if name != "SSLv2"}}
+#: Both tables are searched with name_code(..., NAME_CODE_FLAG_NONE, ...): strcasecmp
+#: [observed, 3.7: `!sslv2, !sslv3` and `>=tlsv1.2` keep TLS on]. Lower-cased name -> name.
+_PROTOCOL_NAMES: dict[str, str] = {name.lower(): name for name in PROTOCOL_VERSIONS}
+_FLOOR_NAMES_FOLDED: dict[str, int] = {name.lower(): number for name, number in _FLOOR_NAMES.items()}
 #: The first series whose protocol lists accept `>=VERSION`/`<=VERSION` (RELEASE_NOTES-3.6).
 RANGE_SYNTAX_SINCE = (3, 6)
 OBSOLETE_PROTOCOLS = ("SSLv2", "SSLv3")
@@ -259,7 +263,7 @@ def enabled_protocols(value: str, version: str = defaults.DEFAULT_VERSION) -> Op
     Postfix is concerned (the TLS library may lack some), or None when Postfix cannot parse
     the list and disables TLS (tls_misc.c tls_proto_mask_lims()).
 
-    Words split on commas, white space and `:`; names compare case-sensitively. `!NAME`
+    Words split on commas, white space and `:`; names compare in any case. `!NAME`
     excludes; a plain NAME includes (then everything not included is excluded); an empty
     list enables every version. `>=V`/`<=V` (3.6+) set a floor/ceiling: a name or a hex
     number; `None` and an empty version mean no limit.
@@ -280,13 +284,15 @@ def enabled_protocols(value: str, version: str = defaults.DEFAULT_VERSION) -> Op
             else:
                 ceiling = number
         elif word.startswith("!"):
-            if word[1:] not in PROTOCOL_VERSIONS:
+            name = _PROTOCOL_NAMES.get(word[1:].lower())
+            if name is None:
                 return None
-            exclude.add(word[1:])
+            exclude.add(name)
         else:
-            if word not in PROTOCOL_VERSIONS:
+            name = _PROTOCOL_NAMES.get(word.lower())
+            if name is None:
                 return None
-            include.add(word)
+            include.add(name)
     if include:
         exclude |= set(PROTOCOL_VERSIONS) - include
     return tuple(
@@ -304,8 +310,8 @@ def _split_protocols(value: str) -> list[str]:
 
 def _protocol_version(text: str) -> Optional[int]:
     """parse_tls_version(): a table name, else strtoul(text, 16) of the whole text."""
-    if text in _FLOOR_NAMES:
-        return _FLOOR_NAMES[text]
+    if text.lower() in _FLOOR_NAMES_FOLDED:
+        return _FLOOR_NAMES_FOLDED[text.lower()]
     digits = text.strip(" \t\n\v\f\r")
     if digits.lower().startswith("0x"):
         digits = digits[2:]

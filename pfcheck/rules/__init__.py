@@ -48,6 +48,9 @@ from pfcheck.rules import (
     pf608_dequoted_address_unresolved,
     pf609_percent_bang_hack,
     pf610_unknown_restriction,
+    pf611_xclient_xforward_too_wide,
+    pf612_qmqp_open,
+    pf613_filter_listener_exposed,
     pf701_compatibility_level_low,
     pf702_smtp_smuggling,
     pf703_soft_bounce,
@@ -66,6 +69,7 @@ from pfcheck.rules import (
     pf905_unused_assumption,
     pf906_template_placeholder,
     pf907_host_dependent,
+    pf908_unused_waiver,
 )
 from pfcheck.rules.base import BaseComparisonRule, RuleModule
 
@@ -111,6 +115,9 @@ DIRECTORY_RULES: tuple[RuleModule, ...] = (
     pf608_dequoted_address_unresolved,
     pf609_percent_bang_hack,
     pf610_unknown_restriction,
+    pf611_xclient_xforward_too_wide,
+    pf612_qmqp_open,
+    pf613_filter_listener_exposed,
     pf701_compatibility_level_low,
     pf702_smtp_smuggling,
     pf703_soft_bounce,
@@ -143,9 +150,10 @@ SUPPRESSION_RULES: tuple[RuleModule, ...] = (
     pf904_expired_waiver,
 )
 
-#: Reported once per run by the engine, in a policy file (pfcheck/engine/assumptions.py: PF905).
+#: Reported once per run by the engine, in a policy file (pfcheck/engine/assumptions.py: PF905, PF908).
 RUN_RULES: tuple[RuleModule, ...] = (
     pf905_unused_assumption,
+    pf908_unused_waiver,
 )
 
 #: Every rule module, keyed by code, in code order (the order `pfcheck rules` lists them).

@@ -37,16 +37,17 @@ prefix turns a mail server into an open relay for a whole provider's network.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Optional, Sequence
 
 from pfcheck.findings import Finding, Severity
 from pfcheck.policy.model import NetworkList
 from pathlib import Path
 
 from pfcheck.postfix.addresses import IPV4, IPV6, ClientAddress, enabled_families, format_address
-from pfcheck.postfix.networks import AddressList, parse_address_list
+from pfcheck.postfix.networks import AddressItem, AddressList, parse_address_list
 from pfcheck.postfix.witness import allowed_networks, witness_outside
-from pfcheck.rules.base import RuleContext, make_finding
+from pfcheck.rules.base import RuleContext, _displayed, make_finding
+from pfcheck.rules.program_scopes import rewrite_scope
 
 ID = "PF201"
 NAME = "mynetworks-outside-policy"
@@ -99,6 +100,18 @@ def single_addresses(trusted: AddressList) -> list[str]:
     return singles
 
 
+def table_entry(ctx: RuleContext, item: Optional[AddressItem], address: str) -> str:
+    """`; its entry net.cidr:3 (key 198.51.100.0/24) matches` when a table item of the list
+    decides `address`, else "": the line to change is in the table, not in main.cf."""
+    if item is None or item.table is None or item.table.source is None:
+        return ""
+    result = item.table.lookup(address)
+    if not result.found or result.line is None:
+        return ""
+    key = f" (key {result.key})" if result.key and result.key != address else ""
+    return f"; its entry {_displayed(ctx, item.table.source)}:{result.line}{key} matches"
+
+
 def trusted_list(ctx: RuleContext, scope: Any, value: str) -> AddressList:
     return parse_address_list(
         value, param="mynetworks", resolver=ctx.resolver(),
@@ -113,7 +126,7 @@ def _grant_findings(ctx: RuleContext, listener: Any, options: Mapping[str, Any],
 
     allowed = allowed_networks(list(options["allowed"]))
     grants = client_grants(listener.scope, version=ctx.config.version, resolver=ctx.resolver(),
-                           trusted=None, rewrite_params=ctx.config.global_scope)
+                           trusted=None, rewrite_params=rewrite_scope(ctx, listener).scope)
     for grant in grants:
         if not grant.relays:
             continue
@@ -141,7 +154,7 @@ def _grant_findings(ctx: RuleContext, listener: Any, options: Mapping[str, Any],
         )
 
 
-def _why_uncertain(trusted: AddressList) -> str:
+def why_uncertain(trusted: AddressList) -> str:
     """What pfcheck cannot see: the first pattern whose matches it cannot know."""
     for item in trusted.items:
         if item.unknown:
@@ -180,12 +193,13 @@ def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
         if key in reported:
             continue
         reported.add(key)
-        why = "" if witness.certain else _why_uncertain(trusted)
+        why = "" if witness.certain else why_uncertain(trusted)
         verb = "trusts" if witness.certain else f"may trust ({why})"
         assumptions = ([why] if why else []) + family_assumption(scope, witness.address)
         yield make_finding(
             ctx, ID, NAME, path, line, column,
-            f"{listener.key} {verb} client {witness.address} through {via} ({value.origin.label()}); "
+            f"{listener.key} {verb} client {witness.address} through {via} ({value.origin.label()})"
+            f"{table_entry(ctx, item, witness.address)}; "
             f"{witness.range_text} is outside the policy's allowed networks",
             service=listener.key, parameter="mynetworks",
             witness=address_witness(witness.address, assumptions, replayable=not assumptions),

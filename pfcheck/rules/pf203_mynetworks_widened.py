@@ -39,6 +39,7 @@ from pfcheck.rules.pf201_mynetworks_outside_policy import (
     address_witness,
     family_assumption,
     ipv4_enabled,
+    table_entry,
     trusted_list,
 )
 
@@ -98,13 +99,18 @@ def compare(new: RuleContext, old: RuleContext, revision: str) -> Iterator[Findi
                 key = (str(path), line, witness.address)
                 if key not in reported:
                     reported.add(key)
-                    via = f" (item {item.text!r})" if item is not None else ""
+                    via = f" (item {item.text!r}{table_entry(new, item, witness.address)})" if item is not None else ""
                     disabled = family_assumption(scope, witness.address)
+                    was = old_value.expanded if not old_value.origin.is_default else "unset"
+                    if was == value.expanded:
+                        # The value is the same: what changed is a table or file it names.
+                        change = f"mynetworks is unchanged ({value.expanded!r}): a table or file it names changed"
+                    else:
+                        change = f"mynetworks was {was!r}, is {value.expanded!r}"
                     yield make_finding(
                         new, ID, NAME, path, line, column,
                         f"{listener.key} now trusts client {witness.address}{via}, which it did not trust at "
-                        f"{revision}: mynetworks was {old_value.expanded if not old_value.origin.is_default else 'unset'!r}, "
-                        f"is {value.expanded!r}",
+                        f"{revision}: {change}",
                         service=listener.key, parameter="mynetworks",
                         witness=address_witness(witness.address, disabled, replayable=not disabled),
                         expected=old_value.expanded, actual=value.expanded,

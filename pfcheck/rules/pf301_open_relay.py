@@ -35,12 +35,11 @@ lands on block lists, and all legitimate mail from it bounces.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from pfcheck.findings import Finding, Severity
 from pfcheck.rules.base import RuleContext, make_finding
-from pfcheck.rules.relay_common import assumption_texts, point_at, remote_relay_verdicts
+from pfcheck.rules.relay_common import assumption_texts, point_at, remote_relay_verdicts, table_entry_text
 from pfcheck.rules.unknown_names import RELAY_PARAMETERS, defaults_notes
 
 ID = "PF301"
@@ -57,9 +56,7 @@ def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
         path, line, column = point_at(ctx, witness.location, listener)
         helo = witness.helo if witness.helo is not None else "(no HELO)"
         how = f"{witness.parameter}: {witness.token}" if witness.token else witness.parameter
-        table = ""
-        if witness.table_entry:
-            table = f" (table entry {ctx.display(Path(witness.table_entry[0]))}:{witness.table_entry[1]})"
+        table = table_entry_text(ctx, witness)
         assumed = f"; assuming {'; '.join(witness.assumptions)}" if witness.assumptions else ""
         # Policy assumptions (assume:) this witness's path used: reviewable, so named.
         policy_assumed = assumption_texts(ctx, verdict.assumed)

@@ -31,7 +31,7 @@ from typing import Any, Iterator, Mapping
 
 from pfcheck.findings import Finding, Severity
 from pfcheck.rules.base import RuleContext, make_finding, no_findings
-from pfcheck.rules.relay_common import dies_at_startup, point_at, relay_verdict
+from pfcheck.rules.relay_common import dies_at_startup, point_at, relay_verdict, table_entry_text
 
 ID = "PF304"
 NAME = "relay-opened"
@@ -68,7 +68,7 @@ def compare(new: RuleContext, old: RuleContext, revision: str) -> Iterator[Findi
             new, ID, NAME, path, line, column,
             f"{listener.key} was {was} and relays now: client {witness.client}, "
             f"MAIL FROM:<{witness.smtp_sender}>, RCPT TO:<{witness.smtp_recipient}> is accepted through "
-            f"{witness.parameter}: {witness.token}",
+            f"{witness.parameter}: {witness.token}{table_entry_text(new, witness)}",
             service=listener.key, parameter=witness.parameter,
             witness={key: value for key, value in witness.as_dict().items()
                      if key in ("client", "helo", "sender", "recipient", "assumptions", "replayable")},

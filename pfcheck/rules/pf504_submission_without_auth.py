@@ -52,6 +52,7 @@ from pfcheck.postfix import ports, tls_facts
 from pfcheck.postfix.addresses import IPV4, IPV6, format_address
 from pfcheck.postfix.config import Listener
 from pfcheck.rules.base import RuleContext, make_finding
+from pfcheck.rules.program_scopes import rewrite_scope
 from pfcheck.rules.pf201_mynetworks_outside_policy import ipv4_enabled, ipv6_enabled, trusted_list
 from pfcheck.rules.relay_common import point_at
 from pfcheck.rules.tls_common import RELAY_LISTS, restriction_words, role_listeners, shown
@@ -89,7 +90,7 @@ def _unauthenticated_relay(ctx: RuleContext, listener: Listener) -> Optional[Any
         return None
     verdict = evaluate_relay(
         listener.scope, version=ctx.config.version, resolver=ctx.resolver(), trusted=None,
-        rewrite_params=ctx.config.global_scope, client=client, assumptions=ctx.assumptions,
+        rewrite_params=rewrite_scope(ctx, listener).scope, client=client, assumptions=ctx.assumptions,
     )
     return verdict.witness if verdict.is_open else None
 

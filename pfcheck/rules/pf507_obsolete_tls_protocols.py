@@ -17,8 +17,8 @@ It judges only lists that are used:
   than `none`, the legacy `_use_tls`/`_enforce_tls`, or a `_tls_policy_maps` table): both
   `_tls_protocols` and `_tls_mandatory_protocols`.
 
-A list Postfix cannot parse (a lower-case `sslv3`, `>=` before 3.6) disables TLS instead
-("Invalid TLS protocol list"): PF501 reports that on an MX.
+A list Postfix cannot parse (an unknown name such as `SSLv4`, `>=` before 3.6; names compare
+in any case) disables TLS instead ("Invalid TLS protocol list"): PF501 reports that on an MX.
 
 ## Why is this bad?
 SSLv2 and SSLv3 are broken (DROWN, POODLE). Most TLS libraries built today lack them, so the

@@ -1,8 +1,10 @@
 """Relay domains without a list of their valid recipients (PF606, relay-recipients-unvalidated).
 
 ## What it does
-Reports every smtpd listener that other hosts reach whose effective `relay_domains` names
-domains (set in main.cf or with `-o`) while `relay_recipient_maps` is empty (its default).
+Reports every smtpd listener that other hosts reach whose `relay_domains` names domains (set
+in main.cf, or with `-o` on the trivial-rewrite service the listener asks: smtpd takes the
+relay address class from it, so smtpd's own `-o relay_domains` changes nothing) while its
+`relay_recipient_maps` (main.cf or the listener's `-o`) is empty (its default).
 An implicit `relay_domains = $mydestination` (compatibility_level below 2) is PF605's.
 
 ## Why is this bad?
@@ -28,6 +30,7 @@ from typing import Any, Iterator, Mapping
 
 from pfcheck.findings import Finding, Severity
 from pfcheck.rules.base import RuleContext, make_finding
+from pfcheck.rules.program_scopes import rewrite_scope
 from pfcheck.rules.relay_common import judged_listeners
 from pfcheck.rules.unknown_names import describe_origin
 
@@ -39,7 +42,8 @@ OPTIONS: Mapping[str, tuple[type, Any]] = {}
 
 def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
     for listener in judged_listeners(ctx):
-        domains = listener.scope.get("relay_domains")
+        # The relay class is trivial-rewrite's answer; relay_recipient_maps is smtpd's own.
+        domains = rewrite_scope(ctx, listener).scope.get("relay_domains")
         maps = listener.scope.get("relay_recipient_maps")
         if domains.origin.is_default or domains.error is not None or maps.error is not None:
             continue

@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING, Iterable, Iterator, Optional
 
 from pfcheck.postfix.config import ConfigDir, Listener, Scope, config_directory_of
 from pfcheck.rules.base import RuleContext
+from pfcheck.rules.program_scopes import rewrite_scope
 
 if TYPE_CHECKING:  # annotations only: the relay evaluator and the policy load when used
     from pfcheck.policy.assume import Assumption
     from pfcheck.postfix.param_types import Refusal
     from pfcheck.postfix.relay import RelayVerdict
+    from pfcheck.postfix.relay.model import Witness
 
 
 def relay_verdict(ctx: RuleContext, listener: Listener) -> RelayVerdict:
@@ -36,9 +38,11 @@ def relay_verdict(ctx: RuleContext, listener: Listener) -> RelayVerdict:
             cache[listener.key] = dataclasses.replace(verdict, service=listener.key)
             return cache[listener.key]
     params = _RecordingParams(listener.scope)
+    # Address classes are trivial-rewrite's: the service this listener asks (its -o count).
+    params.names.add("rewrite_service_name")
     verdict = evaluate_relay(
         params, version=ctx.config.version, resolver=ctx.resolver(), trusted=None,
-        rewrite_params=ctx.config.global_scope, assumptions=ctx.assumptions,
+        rewrite_params=rewrite_scope(ctx, listener).scope, assumptions=ctx.assumptions,
     )
     consulted: list[Assumption] = ctx.cache.setdefault(CONSULTED, [])
     consulted.extend(item for item in verdict.consulted if item not in consulted)
@@ -224,3 +228,11 @@ def point_at(ctx: RuleContext, location: Optional[tuple[str, int]], listener: Li
     if not ctx.config.master.assumed_default:
         return listener.service.path, listener.service.line, 1
     return ctx.config.main.path, 1, 1
+
+
+def table_entry_text(ctx: RuleContext, witness: Witness) -> str:
+    """` (table entry clients.cidr:2)`: the access-table line whose action let the witness
+    through, when a table decided; "" otherwise."""
+    if not witness.table_entry:
+        return ""
+    return f" (table entry {ctx.display(Path(witness.table_entry[0]))}:{witness.table_entry[1]})"

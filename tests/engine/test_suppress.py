@@ -573,3 +573,20 @@ def test_directives_are_inert_for_real_postfix(corpus_dir: Path, tmp_path: Path)
         assert outputs[0] == outputs[1], source.parent.name
         compared += 1
     assert compared >= 30
+
+
+def test_unused_waiver_is_reported_when_the_policy_is_judged_whole(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    safe = VRFY_MAIN.replace("disable_vrfy_command = no", "disable_vrfy_command = yes")
+    assert safe != VRFY_MAIN
+    write(repo, {".pfcheck.yaml": _waiver_policy(None), "hosts/mx1/main.cf": safe, "hosts/mx1/master.cf": SMTPD})
+    # the policy's directory is named: every directory it governs was judged
+    code, findings, _ = run(".", capsys=capsys)
+    assert summary(findings) == [("PF908", ".pfcheck.yaml", 3)] and code == 0  # a warning
+    assert 'waiver for PF101 on "hosts/*/main.cf" service smtp/inet matches no finding' in findings[0]["message"]
+    # a run over one directory says nothing about waivers other directories may use
+    code, findings, _ = run("hosts/mx1", capsys=capsys)
+    assert findings == []
+    # the waiver in use is not reported
+    write(repo, {"hosts/mx1/main.cf": VRFY_MAIN})
+    code, findings, _ = run(".", capsys=capsys)
+    assert code == 0 and findings == []

@@ -27,7 +27,10 @@ ALL = ("SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
     (">=None", "3.7", ALL),
     (">=0x303", "3.7", ("TLSv1.2", "TLSv1.3")),
     (">=303", "3.7", ("TLSv1.2", "TLSv1.3")),
-    ("sslv3", "3.7", None),  # names are case-sensitive
+    ("sslv3", "3.7", ("SSLv3",)),  # names compare in any case (name_code: strcasecmp)
+    ("!sslv2 !SSLV3", "3.7", ALL[2:]),
+    (">=tlsv1.2", "3.7", ("TLSv1.2", "TLSv1.3")),
+    (">=none", "3.7", ALL),
     ("!TLSv9", "3.7", None),
     (">=TLSv1.1, <=TLSv1.2", "3.7", ("TLSv1.1", "TLSv1.2")),
 ])
@@ -86,7 +89,7 @@ def test_anonymous_certificate_none(tmp_path: Path) -> None:
 
 def test_invalid_protocol_list_disables_tls(tmp_path: Path) -> None:
     listeners = _listeners(tmp_path, "smtpd_tls_security_level = may\nsmtpd_tls_chain_files = /x.pem\n"
-                           "smtpd_tls_protocols = !sslv3\n", "smtp inet n - n - - smtpd\n")
+                           "smtpd_tls_protocols = !bogus\n", "smtp inet n - n - - smtpd\n")
     assert not tls_facts.tls_available(listeners["smtp/inet"])
 
 

@@ -47,9 +47,11 @@ What is modelled (Postfix 3.7 `smtpd/smtpd_check.c`, `trivial-rewrite/resolve.c`
   `smtpd_reject_unlisted_recipient`.
 
 Address classes (`mydestination`, `relay_domains`, `virtual_*_domains`, `inet_interfaces`
-literals) and the routing operators are decided by trivial-rewrite, which reads main.cf and not
-smtpd's `-o` overrides [observed: `smtpd -o relay_domains=static:all` still answers "Relay access
-denied"]. Pass the main.cf scope (or the `rewrite` service's scope) as `rewrite_params`.
+literals) and the routing operators are decided by trivial-rewrite, which reads main.cf and its
+own service's `-o`, not smtpd's [observed: `smtpd -o relay_domains=static:all` still answers
+"Relay access denied"; the same `-o` on the `rewrite` service relays anything]. Pass the scope
+of the trivial-rewrite service the listener asks (rules: `program_scopes.rewrite_scope()`) as
+`rewrite_params`.
 A domain in mydestination or virtual_*_domains is delivered locally, never relayed, so lists
 of those that pfcheck cannot read are taken not to name the relay target (noted in `notes`).
 The route (channel/nexthop: `*_transport`, `transport_maps`, `relocated_maps`) comes from
