@@ -33,11 +33,16 @@ ROOT = Path(__file__).resolve().parent.parent
 # The same default as tests/conftest.py: $PFCHECK_CORPUS/real, else ../shared/corpus/real.
 DEFAULT_CORPUS = Path(os.environ.get("PFCHECK_CORPUS", ROOT.parent / "shared" / "corpus")) / "real"
 
-# Targets from the performance issue.
+# Targets from the performance issue (issue 12, "Fleet-scale speed").
 TARGET_ONE_DIR_RATIO = 4.0  # one-file run within 4x of `python -c pass`
 TARGET_LARGE_DIRS = 10_000
-TARGET_LARGE_SECONDS = 3.0  # 10,000 dirs in under 3 s on 2 cores
-TARGET_PEAK_MIB = 80.0
+TARGET_LARGE_SECONDS = 10.0  # 10,000 dirs in under 10 s on 2 cores
+TARGET_PEAK_MIB = 80.0  # peak memory of the whole process tree
+TARGET_POSTCONF_DIRS = 1_000
+TARGET_POSTCONF_RATIO = 5.0  # 1,000 dirs: at least 5x cheaper per directory than a postconf -n loop
+TARGET_CHANGED_RATIO = 2.0  # --base HEAD --new-only, 1,000 dirs, one changed: within 2x of that dir alone
+TARGET_LINEAR_RATIO = 1.5  # per-directory cost at 1 ... 10,000 dirs: largest / smallest
+LINEAR_SIZES = (1, 100, 1_000, 10_000)
 
 # Every third directory built from a config with a master.cf keeps only main.cf, so that the
 # repos mix main.cf-only directories (judged with the default master.cf) and full ones.
@@ -282,16 +287,34 @@ def import_time_ms(argv: Sequence[str], cwd: Path, env: dict[str, str]) -> tuple
     return sum(top.values()), top
 
 
-def postconf_loop(postconf: str, directories: Sequence[Path]) -> float:
-    """Wall seconds of `postconf -c DIR -n` over the directories, one process each, in sequence.
+def postconf_loop(postconf: str, directories: Sequence[Path]) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system, os.wait4) of `postconf -c DIR -n` over the
+    directories, one process each, in sequence.
 
     Read-only: `-n` prints; no `name=value` argument is ever passed (that would edit main.cf).
     """
+    cpu = 0.0
     start = time.perf_counter()
     for directory in directories:
-        subprocess.run([postconf, "-c", str(directory), "-n"], stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, check=False)
-    return time.perf_counter() - start
+        process = subprocess.Popen([postconf, "-c", str(directory), "-n"], stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        _, _, usage = os.wait4(process.pid, 0)
+        process.returncode = 0
+        cpu += usage.ru_utime + usage.ru_stime
+    return time.perf_counter() - start, cpu
+
+
+def commit_all(root: Path, message: str) -> None:
+    git = ["git", "-C", str(root), "-c", "user.name=bench", "-c", "user.email=bench@example.invalid",
+           "-c", "commit.gpgsign=false"]
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", message], check=True)
+
+
+def change_one(directory: Path) -> None:
+    """The change under review: one parameter edited in one host's main.cf."""
+    main_cf = directory / "main.cf"
+    main_cf.write_bytes(main_cf.read_bytes().rstrip(b"\n") + b"\nsmtpd_helo_required = yes\n")
 
 
 # --------------------------------------------------------------------------- report
@@ -327,11 +350,11 @@ def render(rows: Sequence[Row], verdicts: Sequence[Verdict], header: Sequence[st
             f"{row.label:{width}}{_fmt(row.wall_seconds, '{:.3f} s'):>10} {_fmt(row.cpu_seconds, '{:.3f} s'):>10} "
             f"{_fmt(row.per_dir_ms, '{:.2f} ms'):>10} {_fmt(row.peak_mib, '{:.1f} MiB'):>10}  {row.note}".rstrip()
         )
-    lines += ["", "Targets"]
-    target_width = max(len(v.target) for v in verdicts) + 2
-    measured_width = max(len(v.measured) for v in verdicts) + 2
+    target_width = max(len(v.target) for v in verdicts + [Verdict("target", "", None)]) + 2
+    measured_width = max(len(v.measured) for v in verdicts + [Verdict("", "measured", None)]) + 2
+    lines += ["", "Targets (issue 12)", f"  {'target':{target_width}}{'measured':{measured_width}}result"]
     for verdict in verdicts:
-        word = "not measured" if verdict.met is None else ("met" if verdict.met else "MISSED")
+        word = "not measured" if verdict.met is None else ("pass" if verdict.met else "MISS")
         lines.append(f"  {verdict.target:{target_width}}{verdict.measured:{measured_width}}{word}")
     return "\n".join(lines) + "\n"
 
@@ -366,7 +389,7 @@ def _environment(workdir: Path, bytecode: bool) -> dict[str, str]:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=_sizes, default=[1, 1000, TARGET_LARGE_DIRS], help="directory counts (default 1,1000,10000)")
+    parser.add_argument("--sizes", type=_sizes, default=list(LINEAR_SIZES), help="directory counts (default 1,100,1000,10000)")
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help=f"corpus/real directory (default {DEFAULT_CORPUS})")
     parser.add_argument("--pfcheck", default=None, help="pfcheck command to time (default: this checkout, `python -m pfcheck`)")
     parser.add_argument("--runs-small", type=int, default=10, help="runs of the 1-dir and python -c pass timings (median)")
@@ -374,6 +397,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--postconf-dirs", type=int, default=1000, help="directories the postconf loop covers; the rest is extrapolated")
     parser.add_argument("--base-dirs", type=int, default=0, metavar="N",
                         help="also time `pfcheck --base HEAD .` (the CI and hook form) on the first N dirs, committed")
+    parser.add_argument("--changed-dirs", type=int, default=TARGET_POSTCONF_DIRS, metavar="N",
+                        help="time `pfcheck --base HEAD --new-only .` on N committed dirs with one changed, "
+                             "beside the same on that directory alone (0: skip; default 1000)")
+    parser.add_argument("--changed-flags", action="append", default=None,
+                        help="extra pfcheck flags for a --changed-dirs pair of runs; repeatable, one pair each "
+                             "(default: none, and --changed-only)")
     parser.add_argument("--policy-file", action="store_true", help="put a .pfcheck.yaml at the repo root (default: built-in policy)")
     parser.add_argument("--keep", type=Path, help="build the repos here and keep them (default: a temp dir, removed)")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON to this file")
@@ -444,29 +473,55 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
         if args.base_dirs > 0:
             base_repo = build_repo(workdir / f"repo-base-{args.base_dirs}", args.base_dirs, sources)
-            git = ["git", "-C", str(base_repo.root), "-c", "user.name=bench", "-c", "user.email=bench@example.invalid",
-                   "-c", "commit.gpgsign=false"]
-            subprocess.run([*git, "add", "-A"], check=True)
-            subprocess.run([*git, "commit", "-q", "-m", "configs"], check=True)
+            commit_all(base_repo.root, "configs")
             based = measure(f"pfcheck --base HEAD, {args.base_dirs:,} dir(s)", [*pfcheck, "--base", "HEAD", "."],
                             base_repo.root, env, args.runs_large)
             rows.append(Row(based.label, based.wall_seconds, based.cpu_seconds, based.wall_seconds * 1000 / args.base_dirs,
-                            based.peak_mib, f"every directory also read from git and judged at HEAD; {based.summary}"))
+                            based.peak_mib, f"nothing changed since HEAD; {based.summary}"))
             figures[f"pfcheck_base_{args.base_dirs}"] = {**asdict(based), "peak_mib": based.peak_mib}
+
+        changed: list[tuple[str, Run, Run]] = []
+        if args.changed_dirs > 0:
+            changed_repo = build_repo(workdir / f"repo-changed-{args.changed_dirs}", args.changed_dirs, sources)
+            commit_all(changed_repo.root, "configs")
+            one_dir = changed_repo.directories[len(changed_repo.directories) // 2]
+            change_one(one_dir)
+            for extra in args.changed_flags if args.changed_flags is not None else ["", "--changed-only"]:
+                flags = ["--base", "HEAD", "--new-only", *extra.split()]
+                shown = " ".join(flags)
+                whole = measure(f"pfcheck {shown} ., {args.changed_dirs:,} dirs, 1 changed",
+                                [*pfcheck, *flags, "."], changed_repo.root, env, args.runs_large)
+                alone = measure(f"pfcheck {shown} <that dir>",
+                                [*pfcheck, *flags, str(one_dir.relative_to(changed_repo.root))],
+                                changed_repo.root, env, max(1, args.runs_small // 2), sample_memory=False)
+                for run in (whole, alone):
+                    if run.returncode not in (0, 1):
+                        raise SystemExit(f"pfcheck failed on {changed_repo.root} (exit {run.returncode}): {run.summary}")
+                    rows.append(Row(run.label, run.wall_seconds, run.cpu_seconds, None, run.peak_mib, run.summary))
+                changed.append((shown, whole, alone))
+                figures[f"pfcheck_changed_{args.changed_dirs}{extra.replace(' ', '')}"] = {
+                    **asdict(whole), "peak_mib": whole.peak_mib, "alone": asdict(alone)}
+
+        # The fixed cost of a run (start-up, imports, the built-in policy): pfcheck on a repo
+        # without configs. Per-directory cost = (CPU of the run - this) / directories.
+        empty_root = workdir / "repo-empty"
+        empty_root.mkdir()
+        subprocess.run(["git", "init", "-q", str(empty_root)], check=True)
+        empty = measure("pfcheck, 0 dirs (fixed cost)", [*pfcheck, "."], empty_root, env, args.runs_small, False)
+        rows.append(Row(empty.label, empty.wall_seconds, empty.cpu_seconds, None, empty.peak_mib, empty.summary))
+        figures["pfcheck_0"] = asdict(empty)
 
         postconf = shutil.which("postconf") or ("/usr/sbin/postconf" if Path("/usr/sbin/postconf").exists() else None)
         largest = max(repos)
+        postconf_ms: Optional[tuple[float, float]] = None  # wall, CPU per directory
         if postconf is not None and largest > 1:
             sample = repos[largest].directories[: max(1, min(args.postconf_dirs, largest))]
-            seconds = postconf_loop(postconf, sample)
-            per_dir = seconds / len(sample)
-            rows.append(Row(f"postconf -c DIR -n loop, {len(sample):,} dirs", seconds, None, per_dir * 1000,
+            seconds, cpu = postconf_loop(postconf, sample)
+            postconf_ms = (seconds * 1000 / len(sample), cpu * 1000 / len(sample))
+            rows.append(Row(f"postconf -c DIR -n loop, {len(sample):,} dirs", seconds, cpu, postconf_ms[0],
                             note="one postconf process per directory, in sequence"))
-            figures["postconf_per_dir_ms"] = per_dir * 1000
-            for size in sorted(repos):
-                if size > len(sample):
-                    rows.append(Row(f"postconf -c DIR -n loop, {size:,} dirs", per_dir * size, None, per_dir * 1000,
-                                    note=f"extrapolated from {len(sample):,}"))
+            figures["postconf_per_dir_ms"] = postconf_ms[0]
+            figures["postconf_cpu_per_dir_ms"] = postconf_ms[1]
 
         verdicts = []
         one = runs.get(1)
@@ -476,18 +531,51 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             "-" if one is None else f"{one.wall_seconds:.3f} s vs {limit:.3f} s ({one.wall_seconds / baseline.wall_seconds:.1f}x)",
             None if one is None else one.wall_seconds <= limit,
         ))
+        fleet = runs.get(TARGET_POSTCONF_DIRS)
+        if fleet is not None and postconf_ms is not None:
+            per_dir = fleet.wall_seconds * 1000 / TARGET_POSTCONF_DIRS
+            ratio = postconf_ms[0] / per_dir
+            cpu_ratio = postconf_ms[1] / (fleet.cpu_seconds * 1000 / TARGET_POSTCONF_DIRS)
+            measured = (f"{per_dir:.2f} ms vs postconf {postconf_ms[0]:.2f} ms per dir: {ratio:.2f}x cheaper "
+                        f"(CPU {cpu_ratio:.2f}x)")
+        else:
+            ratio, measured = None, "-"
+        verdicts.append(Verdict(f"{TARGET_POSTCONF_DIRS:,} dirs >= {TARGET_POSTCONF_RATIO:g}x cheaper/dir than postconf -n loop",
+                                measured, None if ratio is None else ratio >= TARGET_POSTCONF_RATIO))
         large = runs.get(TARGET_LARGE_DIRS)
         verdicts.append(Verdict(
             f"{TARGET_LARGE_DIRS:,} dirs < {TARGET_LARGE_SECONDS:g} s ({cpus} CPU(s) here)",
-            "-" if large is None else f"{large.wall_seconds:.2f} s",
+            "-" if large is None else f"{large.wall_seconds:.2f} s ({large.wall_seconds / TARGET_LARGE_SECONDS:.2f}x the target)",
             None if large is None else large.wall_seconds < TARGET_LARGE_SECONDS,
         ))
         biggest = runs.get(largest)
         verdicts.append(Verdict(
-            f"peak memory < {TARGET_PEAK_MIB:g} MiB ({largest:,} dirs)",
+            f"peak memory of the process tree < {TARGET_PEAK_MIB:g} MiB ({largest:,} dirs)",
             "-" if biggest is None else f"{biggest.peak_mib:.1f} MiB",
             None if biggest is None else biggest.peak_mib < TARGET_PEAK_MIB,
         ))
+        for shown, whole, alone in changed or [("--base HEAD --new-only", None, None)]:
+            if whole is not None and alone is not None:
+                factor: Optional[float] = whole.wall_seconds / alone.wall_seconds
+                measured = f"{whole.wall_seconds:.3f} s vs {alone.wall_seconds:.3f} s ({factor:.2f}x)"
+            else:
+                factor, measured = None, "-"
+            verdicts.append(Verdict(f"{shown}, {args.changed_dirs:,} dirs, 1 changed <= "
+                                    f"{TARGET_CHANGED_RATIO:g}x that dir alone", measured,
+                                    None if factor is None else factor <= TARGET_CHANGED_RATIO))
+        per_dir_cost = {size: max(run.cpu_seconds - empty.cpu_seconds, 0.0) * 1000 / size
+                        for size, run in runs.items() if size in LINEAR_SIZES}
+        if len(per_dir_cost) >= 2 and min(per_dir_cost.values()) > 0:
+            spread = max(per_dir_cost.values()) / min(per_dir_cost.values())
+            measured = ", ".join(f"{size:,}: {cost:.2f} ms" for size, cost in sorted(per_dir_cost.items()))
+            measured += f" (CPU beyond the 0-dir run; {spread:.2f}x)"
+        else:
+            spread, measured = None, "-"
+        complete = set(LINEAR_SIZES) <= set(per_dir_cost)
+        verdicts.append(Verdict(f"per-dir cost at {', '.join(f'{n:,}' for n in LINEAR_SIZES)}: largest/smallest < "
+                                f"{TARGET_LINEAR_RATIO:g}", measured + ("" if complete else " (not every size run)"),
+                                None if spread is None else spread < TARGET_LINEAR_RATIO))
+        figures["per_dir_cpu_ms"] = per_dir_cost
         figures["targets"] = [asdict(v) for v in verdicts]
         sys.stdout.write(render(rows, verdicts, header))
         if args.json is not None:

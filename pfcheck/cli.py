@@ -94,6 +94,7 @@ def _lint_parser() -> argparse.ArgumentParser:
     # --- comparison with a git revision (pfcheck/engine/git_base.py) ---
     parser.add_argument("--base", metavar="REV", help="compare with git revision REV (e.g. the merge base): report PF203/PF304 and mark findings new or existing; '--base HEAD' before the first commit means no base")
     parser.add_argument("--new-only", action="store_true", help="with --base: only findings that are new since REV fail the run")
+    parser.add_argument("--changed-only", action="store_true", help="with --base: judge only the config directories whose files differ from REV (git blob ids), as if only they were named; the others have no new finding")
     # --- selection and output conventions (ruff's names) ---
     parser.add_argument("--select", action="append", default=[], metavar="RULES",
                         help="run only these rules: codes, code prefixes (PF3), names or ALL, comma-separated, repeatable "
@@ -356,10 +357,12 @@ def cmd_lint(argv: Sequence[str]) -> int:
         postfix_version=_check_version(args.postfix_version),
         fail_on=Severity.parse(args.fail_on) if args.fail_on else None,
         baseline=args.baseline, write_baseline=args.write_baseline, tool_version=__version__,
-        base=args.base, new_only=args.new_only,
+        base=args.base, new_only=args.new_only, changed_only=args.changed_only,
     )
     if args.new_only and not args.base:
         raise CliError("--new-only needs --base REV")
+    if args.changed_only and not args.base:
+        raise CliError("--changed-only needs --base REV")
     result = lint(args.paths or ["."], options, _policy_lookup(args.policy, args.profiles, args.select, args.ignore))
     if result.baseline_written is not None and not args.quiet:
         sys.stderr.write(f"pfcheck: wrote {result.baseline_written} baseline entries to {args.write_baseline}\n")

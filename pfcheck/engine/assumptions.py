@@ -33,6 +33,8 @@ class AssumptionUsage:
         self._covered = [Path(os.path.abspath(path)) for path in covered]
         self._policies: dict[Path, Policy] = {}
         self._used: set[Assumption] = set()
+        #: Policy files governing a directory the run did not judge (`--changed-only`).
+        self._not_judged: set[Path] = set()
 
     def record(self, policy: Policy, consulted: Iterable[Assumption]) -> None:
         """What one directory's relay verdicts under `policy` looked up."""
@@ -41,7 +43,15 @@ class AssumptionUsage:
         self._policies.setdefault(Path(os.path.abspath(policy.path)), policy)
         self._used.update(consulted)
 
+    def not_judged(self, policy: Policy) -> None:
+        """A directory `policy` governs is not judged: what it would look up is unknown, so
+        the policy is not judged whole (as when that directory is not named)."""
+        if policy.path is not None:
+            self._not_judged.add(Path(os.path.abspath(policy.path)))
+
     def _judged_whole(self, policy_file: Path) -> bool:
+        if policy_file in self._not_judged:
+            return False
         return any(named == policy_file or named in policy_file.parents for named in self._covered)
 
     def findings_by_policy(self, display: Callable[[Path], str], waivers_used: Iterable[Waiver] = (),

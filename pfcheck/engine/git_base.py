@@ -2,12 +2,19 @@
 
 Old versions are read with `git show REV:path` into a private temp directory outside the repo:
 pfcheck never checks anything out and never writes to the repository.
+
+`BaseRevision.unchanged(directory)` says, from git blob ids, whether a config directory reads
+the same bytes at REV as in the work tree; such a directory has no new finding by
+construction, and the engine neither copies nor judges its old side (see `unchanged()`).
 """
 from __future__ import annotations
 
+import bisect
+import hashlib
 import os
 import posixpath
 import shutil
+import stat
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -23,6 +30,10 @@ MAX_OLD_FILES = 500
 #: git's file mode of a symbolic link; links to links are followed this many times.
 SYMLINK_MODE = "120000"
 MAX_LINK_DEPTH = 8
+#: git's file modes of regular files (the executable bit does not change what pfcheck reads).
+REGULAR_MODES = frozenset({"100644", "100755"})
+#: With more config directories than this, the whole tree at REV is listed with one git call.
+WHOLE_TREE_LISTING = 8
 
 
 def _git(directory: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
@@ -45,6 +56,12 @@ class BaseRevision:
         self._verified: dict[Path, bool] = {}
         self._workdir = Path(tempfile.mkdtemp(prefix="pfcheck-base-"))
         self._count = 0
+        #: directory -> its git top level; the top levels git has named so far.
+        self._tops: dict[Path, Path] = {}
+        self._known_tops: set[Path] = set()
+        #: top level -> every entry at the revision (names relative to it, sorted), when listed whole.
+        self._listings: dict[Path, tuple[list[str], list[_TreeEntry]]] = {}
+        self._unchanged: dict[Path, bool] = {}
 
     def close(self) -> None:
         shutil.rmtree(self._workdir, ignore_errors=True)
@@ -56,10 +73,28 @@ class BaseRevision:
         self.close()
 
     def _toplevel(self, directory: Path) -> Path:
+        cached = self._tops.get(directory)
+        if cached is not None:
+            return cached
+        # The nearest `.git` above a directory's real path is the top level git would find,
+        # when git has already named it for another directory and no GIT_DIR/GIT_WORK_TREE
+        # redirects it.
+        real = Path(os.path.realpath(directory))
+        if self._known_tops and not {"GIT_DIR", "GIT_WORK_TREE"} & os.environ.keys():
+            for candidate in (real, *real.parents):
+                if os.path.lexists(candidate / ".git"):
+                    if candidate in self._known_tops:
+                        self._tops[directory] = candidate
+                        return candidate
+                    break
         result = _git(directory, "rev-parse", "--show-toplevel")
         if result.returncode != 0:
             raise UsageError(f"--base {self.revision}: {directory} is not inside a git repository")
-        return Path(result.stdout.decode("utf-8", "surrogateescape").strip())
+        top = Path(result.stdout.decode("utf-8", "surrogateescape").strip())
+        self._tops[directory] = top
+        if top == real or top in real.parents:
+            self._known_tops.add(top)
+        return top
 
     def available(self, directory: Path) -> bool:
         """Whether the revision exists in this clone; raises UsageError when it must."""
@@ -94,6 +129,67 @@ class BaseRevision:
                     deleted.append(path)
         return deleted
 
+    def prefetch(self, directories: list[Path]) -> None:
+        """Many directories will be asked about: list each repository's tree at the revision
+        once, with one git call, instead of once per directory."""
+        if len(directories) <= WHOLE_TREE_LISTING:
+            return
+        for directory in directories:
+            top = self._toplevel(directory)
+            if top not in self._listings and self.available(top):
+                entries = self._tree(top, ".", full_tree=True) or []
+                entries.sort(key=lambda entry: entry.name)
+                self._listings[top] = ([entry.name for entry in entries], entries)
+
+    def _entries_below(self, top: Path, prefix: str, directory: Path) -> Optional[list[_TreeEntry]]:
+        """Every entry below `prefix` (relative to top; "" for the top) at the revision,
+        names relative to `prefix`; None when git cannot list it."""
+        listing = self._listings.get(top)
+        if listing is None:
+            return self._tree(directory, ".")
+        names, entries = listing
+        if not prefix:
+            return list(entries)
+        start = prefix + "/"
+        low = bisect.bisect_left(names, start)
+        high = bisect.bisect_left(names, prefix + "0")  # "0" follows "/" in every ordering of str
+        return [_TreeEntry(e.mode, e.kind, e.size, e.name[len(start):], e.oid) for e in entries[low:high]]
+
+    def unchanged(self, directory: Path) -> bool:
+        """Whether `directory` reads exactly what it read at the revision, so that judging its
+        old copy cannot find anything the work tree does not have (every finding is
+        `existing`, no comparison rule can fire): every file below it has the same git blob id
+        in the work tree as at the revision, none is added or deleted, and nothing would make
+        the old copy differ from the work tree (a symbolic link, whose target may have changed;
+        a submodule; a file pfcheck reads only up to a limit; more files than an old copy
+        holds). Every table a config names maps below its directory (tables.TableResolver), so
+        these are also the referenced files. When in doubt: False, and the directory is
+        compared the long way."""
+        known = self._unchanged.get(directory)
+        if known is None:
+            known = self._unchanged[directory] = self._compare_blobs(directory)
+        return known
+
+    def _compare_blobs(self, directory: Path) -> bool:
+        if not self.available(directory):
+            return False
+        top = self._toplevel(directory)
+        try:
+            real, real_top = directory.resolve(), top.resolve()
+            prefix = real.relative_to(real_top).as_posix() if real != real_top else ""
+        except (OSError, RuntimeError, ValueError):
+            return False
+        old = self._entries_below(top, prefix, directory)
+        if old is None or len(old) > MAX_OLD_FILES or not {"main.cf", "master.cf"} & {e.name for e in old}:
+            return False  # (without a main.cf or master.cf at REV the directory is new there)
+        expected: dict[str, str] = {}
+        for entry in old:
+            if entry.kind != "blob" or entry.mode not in REGULAR_MODES or not entry.oid:
+                return False
+            expected[entry.name] = entry.oid
+        found = _work_tree_blobs(real, real == real_top, len(expected))
+        return found is not None and found == expected
+
     def old_directory(self, directory: Path) -> Optional[Path]:
         """A temp copy of `directory` as it was at the revision, None when it did not exist.
 
@@ -125,9 +221,11 @@ class BaseRevision:
             self._materialise(top, repo_path, entry, target / entry.name, depth=0)
         return target
 
-    def _tree(self, directory: Path, spec: str) -> Optional[list[_TreeEntry]]:
-        """Every entry below `spec` at the revision, `name` relative to `spec`'s directory."""
-        listing = _git(directory, "ls-tree", "-r", "-z", "-l", self.revision, "--", spec)
+    def _tree(self, directory: Path, spec: str, full_tree: bool = False) -> Optional[list[_TreeEntry]]:
+        """Every entry below `spec` at the revision, `name` relative to `spec`'s directory
+        (with `full_tree`: the whole tree, names relative to the top level)."""
+        options = ["--full-tree"] if full_tree else []
+        listing = _git(directory, "ls-tree", "-r", "-z", "-l", *options, self.revision, "--", spec)
         if listing.returncode != 0:
             return None
         entries = []
@@ -139,7 +237,7 @@ class BaseRevision:
             if len(fields) < 4:
                 continue
             size = int(fields[3]) if fields[3].isdigit() else None
-            entries.append(_TreeEntry(fields[0], fields[1], size, name))
+            entries.append(_TreeEntry(fields[0], fields[1], size, name, fields[2]))
         return entries
 
     def _blob(self, top: Path, repo_path: str) -> Optional[bytes]:
@@ -183,9 +281,57 @@ class BaseRevision:
 
 @dataclass(frozen=True)
 class _TreeEntry:
-    """One `git ls-tree -r -l` entry: mode, object type, blob size (None for a submodule)."""
+    """One `git ls-tree -r -l` entry: mode, object type, blob size (None for a submodule),
+    name, object id."""
 
     mode: str
     kind: str
     size: Optional[int]
     name: str
+    oid: str = ""
+
+
+def blob_id(data: bytes) -> str:
+    """git's object id of a blob with these bytes (SHA-1, as `git hash-object` computes it
+    without filters: the bytes pfcheck reads, which are the bytes `git cat-file blob` gives)."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()  # noqa: S324 (git's id, not security)
+
+
+def _work_tree_blobs(directory: Path, is_top: bool, limit: int) -> Optional[dict[str, str]]:
+    """name (POSIX, relative to `directory`) -> blob id of every file below it in the work
+    tree; None as soon as something cannot be compared: a symbolic link, anything but a
+    regular file or directory, a file that cannot be read or is above MAX_INPUT_BYTES, more
+    than `limit` files (the revision has fewer), a nested repository. The top level's own
+    `.git` is not part of the tree."""
+    found: dict[str, str] = {}
+    pending = [("", str(directory))]
+    while pending:
+        relative, path = pending.pop()
+        try:
+            with os.scandir(path) as listing:
+                items = list(listing)
+        except OSError:
+            return None
+        for item in items:
+            name = f"{relative}{item.name}"
+            if item.name == ".git":
+                if is_top and not relative:
+                    continue
+                return None
+            try:
+                mode = item.stat(follow_symlinks=False).st_mode
+            except OSError:
+                return None
+            if stat.S_ISDIR(mode):
+                pending.append((name + "/", item.path))
+                continue
+            if not stat.S_ISREG(mode) or len(found) >= limit:
+                return None
+            try:
+                with open(item.path, "rb") as handle:
+                    if os.fstat(handle.fileno()).st_size > MAX_INPUT_BYTES:
+                        return None
+                    found[name] = blob_id(handle.read(MAX_INPUT_BYTES + 1))
+            except OSError:
+                return None
+    return found

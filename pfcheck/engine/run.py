@@ -54,6 +54,9 @@ class LintOptions:
     # --- comparison with a git revision (git_base.py) ---
     base: Optional[str] = None  # --base REV
     new_only: bool = False  # --new-only: only findings new since REV fail the run
+    #: --changed-only: judge only the directories whose files differ from REV (as if only they
+    #: had been named); the others have no new finding by construction.
+    changed_only: bool = False
     # --- parallel rule evaluation (workers.py) ---
     jobs: Optional[int] = None  # processes evaluating rules; None = one per CPU for many directories
 
@@ -113,9 +116,13 @@ def lint(paths: Iterable[str], options: LintOptions, policies: PolicyLookup) -> 
     try:
         found = _discover(paths, options, base)
         targets, excluded = _without_excluded(found, policies)
-        # With many directories, forked workers run the rules ahead; the rest stays here.
-        precomputed = _rules_in_workers(targets, policies, options, cwd, base)
         usage = AssumptionUsage(paths)
+        if base is not None:
+            base.prefetch([target.directory for target in targets])
+            if options.changed_only:
+                targets = _changed(targets, base, policies, usage)
+        # With many directories, forked workers run the rules ahead; the rest stays here.
+        precomputed = _rules_in_workers(targets, policies, options, cwd)
         # Parse -> effective config -> rules -> --base -> suppress/baseline, a directory at a time.
         directories = [_judge_directory(target, policies(target.directory), precomputed, options, cwd, base,
                                         suppressor, usage) for target in targets]
@@ -143,6 +150,20 @@ def _discover(paths: list[str], options: LintOptions, base: Optional[BaseRevisio
     if explicit is not None and str(explicit) == BUILTIN_POLICY_LABEL:
         explicit = None
     return discover(paths, deleted=[str(p) for p in deleted], policy_file=explicit)
+
+
+def _changed(targets: list[Target], base: BaseRevision, policies: PolicyLookup,
+             usage: AssumptionUsage) -> list[Target]:
+    """`--changed-only`: the targets whose files differ from the base revision. The policies
+    governing the others are not judged whole (PF905 cannot know what those directories'
+    verdicts would have looked up)."""
+    kept = []
+    for target in targets:
+        if target.template is None and target.unreadable is None and base.unchanged(target.directory):
+            usage.not_judged(policies(target.directory))
+        else:
+            kept.append(target)
+    return kept
 
 
 def _without_excluded(found: Discovery, policies: PolicyLookup) -> tuple[list[Target], list[Path]]:
@@ -220,12 +241,12 @@ def _rules_and_assumptions(ctx: RuleContext, policy: Policy) -> RuleResults:
     return findings, consulted_assumptions(ctx)
 
 
-def _rules_in_workers(targets: list[Target], policies: PolicyLookup, options: LintOptions, cwd: Path,
-                      base: Optional[BaseRevision]) -> Optional[Generator[RuleResults, None, None]]:
+def _rules_in_workers(targets: list[Target], policies: PolicyLookup, options: LintOptions,
+                      cwd: Path) -> Optional[Generator[RuleResults, None, None]]:
     """Each target's _rules_and_assumptions(), computed by forked workers and yielded in target
-    order (workers.py); None when the run evaluates rules here, directory by directory."""
-    if base is not None:  # BaseRevision numbers its temp copies: one process owns it
-        return None
+    order (workers.py); None when the run evaluates rules here, directory by directory. With
+    `--base`, the workers judge the work tree only; the old side of a changed directory is
+    judged here (BaseRevision numbers its temp copies: one process owns it)."""
     count = worker_count(options.jobs, len(targets))
     if count <= 1:
         return None
@@ -266,7 +287,11 @@ def _judge_directory(target: Target, policy: Policy, precomputed: Optional[Itera
 
 def compare_with_base(ctx: RuleContext, base: BaseRevision, policy: Policy, findings: list[Finding]) -> list[Finding]:
     """The base-comparison rules (PF203, PF304) against the base revision, and every finding
-    marked new or existing."""
+    marked new or existing. A directory that reads the same bytes at the revision
+    (`BaseRevision.unchanged`) has the same findings there and nothing a comparison rule could
+    report: every finding is existing, and its old side is neither copied nor judged."""
+    if base.unchanged(ctx.config.directory):
+        return [f.with_(status="existing") for f in findings]
     old_directory = base.old_directory(ctx.config.directory)
     if old_directory is None:  # new in this change: everything is new
         return [f.with_(status="new") for f in findings]

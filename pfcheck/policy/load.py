@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping, Optional, Union
 
 from pfcheck.policy.model import MAX_POLICY_BYTES, Policy, PolicyError, rule_specs
+from pfcheck.policy.tiny_yaml import compose_plain
 from pfcheck.policy.validate import PolicyValidator
 from pfcheck.policy.yaml_safe import check_flow_depth, compose, decode_policy_text, measure
 
@@ -37,7 +38,11 @@ def parse_policy(
         raise PolicyError(where, 1, 1, f"policy file is larger than {MAX_POLICY_BYTES} bytes")
     text = decode_policy_text(data, where)
     check_flow_depth(text, where)
-    root = compose(text, where)
+    # The plain YAML the built-in policy (and many policy files) is written in needs no
+    # ruamel.yaml; anything beyond that subset is composed by ruamel.yaml.
+    root = compose_plain(text)
+    if root is None:
+        root = compose(text, where)
     if root is not None:
         measure(root, where)
     return PolicyValidator(where, rule_specs(rules), skip_unknown_rules).document(root, base, path)

@@ -212,6 +212,9 @@ def test_relay_fast_replace_builds_what_dataclasses_replace_builds(bench_repo: P
         if getattr(module, "__name__", "").startswith("pfcheck.postfix.relay") \
                 and getattr(module, "replace", None) is relay.replace:
             monkeypatch.setattr(module, "replace", dataclasses.replace)
+    # Reuse traces reads through instances replace() copies as they are; the slow path is the
+    # plain evaluation: no reuse, dataclasses.replace.
+    monkeypatch.setenv("PFCHECK_NO_REUSE", "1")
     slow = _lint(bench_repo, jobs=1)
     assert _comparable(fast) == _comparable(slow)
     assert any(f.code.startswith("PF30") for f in slow.findings)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import (
     TYPE_CHECKING,
     Any,
+    Callable,
     Dict,
     FrozenSet,
     Iterable,
@@ -55,11 +56,15 @@ from pfcheck.postfix.relay.session import (
     Branch,
     Complexity,
     Context,
+    Joined,
     Outcome,
     Path,
     PermitToken,
     State,
     replace,
+    reuse_enabled,
+    settled,
+    traced,
 )
 from pfcheck.postfix.relay.settings import Readings, builtin_default, parse_version
 from pfcheck.postfix.relay.trust import Trust, parse_trusted
@@ -144,6 +149,9 @@ class Evaluator:
             trusted, note = parse_trusted(params, resolver)
         self.trust = Trust(trusted, self.ipv4_enabled, note)
         self.branch_budget = MAX_BRANCHES
+        #: Whether what one attempt evaluates twice is evaluated once (PFCHECK_NO_REUSE=1: no).
+        self.reuse = reuse_enabled()
+        self._continuations: Dict[Tuple[Any, ...], Tuple[int, List[Tuple[bool, Path, str]]]] = {}
 
     # ---- configuration facts -----------------------------------------------------------
 
@@ -354,28 +362,80 @@ class Evaluator:
     def rcpt(self, attempt: Attempt) -> Iterator[Tuple[bool, Path, str]]:
         """All possible outcomes of RCPT TO for one attempt: (accepted and relayed, path, reply).
 
+        Evaluated whole before the first is given (paths shared between branches are built
+        only for an evaluation that completes: see _continued()); `_rcpt()` does the work."""
+        outcomes = list(self._rcpt(attempt))
+        for accepted, path, reply in outcomes:
+            yield accepted, settled(path), reply
+
+    def _rcpt(self, attempt: Attempt) -> Iterator[Tuple[bool, Path, str]]:
+        """rcpt()'s outcomes, with paths maybe not yet joined (session.Joined).
+
         With smtpd_delay_reject = yes the client, HELO and sender lists run again here with all
         SMTP data known; with `no` they ran at their own stage, each seeing only what existed
         then (a reject_unauth_destination in them is a no-op)."""
-        helo = attempt.helo
+        # The attempt's data as they are (a traced attempt notes only what the lists read).
+        fields = attempt.__dict__
+        helo, sender, recipient = fields["helo"], fields["sender"], fields["recipient"]
         delay = self.delay_reject
         client_ctx = Context(attempt, "smtpd_client_restrictions", "check_client_access",
                              "RCPT" if delay else "CONNECT", helo if delay else None,
-                             attempt.sender if delay else None, attempt.recipient if delay else None)
+                             sender if delay else None, recipient if delay else None)
+        rcpt_ctx = Context(attempt, RCPT_LIST, "check_recipient_access", "RCPT", helo, sender, recipient)
+        reads = fields.get("_reads")
+        if reads is not None:
+            client_ctx, rcpt_ctx = traced(client_ctx, reads), traced(rcpt_ctx, reads)
         helo_ctx = replace(client_ctx, parameter="smtpd_helo_restrictions", default_acl="check_helo_access",
                            stage="RCPT" if delay else "HELO", helo=helo)
         sender_ctx = replace(helo_ctx, parameter="smtpd_sender_restrictions", default_acl="check_sender_access",
-                             stage="RCPT" if delay else "MAIL", sender=attempt.sender)
-        rcpt_ctx = Context(attempt, RCPT_LIST, "check_recipient_access", "RCPT", helo, attempt.sender,
-                           attempt.recipient)
-        stages = [client_ctx] + ([helo_ctx] if helo is not None else []) + [sender_ctx]
+                             stage="RCPT" if delay else "MAIL", sender=sender)
+        # Without HELO there is no HELO stage. An empty smtpd_helo_restrictions stage decides
+        # nothing and changes nothing (one DUNNO branch with the state and path it was given),
+        # so then whether a HELO was sent does not matter, and is not read.
+        helo_stage = bool(self.lists["smtpd_helo_restrictions"]) and attempt.helo is not None
+        stages = [client_ctx] + ([helo_ctx] if helo_stage else []) + [sender_ctx]
+        self._continuations: Dict[Tuple[Any, ...], Tuple[int, List[Tuple[bool, Path, str]]]] = {}
         yield from self._pre_stages(stages, 0, attempt, rcpt_ctx, None, Path())
+
+    def _continued(self, key: Tuple[Any, ...], path: Path,
+                   run: Callable[[Path], Iterator[Tuple[bool, Path, str]]]) -> Iterator[Tuple[bool, Path, str]]:
+        """The outcomes of `run` (what is left of one attempt's evaluation) from `path`, computed
+        once per attempt for each `key` (the rest of the evaluation's inputs besides the path):
+        branches that reach the same point in the same state differ only in their paths, and
+        what follows only adds to the path (Path.then). The steps the first run took are taken
+        from the budget again, so a budget runs out exactly where it would have; an evaluation
+        that reads the path's permit_token (none does at these points) is not shared."""
+        if path.permit_token is not None or not self.reuse:
+            yield from run(path)
+            return
+        known = self._continuations.get(key)
+        if known is None:
+            budget = self.branch_budget
+            outcomes = list(run(Path()))
+            known = self._continuations[key] = (budget - self.branch_budget, outcomes)
+        else:
+            self.branch_budget -= known[0]
+            if self.branch_budget < 0:
+                raise Complexity()
+        for accepted, later, reply in known[1]:
+            yield accepted, Joined(path, later), reply  # type: ignore[misc]
 
     def _pre_stages(self, stages: List[Context], index: int, attempt: Attempt, rcpt_ctx: Context,
                     defer_if_permit: Optional[str], path: Path) -> Iterator[Tuple[bool, Path, str]]:
         if index >= len(stages):
-            yield from self._rcpt_lists(attempt, rcpt_ctx, defer_if_permit, path)
+            yield from self._continued(
+                ("rcpt", defer_if_permit), path,
+                lambda start: self._rcpt_lists(attempt, rcpt_ctx, defer_if_permit, start))
             return
+        if index > 0:
+            yield from self._continued(
+                ("stage", index, defer_if_permit), path,
+                lambda start: self._stage(stages, index, attempt, rcpt_ctx, defer_if_permit, start))
+            return
+        yield from self._stage(stages, index, attempt, rcpt_ctx, defer_if_permit, path)
+
+    def _stage(self, stages: List[Context], index: int, attempt: Attempt, rcpt_ctx: Context,
+               defer_if_permit: Optional[str], path: Path) -> Iterator[Tuple[bool, Path, str]]:
         ctx = stages[index]
         parameter = ctx.parameter
         for branch in self._run_stage(parameter, ctx, State(defer_if_permit=defer_if_permit), path):

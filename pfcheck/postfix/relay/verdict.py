@@ -21,7 +21,7 @@ from pfcheck.postfix.relay.model import (
     Witness,
 )
 from pfcheck.postfix.relay.scenarios import Scenarios
-from pfcheck.postfix.relay.session import Attempt, Client, Complexity, Path
+from pfcheck.postfix.relay.session import Attempt, Client, Complexity, Path, reuse_enabled, traced
 from pfcheck.postfix.relay.trust import Trust
 from pfcheck.postfix.tables import CidrTable
 
@@ -167,6 +167,8 @@ def _judge(evaluator: Evaluator, params: EffectiveParams, service: str, guard: G
     too_complex = Unknown("complexity", "", "", None, "too many undecided branches to evaluate")
     steps_left = MAX_TOTAL_STEPS
 
+    outcomes_of = _Outcomes(evaluator, reuse=reuse_enabled())
+
     def run() -> Optional[Tuple[Attempt, Path]]:
         nonlocal count, fallback, steps_left
         if client is not None:
@@ -184,16 +186,15 @@ def _judge(evaluator: Evaluator, params: EffectiveParams, service: str, guard: G
                             if too_complex not in unknowns:
                                 unknowns.append(too_complex)
                             return None
-                        evaluator.branch_budget = min(MAX_BRANCHES, steps_left)
-                        try:
-                            outcomes = list(evaluator.rcpt(attempt))
-                        except Complexity:
+                        budget = min(MAX_BRANCHES, steps_left)
+                        evaluated = outcomes_of(attempt, budget)
+                        if evaluated is None:  # the attempt's budget is spent
                             steps_left -= MAX_BRANCHES
                             if too_complex not in unknowns:
                                 unknowns.append(too_complex)
                             continue
-                        steps_left -= MAX_BRANCHES - evaluator.branch_budget
-                        for accepted, path, _reply in outcomes:
+                        steps_left -= evaluated[0]
+                        for accepted, path, _reply in evaluated[1]:
                             if not accepted:
                                 continue
                             if path.unknowns:
@@ -228,6 +229,60 @@ def _judge(evaluator: Evaluator, params: EffectiveParams, service: str, guard: G
                                rewrite_params=rewrite_params, client=client)
         assumed = () if plain.verdict is Verdict.CLOSED else consulted
     return RelayVerdict(Verdict.CLOSED, service, guard, None, (), tuple(notes), count, assumed, consulted)
+
+
+Outcomes = List[Tuple[bool, Path, str]]
+
+
+class _Outcomes:
+    """The outcomes of RCPT TO for one attempt, and the steps they took; None when the attempt
+    needs more steps than its budget (Complexity).
+
+    Attempts that agree on every field an earlier attempt's evaluation read give that
+    evaluation's outcomes (session.TracedAttempt: the course of an evaluation depends only on
+    what it reads). A list that never looks at the HELO name or the sender is evaluated once per
+    client and recipient, not once per HELO name and sender. The steps an evaluation took are
+    kept, so the budgets (MAX_BRANCHES per attempt, MAX_TOTAL_STEPS per listener) run out
+    exactly where they would without reuse. Whatever else an evaluation changes in the
+    Evaluator (consulted assumptions, table and resolver caches, refused values) a repeat
+    would change again in the same way, adding nothing new.
+    """
+
+    def __init__(self, evaluator: Evaluator, *, reuse: bool) -> None:
+        self.evaluator = evaluator
+        self.reuse = reuse
+        # fields read (sorted) -> their values -> (steps taken or None if spent, budget, outcomes)
+        self.memo: Dict[Tuple[str, ...], Dict[Tuple[Any, ...], Tuple[Optional[int], int, Outcomes]]] = {}
+
+    def __call__(self, attempt: Attempt, budget: int) -> Optional[Tuple[int, Outcomes]]:
+        if self.reuse:
+            fields = attempt.__dict__
+            for names, known in self.memo.items():
+                entry = known.get(tuple([fields[name] for name in names]))
+                if entry is None:
+                    continue
+                taken, spent_budget, outcomes = entry
+                if taken is not None:
+                    return (taken, outcomes) if taken <= budget else None
+                if budget <= spent_budget:
+                    return None  # it ran out with at least this budget before
+                break  # more budget than when it ran out: evaluate again
+        reads: Set[str] = set()
+        subject = traced(attempt, reads) if self.reuse else attempt
+        evaluator = self.evaluator
+        evaluator.branch_budget = budget
+        taken: Optional[int] = None
+        outcomes: Outcomes = []
+        try:
+            outcomes = list(evaluator.rcpt(subject))
+            taken = budget - evaluator.branch_budget
+        except Complexity:
+            pass
+        if self.reuse:
+            names = tuple(sorted(reads))
+            values = tuple([attempt.__dict__[name] for name in names])
+            self.memo.setdefault(names, {})[values] = (taken, budget, outcomes)
+        return None if taken is None else (taken, outcomes)
 
 
 def _client_keyed_tokens(evaluator: Evaluator) -> Iterator[Tuple[str, str, str]]:
