@@ -154,7 +154,7 @@ def _grant_findings(ctx: RuleContext, listener: Any, options: Mapping[str, Any],
         )
 
 
-def _why_uncertain(trusted: AddressList) -> str:
+def why_uncertain(trusted: AddressList) -> str:
     """What pfcheck cannot see: the first pattern whose matches it cannot know."""
     for item in trusted.items:
         if item.unknown:
@@ -193,7 +193,7 @@ def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
         if key in reported:
             continue
         reported.add(key)
-        why = "" if witness.certain else _why_uncertain(trusted)
+        why = "" if witness.certain else why_uncertain(trusted)
         verb = "trusts" if witness.certain else f"may trust ({why})"
         assumptions = ([why] if why else []) + family_assumption(scope, witness.address)
         yield make_finding(

@@ -139,6 +139,11 @@ SCENARIOS = {s.code: s for s in [
     # Off in the built-in policy; the scenario's policy gives it a severity (its defaults fire).
     Scenario("PF609", CLEAN_MAIN_CF),
     Scenario("PF610", CLEAN_MAIN_CF + "smtpd_client_restrictions = permit_mynetwork\n"),
+    Scenario("PF611", CLEAN_MAIN_CF + "smtpd_authorized_xclient_hosts = 192.0.2.0/24\n"),
+    Scenario("PF612", CLEAN_MAIN_CF + "qmqpd_authorized_clients = 192.0.2.0/24\n",
+             master_cf=MASTER_CF + "628  inet  n  -  n  -  -  qmqpd\n"),
+    Scenario("PF613", CLEAN_MAIN_CF + "content_filter = scan:[127.0.0.1]:10026\n",
+             master_cf=MASTER_CF + "10025  inet  n  -  n  -  -  smtpd -o content_filter=\n"),
     Scenario("PF401", CLEAN_MAIN_CF, policy_extra=SEND_ONLY),
     Scenario("PF402", CLEAN_MAIN_CF + "inet_interfaces = loopback-only\n", policy_extra=SEND_ONLY),
     Scenario("PF403", CLEAN_MAIN_CF + "inet_interfaces = 192.0.3.20\n", policy_extra='roles:\n  "**": internal\n'),

@@ -24,7 +24,6 @@ a public CA signed.
 """
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -33,7 +32,7 @@ from typing import Dict, List, Optional, Set, Tuple
 
 import pytest
 
-from pfcheck.cli import main as pfcheck_main
+from tests.support.live_rules import services_flagged
 from tests.support.live_postfix import (
     ACCEPTED,
     HELPER_SERVICES,
@@ -122,17 +121,7 @@ def certificates(tmp_path_factory: pytest.TempPathFactory) -> Tuple[Dict[str, st
 
 
 def pfcheck_fires(case: Case, root: Path, files: Dict[str, str]) -> Set[str]:
-    repo = root / "repo"
-    repo.mkdir()
-    (repo / "main.cf").write_text(case.main_cf)
-    (repo / "master.cf").write_text(case.master_cf + TLSMGR + HELPER_SERVICES)
-    for path, text in files.items():
-        (repo / Path(path).name).write_text(text)
-    output = root / "findings.json"
-    status = pfcheck_main(["--format", "json", "--output-file", str(output), str(repo)])
-    assert status in (0, 1), f"{case.name}: pfcheck exited {status}"
-    return {finding["service"] for finding in json.loads(output.read_text())["findings"]
-            if finding["code"] == "PF511"}
+    return services_flagged("PF511", case.main_cf, case.master_cf + TLSMGR + HELPER_SERVICES, files, root)
 
 
 def postfix_digest(pf: LivePostfix, service: str) -> Tuple[Optional[str], List[str]]:

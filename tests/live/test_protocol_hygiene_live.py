@@ -30,14 +30,13 @@ Both pfcheck and Postfix read PROBE_MAIN_CF in front of the case: it sends every
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Set, Tuple
+from typing import Dict, List, Set, Tuple
 
 import pytest
 
-from pfcheck.cli import main as pfcheck_main
+from tests.support.live_rules import pfcheck_findings
 from tests.support.live_postfix import (
     ACCEPTED,
     HELPER_SERVICES,
@@ -129,17 +128,8 @@ CASES = [
 
 
 def pfcheck_behaviours(case: Case, root: Path) -> Dict[str, Set[str]]:
-    repo = root / "repo"
-    repo.mkdir()
-    (repo / "main.cf").write_text(PROBE_MAIN_CF + case.main_cf)
-    (repo / "master.cf").write_text(case.master_cf)
-    (root / "policy.yaml").write_text(POLICY)
-    output = root / "findings.json"
-    status = pfcheck_main(["--format", "json", "--output-file", str(output),
-                           "--policy", str(root / "policy.yaml"), str(repo)])
-    assert status in (0, 1), f"{case.name}: pfcheck exited {status}"
     seen: Dict[str, Set[str]] = {}
-    for finding in json.loads(output.read_text())["findings"]:
+    for finding in pfcheck_findings(PROBE_MAIN_CF + case.main_cf, case.master_cf, {}, root, POLICY):
         code = finding["code"]
         if not code.startswith("PF70") or code in ("PF701", "PF708"):
             continue

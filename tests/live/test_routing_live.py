@@ -27,14 +27,13 @@ do not. The probes stop at RCPT: nothing is relayed.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Set, Tuple
 
 import pytest
 
-from pfcheck.cli import main as pfcheck_main
+from tests.support.live_rules import pfcheck_findings
 from tests.support.live_postfix import (
     ACCEPTED,
     HELPER_SERVICES,
@@ -139,17 +138,8 @@ def _helpers(case: Case) -> str:
 
 
 def pfcheck_behaviours(case: Case, root: Path) -> Dict[str, Set[str]]:
-    repo = root / "repo"
-    repo.mkdir()
-    (repo / "main.cf").write_text(case.main_cf)
-    (repo / "master.cf").write_text(case.master_cf + _helpers(case))
-    (root / "policy.yaml").write_text(POLICY)
-    output = root / "findings.json"
-    status = pfcheck_main(["--format", "json", "--output-file", str(output),
-                           "--policy", str(root / "policy.yaml"), str(repo)])
-    assert status in (0, 1), f"{case.name}: pfcheck exited {status}"
     seen: Dict[str, Set[str]] = {}
-    for finding in json.loads(output.read_text())["findings"]:
+    for finding in pfcheck_findings(case.main_cf, case.master_cf + _helpers(case), {}, root, POLICY):
         code = finding["code"]
         if code == "PF607":
             seen.setdefault(finding["service"], set()).add(UNTRUSTED)

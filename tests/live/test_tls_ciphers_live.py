@@ -19,18 +19,14 @@ SSLv2/SSLv3 being accepted or refused.
 """
 from __future__ import annotations
 
-import json
-import shutil
-import socket
 import ssl
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Set, Tuple
 
 import pytest
 
-from pfcheck.cli import main as pfcheck_main
+from tests.support.live_rules import services_flagged
 from tests.support.live_postfix import (
     HELPER_SERVICES,
     LivePostfix,
@@ -65,10 +61,7 @@ CASES = [
     Case("null_then_medium_later_duplicate", BASE + "smtpd_tls_ciphers = null\nsmtpd_tls_ciphers = medium\n",
          expect={"smtp/inet": False}),
     # tls_misc.c looks grades up with name_code(..., NAME_CODE_FLAG_NONE, ...): strcasecmp.
-    Case("upper_case_grade", BASE + "smtpd_tls_ciphers = NULL\n", expect={"smtp/inet": True},
-         xfail="PF508 compares grades case-sensitively (its case upper_case_is_not_a_grade), but "
-               "Postfix 3.7 reads NULL as null (name_code without NAME_CODE_FLAG_STRICT_CASE) and "
-               "negotiates ECDHE-RSA-NULL-SHA"),
+    Case("upper_case_grade", BASE + "smtpd_tls_ciphers = NULL\n", expect={"smtp/inet": True}),
     Case("null_on_one_listener", BASE, SMTP + ALT + "  -o smtpd_tls_ciphers=null\n",
          expect={"smtp/inet": False, "2525/inet": True}),
     # smtpd.c: enforced TLS uses the mandatory grade, opportunistic TLS the other.
@@ -85,31 +78,8 @@ CASES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def tls_files(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, str]:
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("openssl not installed")
-    directory = tmp_path_factory.mktemp("tls")
-    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=mx.example", "-keyout", str(directory / "key.pem"),
-                    "-out", str(directory / "cert.pem")], check=True, capture_output=True, timeout=120)
-    return {"/etc/postfix/cert.pem": (directory / "cert.pem").read_text(),
-            "/etc/postfix/key.pem": (directory / "key.pem").read_text()}
-
-
 def pfcheck_fires(case: Case, root: Path, files: Dict[str, str]) -> Set[str]:
-    repo = root / "repo"
-    repo.mkdir()
-    (repo / "main.cf").write_text(case.main_cf)
-    (repo / "master.cf").write_text(case.master_cf + TLSMGR + HELPER_SERVICES)
-    for path, text in files.items():
-        (repo / Path(path).name).write_text(text)
-    output = root / "findings.json"
-    status = pfcheck_main(["--format", "json", "--output-file", str(output), str(repo)])
-    assert status in (0, 1), f"{case.name}: pfcheck exited {status}"
-    return {finding["service"] for finding in json.loads(output.read_text())["findings"]
-            if finding["code"] == "PF508"}
+    return services_flagged("PF508", case.main_cf, case.master_cf + TLSMGR + HELPER_SERVICES, files, root)
 
 
 def _reply(stream) -> bytes:  # type: ignore[no-untyped-def]
@@ -124,7 +94,7 @@ def _reply(stream) -> bytes:  # type: ignore[no-untyped-def]
 
 def null_only_handshake(pf: LivePostfix, service: str) -> Tuple[bool, str]:
     """Whether a client offering only NULL ciphers gets a TLS session after STARTTLS."""
-    sock = pf.connect(service)
+    sock = pf.connect_listener(service)
     try:
         stream = sock.makefile("rb")
         assert _reply(stream).startswith(b"220")

@@ -32,8 +32,6 @@ STARTTLS when advertised, EHLO inside TLS. Asserted, for every listener:
 """
 from __future__ import annotations
 
-import shutil
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
@@ -132,19 +130,6 @@ def master_cf() -> Tuple[str, Dict[str, Tuple[str, str]]]:
             keys[f"{name}/inet"] = (variant, port)
     lines.append("tlsmgr    unix  -       -       n       1000?   1       tlsmgr")
     return "\n".join(lines) + "\n" + HELPER_SERVICES, keys
-
-
-@pytest.fixture(scope="module")
-def tls_files(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, str]:
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("openssl not installed")
-    directory = tmp_path_factory.mktemp("tls")
-    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=mx.example", "-keyout", str(directory / "key.pem"),
-                    "-out", str(directory / "cert.pem")], check=True, capture_output=True, timeout=120)
-    return {"/etc/postfix/cert.pem": (directory / "cert.pem").read_text(),
-            "/etc/postfix/key.pem": (directory / "key.pem").read_text()}
 
 
 @dataclass

@@ -656,15 +656,21 @@ class LivePostfix:
         keep_addresses: bool = False,
         namespace_commands: Sequence[Sequence[str]] = (),
         tls_client_cert: Optional[Tuple[str, str]] = None,
+        keep_xclient_hosts: bool = False,
     ) -> None:
         """keep_addresses: leave inet_interfaces and the inet service names as the config
         writes them (master binds what the config says; needs the private network namespace,
         and no probes: `listening_sockets()` tells what master bound). namespace_commands:
         argv lists run inside that namespace before master starts (e.g. `ip addr add`).
         tls_client_cert: (certificate file, key file) every probe presents as its TLS client
-        certificate (default: none); may also be set on the instance between probes."""
+        certificate (default: none); may also be set on the instance between probes.
+        keep_xclient_hosts: leave the config's smtpd_authorized_xclient_hosts (main.cf and
+        `-o`) as written, for tests of XCLIENT itself; the probes that pose as a client then
+        work only where the config authorizes the connecting address (use `converse(client=
+        None, source=...)` for raw dialogues)."""
         self.tls_client_cert = tls_client_cert
         self.keep_addresses = keep_addresses
+        self.keep_xclient_hosts = keep_xclient_hosts
         self.namespace_commands = [list(command) for command in namespace_commands]
         self.main_cf_text = main_cf
         self.master_cf_text = master_cf
@@ -775,9 +781,10 @@ class LivePostfix:
             ("maillog_file", str(self.maillog_path), "private log file read by the harness"),
             ("maillog_file_prefixes", str(self.directory),
              "maillog_file must match a prefix (pitfall 9)"),
-            ("smtpd_authorized_xclient_hosts", XCLIENT_HOSTS,
-             "XCLIENT from the harness on loopback lets probes pose as any client"),
         ]
+        if not self.keep_xclient_hosts:
+            appended.append(("smtpd_authorized_xclient_hosts", XCLIENT_HOSTS,
+                             "XCLIENT from the harness on loopback lets probes pose as any client"))
         # Nothing an instance accepts leaves it: no local delivery into the host's mailboxes
         # (nor commands a config's mailbox_command names), no relaying to the network, no
         # postmaster notices (the probes provoke thousands). smtpd reads none of these.
@@ -985,7 +992,8 @@ class LivePostfix:
                     self.other_ports[key] = port
             arguments = " ".join(token[3] for token in entry.tokens[8:])
             extra: List[str] = []
-            if command_name == "smtpd" and "smtpd_authorized_xclient_hosts" in arguments:
+            if (command_name == "smtpd" and "smtpd_authorized_xclient_hosts" in arguments
+                    and not self.keep_xclient_hosts):
                 extra.append(f"-o smtpd_authorized_xclient_hosts={XCLIENT_HOSTS}")
             if command_name == "postscreen" and service_type == "inet":
                 # Without an allowlist entry postscreen holds every new client for its
@@ -1278,7 +1286,7 @@ class LivePostfix:
         finally:
             os.close(own)
 
-    def connect(self, service: str = "smtp/inet", timeout: float = 10.0) -> socket.socket:
+    def connect_listener(self, service: str = "smtp/inet", timeout: float = 10.0) -> socket.socket:
         """A plain socket connected to a listener (inside the private network namespace when
         there is one), for a test that drives the session itself (its own TLS settings, ...).
         The caller closes it."""
@@ -1299,8 +1307,25 @@ class LivePostfix:
                 return self.listeners[key]
         raise KeyError(f"no smtpd/postscreen inet service {service!r}; have {sorted(self.ports)}")
 
+    def connect(self, host: str, port: int, source: Optional[str] = None) -> socket.socket:
+        """A TCP connection to host:port inside the instance's namespace (if any), from the
+        local address `source` when given (an address the namespace has, e.g. one a
+        namespace_commands `ip addr add ... dev lo` put there): the server sees that client."""
+        sock = self._new_socket(_family(host))
+        try:
+            if source is not None:
+                sock.bind((source, 0))
+            sock.settimeout(self.greeting_timeout)
+            sock.connect((host, port))
+            sock.settimeout(None)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
     def _open_session(
-        self, listener: Listener, transcript: List[str], proxy_client: Optional[str]
+        self, listener: Listener, transcript: List[str], proxy_client: Optional[str],
+        source: Optional[str] = None,
     ) -> Tuple[Optional[_SmtpSession], Optional[Reply]]:
         """Connect (PROXY header and wrapper-mode TLS as the listener needs) and read the
         greeting, or say why there is none."""
@@ -1310,6 +1335,8 @@ class LivePostfix:
         offset = self._log_size()
         sock = self._new_socket(_family(listener.host))
         try:
+            if source is not None:
+                sock.bind((source, 0))
             sock.settimeout(self.greeting_timeout)
             sock.connect((listener.host, listener.port))
             sock.settimeout(None)
@@ -1601,16 +1628,18 @@ class LivePostfix:
         *,
         client: Optional[str] = DEFAULT_OUTSIDE_CLIENT,
         settle: float = 2.0,
+        source: Optional[str] = None,
     ) -> "Conversation":
         """A raw dialogue on a fresh connection, posing as `client` (XCLIENT; a PROXY header
         on haproxy listeners): for each (data, count), send `data` as it is (several commands
         at once, bare newlines, ...) and read `count` replies; a count of -1 reads until the
         server closes the connection or `settle` seconds pass without a reply. The replies are
-        in order; `failure` is set when there was no session (no greeting, XCLIENT refused)."""
+        in order; `failure` is set when there was no session (no greeting, XCLIENT refused).
+        `source`: connect from this local address (see `connect()`)."""
         listener = self._listener(service)
         transcript: List[str] = []
         replies: List[Tuple[Optional[int], str]] = []
-        session, failure = self._open_session(listener, transcript, client)
+        session, failure = self._open_session(listener, transcript, client, source)
         if session is None:
             return Conversation((), True, failure, tuple(transcript))
         closed = False
