@@ -64,7 +64,7 @@ def _github_steps() -> list[dict[str, Any]]:
 
 
 def _github_pfcheck_step() -> dict[str, Any]:
-    steps = [step for step in _github_steps() if "pfcheck " in step.get("run", "")]
+    steps = [step for step in _github_steps() if _pfcheck_lines(step.get("run", ""))]
     assert len(steps) == 1, steps
     return steps[0]
 
@@ -77,12 +77,20 @@ def _pfcheck_lines(script: str) -> list[str]:
     return [line.strip() for line in script.splitlines() if line.strip().startswith("pfcheck ")]
 
 
+GITLAB_MR_TEST = 'if [ "$CI_PIPELINE_SOURCE" = "merge_request_event" ]; then'
+
+
 def _pfcheck_commands() -> dict[str, list[str]]:
-    """Every pfcheck command line of both examples, as argument lists."""
+    """Every pfcheck command line of both examples, as argument lists.
+
+    GitLab's script has two paths: merge requests (`gitlab`, with --base) and the default
+    branch (`gitlab-default`, the whole repository), in that order of its if/else."""
     github = _pfcheck_lines(_github_pfcheck_step()["run"])
     gitlab = [line for item in _gitlab_job()["script"] for line in _pfcheck_lines(item)]
-    assert len(github) == 1 and len(gitlab) == 1, (github, gitlab)
-    return {"github": shlex.split(github[0]), "gitlab": shlex.split(gitlab[0])}
+    assert len(github) == 1 and len(gitlab) == 2, (github, gitlab)
+    assert GITLAB_MR_TEST in "\n".join(_gitlab_job()["script"])
+    return {"github": shlex.split(github[0]), "gitlab": shlex.split(gitlab[0]),
+            "gitlab-default": shlex.split(gitlab[1])}
 
 
 def _outputs(argv: list[str]) -> dict[str, Optional[str]]:
@@ -122,14 +130,25 @@ def test_github_workflow_has_the_essentials() -> None:
 def test_gitlab_ci_has_the_essentials() -> None:
     job = _gitlab_job()
     conditions = [rule.get("if", "") for rule in job["rules"]]
-    assert any(re.fullmatch(r'\$CI_PIPELINE_SOURCE\s*==\s*"merge_request_event"', c) for c in conditions), conditions
+    # Merge requests, and the default branch: the Code Quality widget compares the merge
+    # request's report with the target branch's latest one, so the target needs reports too.
+    assert len(conditions) == 2, conditions
+    assert re.fullmatch(r'\$CI_PIPELINE_SOURCE\s*==\s*"merge_request_event"', conditions[0]), conditions
+    assert re.fullmatch(r"\$CI_COMMIT_BRANCH\s*==\s*\$CI_DEFAULT_BRANCH", conditions[1]), conditions
+    assert all(set(rule) == {"if"} for rule in job["rules"]), job["rules"]  # no `when: never`, no manual
     assert str(job["variables"]["GIT_DEPTH"]) == "0"
     artifacts = job["artifacts"]
     assert artifacts["when"] == "always"  # keep the reports when pfcheck fails the job
-    outputs = _outputs(_pfcheck_commands()["gitlab"])
-    assert outputs["gitlab"] == artifacts["reports"]["codequality"]
-    assert outputs["junit"] == artifacts["reports"]["junit"]
-    assert "--base" in _pfcheck_commands()["gitlab"]
+    commands = _pfcheck_commands()
+    for path in ("gitlab", "gitlab-default"):  # both paths write the reports the job keeps
+        outputs = _outputs(commands[path])
+        assert outputs["gitlab"] == artifacts["reports"]["codequality"], path
+        assert outputs["junit"] == artifacts["reports"]["junit"], path
+        assert outputs["text"] is None, path  # the job log
+    assert "--base" in commands["gitlab"]
+    # The default branch judges the whole repository: nothing to compare with.
+    assert "--base" not in commands["gitlab-default"] and "--new-only" not in commands["gitlab-default"]
+    assert commands["gitlab-default"] == [t for t in commands["gitlab"] if t not in ("--base", "$base")]
 
 
 def _help_text() -> str:
@@ -140,7 +159,7 @@ def _help_text() -> str:
     return result.stdout
 
 
-@pytest.mark.parametrize("example", ["github", "gitlab"])
+@pytest.mark.parametrize("example", ["github", "gitlab", "gitlab-default"])
 def test_example_commands_use_only_listed_flags(example: str) -> None:
     help_text = _help_text()
     listed = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", help_text))
@@ -223,9 +242,13 @@ def _workspace(tmp: Path, env: dict[str, str]) -> tuple[Path, str]:
     return workspace, base
 
 
-def _run_script(tmp: Path, script: str, extra_env: dict[str, str]) -> CiRun:
+def _run_script(tmp: Path, script: str, extra_env: dict[str, str], checkout: Optional[str] = None) -> CiRun:
+    """Run `script` in the workspace, on the feature branch or, with `checkout`, on that branch
+    (as a branch pipeline of GitLab checks it out)."""
     env = _environment(tmp)
     workspace, base = _workspace(tmp, env)
+    if checkout is not None:
+        _git(workspace, env, "checkout", "-q", checkout)
     env.update(extra_env)
     result = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], cwd=workspace,
                             env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False)
@@ -287,7 +310,8 @@ def test_gitlab_example_runs_and_its_reports_parse(tmp_path: Path) -> None:
     job = _gitlab_job()
     script = "\n".join(job["script"])
     run = _run_script(tmp_path, script, {"CI_PIPELINE_SOURCE": "merge_request_event",
-                                         "CI_MERGE_REQUEST_TARGET_BRANCH_NAME": TARGET_BRANCH})
+                                         "CI_MERGE_REQUEST_TARGET_BRANCH_NAME": TARGET_BRANCH,
+                                         "CI_COMMIT_BRANCH": "", "CI_DEFAULT_BRANCH": TARGET_BRANCH})
     assert run.returncode == 1, str(run)
     assert "Traceback" not in run.stderr
     # The text format on stdout, for the job log.
@@ -318,3 +342,40 @@ def test_gitlab_example_runs_and_its_reports_parse(tmp_path: Path) -> None:
         [(case.get("classname"), case.get("name")) for case in failed]
     suites = [junit] if junit.tag == "testsuite" else list(junit.iter("testsuite"))
     assert sum(int(suite.get("failures", "0")) for suite in suites) == len(failed)
+
+
+def test_gitlab_example_on_the_default_branch_reports_the_whole_repository(tmp_path: Path) -> None:
+    """A push pipeline on the default branch: no merge request variables, no --base. The Code
+    Quality report it keeps is the one GitLab compares the next merge requests with."""
+    _require_tools()
+    job = _gitlab_job()
+    script = "\n".join(job["script"])
+    run = _run_script(tmp_path, script, {"CI_PIPELINE_SOURCE": "push", "CI_COMMIT_BRANCH": TARGET_BRANCH,
+                                         "CI_DEFAULT_BRANCH": TARGET_BRANCH}, checkout=TARGET_BRANCH)
+    assert run.returncode == 1, str(run)  # legacy-gw is unsafe on purpose
+    assert "Traceback" not in run.stderr
+    # Judged without a base: no findings marked new/existing, no comparison findings.
+    assert re.search(r"^hosts/legacy-gw/main\.cf:\d+:\d+: PF301 ", run.stdout, flags=re.M), str(run)
+    assert " (new)" not in run.stdout and " (existing)" not in run.stdout, str(run)
+    assert "PF203" not in run.stdout and "PF304" not in run.stdout, str(run)
+
+    reports = job["artifacts"]["reports"]
+    quality = json.loads((run.workspace / reports["codequality"]).read_bytes().decode("utf-8"))
+    located = [(issue["check_name"], issue["location"]["path"]) for issue in quality]
+    assert ("PF301", "hosts/legacy-gw/main.cf") in located, located
+    assert all(rule != "PF203" for rule, _path in located), located
+    junit = ET.parse(run.workspace / reports["junit"]).getroot()
+    assert any(case.find("failure") is not None for case in junit.iter("testcase"))
+
+    # The fingerprints on the default branch are those the merge request's report carries for
+    # the same findings: what lets the widget tell new findings from old ones.
+    (tmp_path / "mr").mkdir()
+    mr = _run_script(tmp_path / "mr", script, {"CI_PIPELINE_SOURCE": "merge_request_event",
+                                                "CI_MERGE_REQUEST_TARGET_BRANCH_NAME": TARGET_BRANCH})
+    assert mr.returncode == 1, str(mr)
+    mr_quality = json.loads((mr.workspace / reports["codequality"]).read_bytes().decode("utf-8"))
+    default_prints = {issue["fingerprint"] for issue in quality}
+    mr_only = [issue["check_name"] for issue in mr_quality if issue["fingerprint"] not in default_prints]
+    assert "PF203" in mr_only, mr_only  # the merge request's widening: new in the widget
+    legacy = {issue["fingerprint"] for issue in quality if issue["location"]["path"].startswith("hosts/legacy-gw/")}
+    assert legacy <= {issue["fingerprint"] for issue in mr_quality}  # old findings: unchanged in the widget
