@@ -115,10 +115,14 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
     root = tmp_path_factory.mktemp("fleet") / "repo"
     built = run.build_repo(root, DIRECTORIES, sources)
     (root / ".pfcheck.yaml").write_text("version: 1\n", encoding="utf-8")
-    _commit(root)
     dirs = built.directories
     widened = dirs[3] / "main.cf"
-    widened.write_bytes(widened.read_bytes() + b"\nmynetworks = 127.0.0.0/8 192.0.2.0/24\n")
+    # The base trusts loopback only (the last definition wins), whatever the source config
+    # trusts (without the corpus, the examples stand in, and legacy-gw trusts everyone).
+    before = widened.read_bytes()
+    widened.write_bytes(before + b"\nmynetworks = 127.0.0.0/8\n")
+    _commit(root)
+    widened.write_bytes(before + b"\nmynetworks = 127.0.0.0/8 192.0.2.0/24\n")
     commented = dirs[10] / "main.cf"
     commented.write_bytes(b"# reviewed\n" + commented.read_bytes())
     gone = next(d for d in dirs[20:] if (d / "master.cf").exists())
