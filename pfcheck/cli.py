@@ -130,37 +130,9 @@ BUILTIN_POLICY = "builtin"
 
 def _policy_lookup(policy_path: Optional[Path], profiles: Sequence[str] = (),
                    select: Sequence[str] = (), ignore: Sequence[str] = ()) -> PolicyLookup:
-    """A function from a config directory to the Policy that governs it (with the
-    command line's `--profile`s added to each policy's own, then narrowed by `--select` and
-    `--ignore`)."""
-    lookup = _profiled_lookup(policy_path, profiles)
-    if not select and not ignore:
-        return lookup
-    from pfcheck.policy.model import rule_specs, selected_codes
-
-    specs = rule_specs(_rules_registry())
-    try:
-        selected = selected_codes(_split_selectors(select), specs, "--select")
-        ignored = selected_codes(_split_selectors(ignore), specs, "--ignore")
-    except ValueError as error:
-        raise CliError(str(error)) from None
-    narrowed: dict[Optional[Path], Any] = {}
-
-    def with_selection(directory: Path) -> Any:
-        policy = lookup(directory)
-        if policy.path not in narrowed:
-            narrowed[policy.path] = policy.with_selection(selected, ignored, specs)
-        return narrowed[policy.path]
-
-    return with_selection
-
-
-def _split_selectors(values: Sequence[str]) -> list[str]:
-    return [part for value in values for part in value.split(",") if part.strip()]
-
-
-def _profiled_lookup(policy_path: Optional[Path], profiles: Sequence[str] = ()) -> PolicyLookup:
-    """The policy lookup of `--policy`, with the command line's `--profile`s."""
+    """A function from a config directory to the Policy that governs it, with the command
+    line's `--profile`s added to each policy's own, then narrowed by `--select`/`--ignore`
+    (each governing policy file adjusted once)."""
     from pfcheck.policy import PolicyResolver
 
     if policy_path is not None and str(policy_path) == BUILTIN_POLICY:
@@ -170,20 +142,32 @@ def _profiled_lookup(policy_path: Optional[Path], profiles: Sequence[str] = ()) 
         raise CliError(f"{policy_path}: policy file not found")
     else:
         lookup = PolicyResolver(_rules_registry(), policy_path=policy_path).policy_for
-    if not profiles:
+    if not profiles and not select and not ignore:
         return lookup
-    from pfcheck.policy.model import rule_specs
+    from pfcheck.policy.model import rule_specs, selected_codes
 
     specs = rule_specs(_rules_registry())
-    profiled: dict[Optional[Path], Any] = {}  # by policy file (None: the built-in policy)
+    try:
+        selected = selected_codes(_split_selectors(select), specs, "--select")
+        ignored = selected_codes(_split_selectors(ignore), specs, "--ignore")
+    except ValueError as error:
+        raise CliError(str(error)) from None
+    adjusted: dict[Optional[Path], Any] = {}  # by policy file (None: the built-in policy)
 
-    def with_profiles(directory: Path) -> Any:
+    def with_options(directory: Path) -> Any:
         policy = lookup(directory)
-        if policy.path not in profiled:
-            profiled[policy.path] = policy.with_profiles(tuple(profiles), specs)
-        return profiled[policy.path]
+        if policy.path not in adjusted:
+            changed = policy.with_profiles(tuple(profiles), specs) if profiles else policy
+            if selected or ignored:
+                changed = changed.with_selection(selected, ignored, specs)
+            adjusted[policy.path] = changed
+        return adjusted[policy.path]
 
-    return with_profiles
+    return with_options
+
+
+def _split_selectors(values: Sequence[str]) -> list[str]:
+    return [part for value in values for part in value.split(",") if part.strip()]
 
 
 def _check_version(text: Optional[str]) -> Optional[str]:
@@ -413,9 +397,10 @@ def _subcommand_position(argv: Sequence[str]) -> Optional[int]:
 def _relative(path: Any) -> str:
     """`path` relative to the working directory when it is below it, else as given."""
     try:
-        return os.path.relpath(path) if not os.path.relpath(path).startswith("..") else str(path)
+        relative = os.path.relpath(path)
     except ValueError:  # another drive (Windows)
         return str(path)
+    return str(path) if relative.startswith("..") else relative
 
 
 def _colour_wanted(choice: str) -> bool:

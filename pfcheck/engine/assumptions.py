@@ -14,6 +14,7 @@ from typing import Callable, Iterable
 
 from pfcheck.findings import Finding
 from pfcheck.policy.assume import Assumption
+from pfcheck.engine.suppress import rule_enabled
 from pfcheck.policy.model import Policy, Waiver
 from pfcheck.rules import engine_finding, policy_severity
 
@@ -103,7 +104,7 @@ def _unused_waivers(policy_file: Path, policy: Policy, display: Callable[[Path],
         return []
     found: list[Finding] = []
     for waiver in policy.waivers:
-        if waiver in used or waiver.expired(today) or not ran(waiver.rule) or not _enabled(policy, waiver.rule):
+        if waiver in used or waiver.expired(today) or not ran(waiver.rule) or not rule_enabled(policy, waiver.rule):
             continue
         service = f" service {waiver.service}" if waiver.service else ""
         found.append(engine_finding(
@@ -113,10 +114,3 @@ def _unused_waivers(policy_file: Path, policy: Policy, display: Callable[[Path],
             severity, parameter=None, actual=f"{waiver.rule} {waiver.path} {waiver.service or ''}".strip(),
         ))
     return found
-
-
-def _enabled(policy: Policy, code: str) -> bool:
-    try:
-        return policy.enabled(code)
-    except KeyError:
-        return False

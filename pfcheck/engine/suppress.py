@@ -177,7 +177,8 @@ def expired_waiver_findings(policy: Policy, policy_display: str, today: Optional
 # The engine step
 
 
-def _rule_enabled(policy: Policy, code: str) -> bool:
+def rule_enabled(policy: Policy, code: str) -> bool:
+    """Whether `policy` runs rule `code` (a policy built for other rules: it ran)."""
     try:
         return policy.enabled(code)
     except KeyError:  # a policy built for other rules: the rule ran
@@ -240,7 +241,7 @@ class Suppressor:
                       for s in (config.main_source, config.master_source) if s is not None}
         directives = self.directives(config)
         inline = apply_inline(findings, directives, policy.suppressions, self.rules,
-                              lambda code: _rule_enabled(policy, code), self.ran)
+                              lambda code: rule_enabled(policy, code), self.ran)
         hygiene = [f.with_(severity=s) for f in inline.hygiene
                    if (s := policy_severity(policy, f.code)) is not None]
         policy_display = self.display(Path(policy.path)) if policy.path else "<built-in policy>"

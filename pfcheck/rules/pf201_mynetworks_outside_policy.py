@@ -46,7 +46,7 @@ from pathlib import Path
 from pfcheck.postfix.addresses import IPV4, IPV6, ClientAddress, enabled_families, format_address
 from pfcheck.postfix.networks import AddressItem, AddressList, parse_address_list
 from pfcheck.postfix.witness import allowed_networks, witness_outside
-from pfcheck.rules.base import RuleContext, _displayed, make_finding
+from pfcheck.rules.base import RuleContext, make_finding
 from pfcheck.rules.program_scopes import rewrite_scope
 
 ID = "PF201"
@@ -109,7 +109,7 @@ def table_entry(ctx: RuleContext, item: Optional[AddressItem], address: str) -> 
     if not result.found or result.line is None:
         return ""
     key = f" (key {result.key})" if result.key and result.key != address else ""
-    return f"; its entry {_displayed(ctx, item.table.source)}:{result.line}{key} matches"
+    return f"; its entry {ctx.display(item.table.source)}:{result.line}{key} matches"
 
 
 def trusted_list(ctx: RuleContext, scope: Any, value: str) -> AddressList:
