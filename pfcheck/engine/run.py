@@ -9,7 +9,6 @@ which findings fail the run. Rendering is the caller's (pfcheck/cli.py, pfcheck/
 """
 from __future__ import annotations
 
-import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Generator, Iterable, Iterator, Optional
@@ -31,6 +30,7 @@ from pfcheck.rules import BASE_COMPARISON_RULES, DIRECTORY_RULES, policy_severit
 from pfcheck.rules.base import RuleContext
 
 if TYPE_CHECKING:  # imported where used: a run without --base / --baseline needs neither
+    import datetime
     from pfcheck.engine.baseline import BaselineStep
     from pfcheck.engine.git_base import BaseRevision
 
