@@ -32,7 +32,33 @@ class CliError(Exception):
     """A one-line error for the user; exit 2."""
 
 
+def _help_width() -> int:
+    """The width argparse would wrap help at (shutil.get_terminal_size()'s reading, minus 2),
+    without importing shutil, which argparse imports for every argument it adds (~1 ms of a
+    hook run that never prints help)."""
+    try:
+        columns = int(os.environ.get("COLUMNS", ""))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return (columns or 80) - 2
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: Optional[int] = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position, _help_width() if width is None else width)
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> "None":  # type: ignore[override]
         raise CliError(f"{self.prog}: {message} (see --help)")
 

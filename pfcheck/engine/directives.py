@@ -24,7 +24,6 @@ A directive with any problem (bad syntax, unknown rule, missing reason, misplace
 """
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,6 +83,8 @@ class RuleNames:
         """` (did you mean "X"?)` or the empty string; codes compare case-insensitively, ties go
         to the first in registry order. The suppression rules, which no directive may name,
         are never suggested."""
+        import difflib  # only for a directive naming an unknown rule
+
         usable = {code: name for code, name in self.names.items() if code not in SUPPRESSION_RULE_IDENTITIES}
         scored = [
             (difflib.SequenceMatcher(None, probe, candidate).ratio(), candidate)
@@ -159,6 +160,8 @@ def _parse_directive_body(body: str, rules: RuleNames) -> _Parsed:
         return _Parsed("", problem='expected ignore[CODE] reason="..." after "pfcheck:"', problem_offset=index)
     action = word.group().lower()
     if action not in ACTIONS:
+        import difflib
+
         close = difflib.get_close_matches(action, ACTIONS, n=1, cutoff=0.6)
         hint = f' (did you mean "{close[0]}"?)' if close else ""
         return _Parsed(

@@ -9,7 +9,6 @@ which findings fail the run. Rendering is the caller's (pfcheck/cli.py, pfcheck/
 """
 from __future__ import annotations
 
-import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Generator, Iterable, Iterator, Optional
@@ -31,6 +30,7 @@ from pfcheck.rules import BASE_COMPARISON_RULES, DIRECTORY_RULES, policy_severit
 from pfcheck.rules.base import RuleContext
 
 if TYPE_CHECKING:  # imported where used: a run without --base / --baseline needs neither
+    import datetime
     from pfcheck.engine.baseline import BaselineStep
     from pfcheck.engine.git_base import BaseRevision
 
@@ -105,9 +105,10 @@ def lint(paths: Iterable[str], options: LintOptions, policies: PolicyLookup) -> 
     """Lint paths. `policies(directory)` returns the Policy governing a directory."""
     paths = list(paths)
     cwd = Path.cwd()
+    _DISPLAYED.clear()  # files may have moved since an earlier run in this process
 
     def display(path: Path) -> str:  # the form every finding gives its path
-        return display_path(path, cwd)
+        return _display(path, cwd)
 
     suppressor = Suppressor(display, _baseline_step(options, cwd, display), options.today,
                             comparing=options.base is not None)
@@ -206,8 +207,21 @@ def load_target(target: Target, version: str) -> ConfigDir:
     return load_config_dir(target.directory, version=version, main_source=main_source, master_source=master_source)
 
 
+#: (path, cwd) -> display_path() within one run: each finding names its file, and resolving
+#: it (symlinks, the repository root above it) takes several stat() calls.
+_DISPLAYED: dict[tuple[Path, Path], str] = {}
+
+
+def _display(path: Path, cwd: Path) -> str:
+    key = (path, cwd)
+    shown = _DISPLAYED.get(key)
+    if shown is None:
+        shown = _DISPLAYED[key] = display_path(path, cwd)
+    return shown
+
+
 def _rule_context(config: ConfigDir, target: Target, cwd: Path) -> RuleContext:
-    return RuleContext(config, find_repo_root(target.directory), display=lambda p: display_path(p, cwd))
+    return RuleContext(config, find_repo_root(target.directory), display=lambda p: _display(p, cwd))
 
 
 # --- rules --------------------------------------------------------------------------------

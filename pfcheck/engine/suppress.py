@@ -17,7 +17,6 @@ in `Suppressed` records.
 """
 from __future__ import annotations
 
-import datetime
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ from pfcheck.rules import BASE_COMPARISON_RULES, engine_finding, policy_severity
 COMPARISON_CODES = frozenset(module.ID for module in BASE_COMPARISON_RULES)
 
 if TYPE_CHECKING:  # imported where used: a run without --baseline / --write-baseline needs neither
+    import datetime
     from pfcheck.engine.baseline import BaselineStep
 
 #: The findings this module reports (the rules' documentation: pfcheck/rules/pf90[124]_*.py).

@@ -12,7 +12,7 @@ policies, the function that evaluates one) is never pickled; only results travel
 from __future__ import annotations
 
 import os
-import threading
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Generator, Generic, Optional, TypeVar
 
@@ -48,7 +48,11 @@ def _available_cpus() -> int:
 def worker_count(jobs: Optional[int], directories: int) -> int:
     """How many processes evaluate rules: 1 means here, serially. `jobs` forces a count
     (`LintOptions.jobs`); None chooses one per CPU for runs with many directories."""
-    if jobs is None and (directories < PARALLEL_MIN_DIRECTORIES or threading.active_count() > 1):
+    # A process that never imported threading runs no other thread (and a plain run need not
+    # pay for importing it).
+    threading = sys.modules.get("threading")
+    if jobs is None and (directories < PARALLEL_MIN_DIRECTORIES
+                         or (threading is not None and threading.active_count() > 1)):
         return 1  # (forking a process that runs other threads can deadlock the child)
     import multiprocessing  # only now: a small run does not pay for its import
 

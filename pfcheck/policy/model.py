@@ -4,18 +4,20 @@ and assumptions. Reading and validating YAML is elsewhere (yaml_safe.py, validat
 """
 from __future__ import annotations
 
-import datetime
 import ipaddress
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Union
 
 from pfcheck.findings import Severity
 from pfcheck.policy.assume import NO_ASSUMPTIONS, Assumptions
 from pfcheck.policy.globs import glob_regex
 from pfcheck.policy.networks import Network, network_text, parse_policy_network
+
+if TYPE_CHECKING:  # annotations; imported where a date is needed (a waiver with expires:)
+    import datetime
 
 
 # --------------------------------------------------------------------------------------------
@@ -270,7 +272,11 @@ class Waiver:
     def expired(self, today: Optional[datetime.date] = None) -> bool:
         if self.expires is None:
             return False
-        return (today or datetime.date.today()) > self.expires
+        if today is None:
+            import datetime
+
+            today = datetime.date.today()
+        return today > self.expires
 
     def matches(self, rule: str, relative_path: str, service: Optional[str] = None) -> bool:
         """Whether this waiver covers a finding (expiry aside). `relative_path` is POSIX,

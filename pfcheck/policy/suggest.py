@@ -1,7 +1,6 @@
 """Did-you-mean for policy keys, rule names and assumption results."""
 from __future__ import annotations
 
-import difflib
 from typing import Iterable
 
 
@@ -10,6 +9,8 @@ def suggest(word: str, candidates: Iterable[str]) -> str:
 
     Ties go to the candidate listed first (registry order), not to difflib's reverse order.
     """
+    import difflib  # only when there is something to suggest for
+
     best, best_score = "", 0.0
     for candidate in candidates:
         matcher = difflib.SequenceMatcher(None, word.lower(), candidate.lower())

@@ -28,8 +28,21 @@ STR, INT, BOOL, NULL, MAP, SEQ = (_TAG + name for name in ("str", "int", "bool",
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 _INT = re.compile(r"0|[1-9][0-9]*")
 _KEY = re.compile(r'(?:([A-Za-z_][A-Za-z0-9_\-]*)|"([^"\\]*)")(:)(?= |$)')
-#: Characters YAML 1.2 does not allow in a stream (ruamel.yaml's reader refuses them).
-_NOT_PRINTABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+#: ASCII characters YAML 1.2 does not allow in a stream (ruamel.yaml's reader refuses them).
+#: Beyond ASCII, what YAML allows is tested per distinct character (_printable_beyond_ascii):
+#: one pattern for all of Unicode cost ~2 ms to compile on every run.
+_NOT_PRINTABLE_ASCII = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _printable_beyond_ascii(text: str) -> bool:
+    """Whether every non-ASCII character of `text` is one YAML 1.2 allows in a stream
+    (#x85, #xA0-#xD7FF, #xE000-#xFFFD, #x10000-#x10FFFF)."""
+    for character in set(text):
+        point = ord(character)
+        if point > 0x7F and not (point == 0x85 or 0xA0 <= point <= 0xD7FF or 0xE000 <= point <= 0xFFFD
+                                 or point >= 0x10000):
+            return False
+    return True
 #: Deeper block nesting is left to ruamel.yaml (and its error for very deep documents).
 MAX_DEPTH = 32
 _BOOLS = frozenset({"true", "True", "TRUE", "false", "False", "FALSE"})
@@ -119,7 +132,8 @@ def _flow_mapping(text: str, line: int, column: int) -> Node:
 
 def compose_plain(text: str) -> Optional[Node]:
     """The root node of `text`, or None when the text is outside the subset (or empty)."""
-    if "\t" in text or "\r" in text or _NOT_PRINTABLE.search(text):
+    if "\t" in text or "\r" in text or _NOT_PRINTABLE_ASCII.search(text) \
+            or not (text.isascii() or _printable_beyond_ascii(text)):
         return None
     lines = []
     for number, raw in enumerate(text.split("\n")):

@@ -2,11 +2,10 @@
 a `PolicyError` at the node's line and column, with a did-you-mean where one is close."""
 from __future__ import annotations
 
-import datetime
 import re
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Union
 
 from pfcheck.findings import Severity
 from pfcheck.policy.assume import NO_ASSUMPTIONS, parse_assume
@@ -14,6 +13,9 @@ from pfcheck.policy.model import BOOLEAN, DEFAULT_POSTFIX_VERSION, FAIL_ON_WORDS
 from pfcheck.policy.networks import network_text, parse_policy_network
 from pfcheck.policy.suggest import suggest
 from pfcheck.policy.yaml_safe import TAG_BOOL, TAG_FLOAT, TAG_INT, TAG_MAP, TAG_MERGE, TAG_NULL, TAG_SEQ, TAG_STR, TAG_TIMESTAMP, node_position, node_tag
+
+if TYPE_CHECKING:
+    import datetime
 
 
 # --------------------------------------------------------------------------------------------
@@ -423,6 +425,8 @@ class PolicyValidator:
         if tag in (TAG_TIMESTAMP, TAG_STR):
             text = str(node.value).strip()
             if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+                import datetime  # only a policy with expires: needs it
+
                 try:
                     return datetime.date.fromisoformat(text)
                 except ValueError as error:

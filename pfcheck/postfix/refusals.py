@@ -16,7 +16,7 @@ from pfcheck.postfix.expand import ExpansionError, expand
 from pfcheck.postfix.param_types import GLOBAL, TLS, Refusal
 
 if TYPE_CHECKING:
-    from pfcheck.postfix.config import Scope
+    from pfcheck.postfix.config import Scope, Value
 
 
 def candidate_names(scope: "Scope") -> set[str]:
@@ -29,8 +29,12 @@ def candidate_names(scope: "Scope") -> set[str]:
         return scope.differing_names() & _checked_names(config.version)
     names = config.__dict__.get("_refusal_candidates")
     if names is None:
-        names = config.__dict__["_refusal_candidates"] = {
-            name for name in _checked_names(config.version) if name in config.main}
+        checked, main = _checked_names(config.version), config.main
+        if len(main) < len(checked):  # the usual main.cf: its few names, each asked of the table
+            names = {name for name in main.names() if name in checked}
+        else:  # a huge main.cf: each table name asked of it
+            names = {name for name in checked if name in main}
+        config.__dict__["_refusal_candidates"] = names
     return set(names)
 
 
@@ -38,6 +42,18 @@ def candidate_names(scope: "Scope") -> set[str]:
 def _checked_names(version: str) -> frozenset[str]:
     series = defaults.series_of(version)
     return frozenset(param_types.parameter_types(series)) | frozenset(_referring_defaults(series))
+
+
+def _evaluated(scope: "Scope", name: str) -> "Value":
+    """scope.evaluate(name), kept on the scope for this module: a scope's refusals read each
+    candidate two or three times (the check, the table entry, a derived default), and
+    Scope.evaluate() keeps nothing. At most the candidates and the names their defaults refer
+    to are kept (bounded by the type table, ~900 names, however large main.cf is)."""
+    values: Dict[str, "Value"] = scope.__dict__.setdefault("_refusal_values", {})
+    value = values.get(name)
+    if value is None:
+        value = values[name] = scope.evaluate(name)
+    return value
 
 
 def _default_unit(scope: "Scope", name: str) -> str:
@@ -73,7 +89,7 @@ def _scope_refusals(scope: "Scope", program: Optional[str]) -> Dict[str, Refusal
     found: Dict[str, Refusal] = {}
     names = candidate_names(scope)
     for name in sorted(names - read_only - _HOST_NAMES):
-        value = scope.evaluate(name)
+        value = _evaluated(scope, name)
         if value.error is not None or value.origin.is_default:
             continue
         for entry in param_types.types_of(name, version):
@@ -87,7 +103,7 @@ def _scope_refusals(scope: "Scope", program: Optional[str]) -> Dict[str, Refusal
     # smtpd_restriction_classes without definitions: PF303 (the relay evaluator reads them).
 
     def is_set(name: str) -> bool:
-        return not scope.evaluate(name).origin.is_default
+        return not _evaluated(scope, name).origin.is_default
 
     if scope.service is not None and not scope.differing_names() & param_types.GLOBAL_REFUSAL_INPUTS:
         return found
@@ -99,7 +115,7 @@ def _scope_refusals(scope: "Scope", program: Optional[str]) -> Dict[str, Refusal
     if hostname_refusal is not None:
         found.setdefault(hostname_refusal.name, hostname_refusal)
     for name, refusal in param_types.global_refusals(scope.value, is_set, version, config_directory).items():
-        if name not in found and scope.evaluate(name).error is None:
+        if name not in found and _evaluated(scope, name).error is None:
             found[name] = refusal
     return found
 
@@ -139,7 +155,7 @@ def _entry_refusal(scope: "Scope", entry: param_types.ParamType,
                    program: Optional[str]) -> Optional[tuple[str, tuple[str, ...]]]:
     """(fatal text, readers) for the scope's value of one table entry, or None."""
     name, version = entry.name, scope.config.version
-    value = scope.evaluate(name)
+    value = _evaluated(scope, name)
     text = value.raw if entry.kind == "raw" else value.expanded
     message = param_types.check_typed(entry, text, version, lambda: _default_unit(scope, name))
     if message is not None:
@@ -193,7 +209,7 @@ def _derived_refusals(scope: "Scope", program: Optional[str], names: set[str], f
         if referenced in found:
             continue
         for name in referring.get(referenced, ()):
-            value = scope.evaluate(name)
+            value = _evaluated(scope, name)
             if not value.origin.is_default or value.error is not None:
                 continue
             refusal = None

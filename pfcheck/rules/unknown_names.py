@@ -52,23 +52,56 @@ def _lowered(ctx: RuleContext) -> dict[str, str]:
     return cached  # type: ignore[no-any-return]
 
 
+#: Candidate tuples seen in this process -> a token, and (name, token) -> suggestion: the
+#: hosts of a fleet share their version and services, and mostly their misspellings, and a
+#: did-you-mean search over ~1,000 names costs ~10 ms. Both are emptied together when either
+#: is full (tokens are never reused, so no stale answer survives).
+_CANDIDATE_TOKENS: dict[Tuple[str, ...], int] = {}
+_SUGGESTIONS: dict[Tuple[str, int], Optional[str]] = {}
+_MAX_CANDIDATE_SETS = 32
+_MAX_SUGGESTIONS = 4096
+_next_token = [0]
+
+
+def _candidates_token(ctx: RuleContext) -> int:
+    token = ctx.cache.get("unknown_names.token")
+    if token is None:
+        candidates = _candidates(ctx)
+        token = _CANDIDATE_TOKENS.get(candidates)
+        if token is None:
+            if len(_CANDIDATE_TOKENS) >= _MAX_CANDIDATE_SETS or len(_SUGGESTIONS) >= _MAX_SUGGESTIONS:
+                _CANDIDATE_TOKENS.clear()
+                _SUGGESTIONS.clear()
+            token = _CANDIDATE_TOKENS[candidates] = _next_token[0]
+            _next_token[0] += 1
+        ctx.cache["unknown_names.token"] = token
+    return token  # type: ignore[no-any-return]
+
+
 def suggestion(ctx: RuleContext, name: str) -> Optional[str]:
     """The known parameter of the target version `name` is most likely a misspelling of."""
     key = f"unknown_names.suggest.{name}"
     if key not in ctx.cache:
-        import difflib  # only when a config has an unknown name: keeps plain runs lean
-
-        candidates = _candidates(ctx)
-        # Names are case-sensitive (`Disable_VRFY_Command` is unused): a case-only difference
-        # scores low with difflib but is the likeliest intent.
-        lowered = _lowered(ctx).get(name.lower())
-        # A ratio of at least SUGGEST_CUTOFF needs the shorter name to be at least
-        # cutoff / (2 - cutoff) of the longer: the other lengths cannot match.
-        factor = SUGGEST_CUTOFF / (2 - SUGGEST_CUTOFF)
-        near = [c for c in candidates if min(len(c), len(name)) >= factor * max(len(c), len(name))]
-        matches = [lowered] if lowered else difflib.get_close_matches(name, near, n=1, cutoff=SUGGEST_CUTOFF)
-        ctx.cache[key] = matches[0] if matches else None
+        shared = (name, _candidates_token(ctx))
+        if shared not in _SUGGESTIONS:
+            _SUGGESTIONS[shared] = _closest(ctx, name)
+        ctx.cache[key] = _SUGGESTIONS[shared]
     return ctx.cache[key]  # type: ignore[no-any-return]
+
+
+def _closest(ctx: RuleContext, name: str) -> Optional[str]:
+    import difflib  # only when a config has an unknown name: keeps plain runs lean
+
+    candidates = _candidates(ctx)
+    # Names are case-sensitive (`Disable_VRFY_Command` is unused): a case-only difference
+    # scores low with difflib but is the likeliest intent.
+    lowered = _lowered(ctx).get(name.lower())
+    # A ratio of at least SUGGEST_CUTOFF needs the shorter name to be at least
+    # cutoff / (2 - cutoff) of the longer: the other lengths cannot match.
+    factor = SUGGEST_CUTOFF / (2 - SUGGEST_CUTOFF)
+    near = [c for c in candidates if min(len(c), len(name)) >= factor * max(len(c), len(name))]
+    matches = [lowered] if lowered else difflib.get_close_matches(name, near, n=1, cutoff=SUGGEST_CUTOFF)
+    return matches[0] if matches else None
 
 
 def client_suggestion(name: str, db_type: str, version: str) -> Optional[str]:
