@@ -10,9 +10,10 @@ A fix is kept only when all of this holds (`_prove`), else it is refused with th
 
 * the fixed finding is gone (same rule, file, listener and parameter);
 * every scope's effective configuration (main.cf, and each master.cf service with its `-o`
-  overlay: every parameter main.cf or a `-o` sets, and those `show` always lists, expanded
-  as the daemons expand them) is identical except the fix's one parameter, and so are the
-  master.cf entries (fields, other `-o` options) and how each listener is reached;
+  overlay: every parameter main.cf or a `-o` sets, those `show` always lists and every
+  default with a `$`, expanded as the daemons expand them) is identical except the fix's one
+  parameter (and its unset aliases, `_aliases`), and so are the master.cf entries (fields,
+  other `-o` options) and how each listener is reached;
 * the client-trust and relay findings (PF2xx, PF3xx) are the same: a fix never changes trust
   or relaying on its own;
 * the fix writes no `# pfcheck:` directive (that would change what is suppressed), touches
@@ -34,6 +35,7 @@ from typing import Optional, Sequence
 
 from pfcheck.engine.run import DirectoryResult, LintOptions, LintResult, load_target, run_rules
 from pfcheck.findings import Finding
+from pfcheck.postfix import defaults
 from pfcheck.postfix.config import ALWAYS_SHOWN, ConfigDir
 from pfcheck.postfix.edits import Fix, apply_edits
 from pfcheck.postfix.source import decode, read_bounded
@@ -185,12 +187,24 @@ def _prove(before: _State, after: _State, finding: Finding, fix: Fix) -> Optiona
     for label, wanted in _names(after.config).items():
         names.setdefault(label, set()).update(wanted)
     old, new = _values(before.config, names), _values(after.config, names)
-    changed = sorted({key for key in old.keys() | new.keys() if old.get(key) != new.get(key) and key[1] != fix.parameter})
+    intended = {fix.parameter} | _aliases(before.config, fix.parameter) & _aliases(after.config, fix.parameter)
+    changed = sorted({key for key in old.keys() | new.keys() if old.get(key) != new.get(key) and key[1] not in intended})
     if changed:
         shown = ", ".join(f"{name} ({label})" for label, name in changed[:_NAMED_CHANGES])
         more = f" and {len(changed) - _NAMED_CHANGES} more" if len(changed) > _NAMED_CHANGES else ""
         return f"the fix would also change {shown}{more}, not only {fix.parameter}"
     return None
+
+
+def _aliases(config: ConfigDir, parameter: str) -> set[str]:
+    """Parameters that are `parameter` under another name: Postfix's default is `$parameter`
+    (postscreen_disable_vrfy_command = $disable_vrfy_command) and neither main.cf nor a `-o`
+    sets them. They follow the fix by Postfix's own design; a value someone wrote that
+    expands `$parameter` is no alias, and a change to it refuses the fix."""
+    spellings = {f"${parameter}", f"${{{parameter}}}", f"$({parameter})"}
+    builtin = defaults.builtin_defaults(config.version)
+    return {name for name, raw in builtin.items()
+            if raw.strip() in spellings and name not in config.main and name not in config.overridden_names}
 
 
 def _guarded(findings: list[Finding]) -> list[tuple[str, ...]]:
@@ -212,9 +226,12 @@ def _structure(config: ConfigDir, parameter: str) -> list[tuple[object, ...]]:
 
 
 def _names(config: ConfigDir) -> dict[str, set[str]]:
-    """Per scope, the names compared: every name main.cf or a `-o` sets and those `show`
-    always lists; a service scope differs from main.cf's only in its differing_names()."""
-    names = {"main.cf": set(config.main.names()) | set(ALWAYS_SHOWN) | set(config.overridden_names)}
+    """Per scope, the names compared: every name main.cf or a `-o` sets, those `show` always
+    lists, and every default that expands `$`; a service scope differs from main.cf's only in
+    its differing_names()."""
+    # Defaults with a `$` are the only unset values a fix can change (by expansion).
+    expanding = {name for name, raw in defaults.builtin_defaults(config.version).items() if "$" in raw}
+    names = {"main.cf": set(config.main.names()) | set(ALWAYS_SHOWN) | set(config.overridden_names) | expanding}
     for service in config.master.services:
         names[service.key] = config.scope(service).differing_names() | {o.name for o in service.overrides}
     return names

@@ -277,9 +277,16 @@ def drop_overrides(source: SourceText, service: Service, name: str, description:
     edits: list[Edit] = []
     for start, end, _word, attached in tokens:
         option = start if attached else text.rfind("-o", 0, start)
-        segment_start = physical.logical.starts[physical.segment_of(option)]
-        begin = option
+        segment = physical.segment_of(option)
+        segment_start, segment_end = physical.logical.starts[segment], physical.segment_end(segment)
+        begin, finish = option, end
         while begin > segment_start and text[begin - 1] in POSTFIX_SPACE:
             begin -= 1
-        edits.extend(physical.replace(source.path, begin, end, ""))
+        following = finish
+        while following < segment_end and text[following] in POSTFIX_SPACE:
+            following += 1
+        if begin == segment_start and segment > 0 and following < segment_end:
+            # First on a continuation line with more after it: keep the line's indentation.
+            begin, finish = option, following
+        edits.extend(physical.replace(source.path, begin, finish, ""))
     return Fix(name, description, tuple(edits))
