@@ -19,7 +19,7 @@ from typing import Callable
 import pytest
 
 from pfcheck.cli import main
-from tests.support.live_postfix import ACCEPTED, DISABLED, live_postfix  # noqa: F401  (pytest fixture)
+from tests.support.live_postfix import ACCEPTED, DISABLED, HELPER_SERVICES, live_postfix  # noqa: F401  (pytest fixture)
 from tests.support.postfix_oracle import need_postconf, postconf
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,9 +129,11 @@ def test_vrfy_answers_502_after_the_fix(tmp_path: Path, capsys: pytest.CaptureFi
                                     "smtpd_recipient_restrictions =\n")
     (source / "master.cf").write_text("smtp inet n - n - - smtpd\n  -o disable_vrfy_command=no\n")
     directory = _copy(source, tmp_path / "repo")
-    before = live_postfix((directory / "main.cf").read_text(), (directory / "master.cf").read_text())
-    assert before.vrfy().outcome == ACCEPTED  # type: ignore[attr-defined]
+    # The live instance also needs the unix helper services (the fixed files stay as fixed).
+    before = live_postfix((directory / "main.cf").read_text(), (directory / "master.cf").read_text() + HELPER_SERVICES)
+    reply = before.vrfy()  # type: ignore[attr-defined]
+    assert reply.outcome == ACCEPTED, reply.transcript
     before.stop()  # type: ignore[attr-defined]
     assert _fix(directory, capsys, monkeypatch) == {"disable_vrfy_command"}
-    after = live_postfix((directory / "main.cf").read_text(), (directory / "master.cf").read_text())
+    after = live_postfix((directory / "main.cf").read_text(), (directory / "master.cf").read_text() + HELPER_SERVICES)
     assert after.vrfy().outcome == DISABLED  # type: ignore[attr-defined]
