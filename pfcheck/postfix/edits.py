@@ -242,14 +242,22 @@ def _override_tokens(physical: _Physical, service: Service, name: str) -> list[t
     return found
 
 
-def set_override_value(source: SourceText, service: Service, name: str, value: str, description: str) -> Optional[Fix]:
-    """Set the value of the service's last `-o name=...` in place (plain, attached or braced)."""
+def _overrides_of(source: SourceText, service: Service,
+                  name: str) -> Optional[tuple[_Physical, list[tuple[int, int, str, bool]]]]:
+    """The entry's physical lines and its `-o name=...` tokens; None when there are none."""
     physical = _service_line(source, service)
     if physical is None:
         return None
     tokens = _override_tokens(physical, service, name)
-    if not tokens:
+    return (physical, tokens) if tokens else None
+
+
+def set_override_value(source: SourceText, service: Service, name: str, value: str, description: str) -> Optional[Fix]:
+    """Set the value of the service's last `-o name=...` in place (plain, attached or braced)."""
+    found = _overrides_of(source, service, name)
+    if found is None:
         return None
+    physical, tokens = found
     start, end, text, attached = tokens[-1]
     equals = text.find("=")
     if equals < 0:
@@ -267,12 +275,10 @@ def set_override_value(source: SourceText, service: Service, name: str, value: s
 def drop_overrides(source: SourceText, service: Service, name: str, description: str) -> Optional[Fix]:
     """Remove every `-o name=...` of the service, with the blank before it (and the line, when
     the option was alone on a continuation line)."""
-    physical = _service_line(source, service)
-    if physical is None:
+    found = _overrides_of(source, service, name)
+    if found is None:
         return None
-    tokens = _override_tokens(physical, service, name)
-    if not tokens:
-        return None
+    physical, tokens = found
     text = physical.logical.text
     edits: list[Edit] = []
     for start, end, _word, attached in tokens:
