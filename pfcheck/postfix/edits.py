@@ -206,14 +206,23 @@ def move_comment_above(main: MainCf, source: SourceText, name: str, description:
 
 
 def _service_line(source: SourceText, service: Service) -> Optional[_Physical]:
-    """The physical lines of a master.cf entry."""
-    for logical in logical_lines(source.text):
-        if logical.line == service.line:
-            base = 0
-            for _ in range(service.line - 1):
-                base = source.text.index("\n", base) + 1
-            return _Physical(source.text, logical, base)
-    return None
+    """The physical lines of a master.cf entry. The entries' logical lines and the offsets of
+    the physical lines are found once per text (a master.cf may have 100,000 entries, each
+    with a fixable finding)."""
+    index = source.__dict__.get("_entries_for_edits")
+    if index is None or index[0] is not source.text:
+        by_line = {logical.line: logical for logical in logical_lines(source.text)}
+        line_starts = [0]
+        position = source.text.find("\n")
+        while position >= 0:
+            line_starts.append(position + 1)
+            position = source.text.find("\n", position + 1)
+        index = source.__dict__["_entries_for_edits"] = (source.text, by_line, line_starts)
+    _text, by_line, line_starts = index
+    logical = by_line.get(service.line)
+    if logical is None or service.line > len(line_starts):
+        return None
+    return _Physical(source.text, logical, line_starts[service.line - 1])
 
 
 def _override_tokens(physical: _Physical, service: Service, name: str) -> list[tuple[int, int, str, bool]]:
