@@ -121,6 +121,12 @@ def _lint_parser() -> argparse.ArgumentParser:
     parser.add_argument("--base", metavar="REV", help="compare with git revision REV (e.g. the merge base): report PF203/PF304 and mark findings new or existing; '--base HEAD' before the first commit means no base")
     parser.add_argument("--new-only", action="store_true", help="with --base: only findings that are new since REV fail the run")
     parser.add_argument("--changed-only", action="store_true", help="with --base: judge only the config directories whose files differ from REV (git blob ids), as if only they were named; the others have no new finding")
+    # --- fixes (pfcheck/engine/fixing.py) ---
+    fixing = parser.add_mutually_exclusive_group()
+    fixing.add_argument("--fix", action="store_true",
+                        help="apply the fixes pfcheck can prove (findings marked [*]) to the files, then report what remains")
+    fixing.add_argument("--diff", action="store_true",
+                        help="print the proven fixes as a unified diff instead of writing them (exit 1 when there is something to fix)")
     # --- selection and output conventions (ruff's names) ---
     parser.add_argument("--select", action="append", default=[], metavar="RULES",
                         help="run only these rules: codes, code prefixes (PF3), names or ALL, comma-separated, repeatable "
@@ -373,7 +379,18 @@ def cmd_lint(argv: Sequence[str]) -> int:
         raise CliError("--new-only needs --base REV")
     if args.changed_only and not args.base:
         raise CliError("--changed-only needs --base REV")
-    result = lint(args.paths or ["."], options, _policy_lookup(args.policy, args.profiles, args.select, args.ignore))
+    if (args.fix or args.diff) and (args.base or args.write_baseline):
+        raise CliError(f"{'--fix' if args.fix else '--diff'} cannot be combined with "
+                       f"{'--base' if args.base else '--write-baseline'}: fix first, then compare or record")
+    paths = args.paths or ["."]
+    policies = _policy_lookup(args.policy, args.profiles, args.select, args.ignore)
+    result = lint(paths, options, policies)
+    if args.fix or args.diff:
+        outcome = _apply_fixes(result, options, paths, write=args.fix)
+        if args.diff:
+            return EXIT_FINDINGS if outcome.changes and not args.exit_zero else EXIT_CLEAN
+        if outcome.changes:  # report what remains, as the files now read
+            result = lint(paths, options, policies)
     if result.baseline_written is not None and not args.quiet:
         sys.stderr.write(f"pfcheck: wrote {result.baseline_written} baseline entries to {args.write_baseline}\n")
     rules = {code: RuleInfo.from_module(module) for code, module in _rules_registry().items()}
@@ -396,6 +413,35 @@ def cmd_lint(argv: Sequence[str]) -> int:
             output.parent.mkdir(parents=True, exist_ok=True)
             output.write_text(text, encoding="utf-8")
     return EXIT_FINDINGS if result.failed and not args.exit_zero else EXIT_CLEAN
+
+
+def _apply_fixes(result: Any, options: Any, paths: Sequence[str], write: bool) -> Any:
+    """--fix / --diff: plan the proven fixes, say on stderr what was refused and why, then
+    write the files (--fix) or print the diff to stdout (--diff)."""
+    from pfcheck.engine.fixing import ChangedMeanwhile, plan_fixes, unified_diff, write_changes
+
+    outcome = plan_fixes(result, options, paths)
+    for refusal in outcome.refused:
+        finding = refusal.finding
+        sys.stderr.write(f"pfcheck: {finding.path}:{finding.line}:{finding.column}: {finding.code} not fixed: "
+                         f"{refusal.reason}\n")
+    files = len(outcome.changes)
+    if not write:
+        sys.stdout.buffer.write(unified_diff(outcome.changes).encode("utf-8", "surrogateescape"))
+        sys.stdout.flush()
+        sys.stderr.write(f"pfcheck: would fix {_count(len(outcome.fixed), 'finding')} in {_count(files, 'file')}\n")
+        return outcome
+    try:
+        written = write_changes(outcome.changes)
+    except ChangedMeanwhile as error:
+        raise CliError(str(error)) from None
+    sys.stderr.write(f"pfcheck: fixed {_count(len(outcome.fixed), 'finding')} in {_count(len(written), 'file')}"
+                     + (f" ({', '.join(written)})" if written else "") + "\n")
+    return outcome
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 #: Global options that take a value (`--policy FILE`): a subcommand name right after one is

@@ -59,6 +59,9 @@ class Finding:
     #: Compliance control ids this finding answers under the policy's profiles
     #: (pfcheck/compliance.py); not part of a finding's identity either.
     controls: tuple[str, ...] = field(default=(), compare=False)
+    #: Whether the rule has a fix for this finding (`pfcheck --fix`, which applies it only once
+    #: it is proven: pfcheck/engine/fixing.py); not part of a finding's identity either.
+    fixable: bool = field(default=False, compare=False)
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:

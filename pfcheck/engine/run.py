@@ -26,8 +26,8 @@ from pfcheck.policy.model import Policy
 from pfcheck.postfix.config import ConfigDir, load_config_dir
 from pfcheck.postfix.source import SourceText, read_source
 from pfcheck.repository import display_path, find_repo_root, may_exist
-from pfcheck.rules import BASE_COMPARISON_RULES, DIRECTORY_RULES, policy_severity
-from pfcheck.rules.base import RuleContext
+from pfcheck.rules import BASE_COMPARISON_RULES, DIRECTORY_RULES, FIXABLE_RULES, policy_severity
+from pfcheck.rules.base import FixableRule, RuleContext
 
 if TYPE_CHECKING:  # imported where used: a run without --base / --baseline needs neither
     import datetime
@@ -240,9 +240,20 @@ def run_rules(ctx: RuleContext, policy: Policy, roles: Optional[frozenset[str]] 
         if severity is None:
             continue
         controls = policy.controls_of(module.ID)
+        fixer = FIXABLE_RULES.get(module.ID)
         for finding in module.check(ctx, policy.options(module.ID)):
-            findings.append(finding.with_(severity=severity, controls=controls or finding.controls))
+            fixable = fixer is not None and has_fix(fixer, ctx, finding)
+            findings.append(finding.with_(severity=severity, controls=controls or finding.controls, fixable=fixable))
     return findings
+
+
+def has_fix(fixer: FixableRule, ctx: RuleContext, finding: Finding) -> bool:
+    """Whether the rule offers a fix for the finding (`[*]` in the text output). A fix whose
+    positions do not add up is no fix: the run goes on, and --fix would refuse it anyway."""
+    try:
+        return fixer.fix(ctx, finding) is not None
+    except (ValueError, IndexError):
+        return False
 
 
 def _rules_and_assumptions(ctx: RuleContext, policy: Policy) -> RuleResults:

@@ -150,6 +150,16 @@ class MainCf:
                 found.append(_NAME.match(text, position).group())  # type: ignore[union-attr]
         return found
 
+    def logical_line_of(self, name: str) -> Optional[tuple[int, LogicalLine]]:
+        """The last definition of `name` (the one Postfix uses) as (text offset of its first
+        physical line, its logical line); None when undefined. For edits (`pfcheck --fix`)."""
+        index = self._last(name)
+        if index < 0:
+            return None
+        start = self._starts[index]
+        end = _DEFINITION.match(self._text, start).end()  # type: ignore[union-attr]
+        return start, _logical_line(self._text, start, end, self._lines[index])
+
     def history(self, name: str) -> list[Definition]:
         return [self.definition(i) for i in self._all_of(name)]
 

@@ -227,6 +227,10 @@ class Report:
         """How many findings fail the run (non-zero means exit code 1)."""
         return sum(1 for finding in self.findings if finding.failing)
 
+    def fixable(self) -> int:
+        """How many findings a rule has a fix for (`pfcheck --fix`, which proves it first)."""
+        return sum(1 for finding in self.findings if finding.fixable)
+
     def by_status(self) -> Optional[dict[str, int]]:
         """`{"new": n, "existing": n}` with `--base`, None without (nothing was compared).
         Findings no comparison applies to (PF9xx hygiene) have no status and are in neither."""
@@ -287,7 +291,8 @@ def plural(count: int, noun: str) -> str:
 
 
 def summary_line(report: Report) -> str:
-    """`3 files, 5 findings (2 error, 3 warning; 1 new, 4 existing), 2 failing, 1 not checked`.
+    """`3 files, 5 findings (2 error, 3 warning; 1 new, 4 existing), 2 failing, 1 fixable with
+    --fix, 1 not checked`.
 
     Zero severity counts are left out; the new/existing counts appear with `--base` only, the
     failing count whenever there are findings (it is what the exit code says).
@@ -305,6 +310,9 @@ def summary_line(report: Report) -> str:
         line += f", {report.failing()} failing"
         if report.new_only:
             line += " (--new-only: existing findings do not fail)"
+        fixable = report.fixable()
+        if fixable:
+            line += f", {fixable} fixable with --fix"
     if report.not_checked:
         line += f", {len(report.not_checked)} not checked"
     if report.excluded_files:

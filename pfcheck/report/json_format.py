@@ -4,7 +4,8 @@ Keys never disappear: optional fields are `null`. Each finding's `failing` is th
 decision (`Finding.failing`); `summary.failing` counts them, so exit code 1 <=> failing > 0.
 `summary.fail_on` is the threshold when every governing policy applied the same one, else
 `null`; `summary.fail_on_by_policy` always gives each policy's (`builtin` for the built-in
-one). `summary.new`/`existing` count statuses with `--base` and are `null` without it. Output is ASCII (non-ASCII is \\u-escaped),
+one). `fixable` says whether a rule has a fix for the finding (`pfcheck --fix`), and
+`summary.fixable` counts them. `summary.new`/`existing` count statuses with `--base` and are `null` without it. Output is ASCII (non-ASCII is \\u-escaped),
 so no consumer can decode it wrongly.
 """
 from __future__ import annotations
@@ -31,6 +32,7 @@ def render(report: Report) -> str:
             "fail_on": None if report.fail_on is None else str(report.fail_on),
             "fail_on_by_policy": {label: str(threshold) for label, threshold in sorted(report.fail_on_by_policy.items())},
             "failing": report.failing(),
+            "fixable": report.fixable(),
             "new": None if statuses is None else statuses[STATUS_NEW],
             "existing": None if statuses is None else statuses[STATUS_EXISTING],
             "new_only": report.new_only,
@@ -62,6 +64,7 @@ def finding_object(finding: Finding, fingerprint: str) -> dict[str, Any]:
         "from_default": finding.from_default,
         "status": finding.status,
         "failing": finding.failing,
+        "fixable": finding.fixable,
         "controls": list(finding.controls),
         "fingerprint": fingerprint,
     }

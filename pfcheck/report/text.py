@@ -1,7 +1,8 @@
 """Text format: one `path:line:col: CODE name: message [service]` line per finding.
 
 With `--base`, each line ends in ` (new)` or ` (existing)`; the summary line counts both and
-says how many findings fail the run (`Finding.failing`).
+says how many findings fail the run (`Finding.failing`). A finding a rule can fix has `[*]`
+before its message, and the summary says `N fixable with --fix`.
 
 The shape gcc, ruff and yamllint print, which editors' quickfix lists and GitHub problem
 matchers read. Files that were not checked come first (`path: not checked: reason`), the
@@ -55,7 +56,10 @@ def finding_line(finding: Finding, paint: Optional[Painter] = None) -> str:
     paint = paint or _painter(False)
     location = f"{paint(printable(finding.path), _BOLD)}:{finding.line}:{finding.column}:"
     code = paint(finding.code, _SEVERITY_COLOUR[finding.severity])
-    line = f"{location} {code} {finding.name}: {printable(finding.message)}"
+    # `[*]`: the rule has a fix for it (ruff's mark), before the message so that problem
+    # matchers still read `CODE name: message`.
+    mark = "[*] " if finding.fixable else ""
+    line = f"{location} {code} {finding.name}: {mark}{printable(finding.message)}"
     if finding.service:
         line += f" [{printable(finding.service)}]"
     return line + controls_suffix(finding) + status_suffix(finding)

@@ -71,7 +71,7 @@ from pfcheck.rules import (
     pf907_host_dependent,
     pf908_unused_waiver,
 )
-from pfcheck.rules.base import BaseComparisonRule, RuleModule
+from pfcheck.rules.base import BaseComparisonRule, FixableRule, RuleModule
 
 if TYPE_CHECKING:
     from pfcheck.policy.model import Policy
@@ -162,6 +162,13 @@ RULES: dict[str, RuleModule] = {
     for module in sorted((*DIRECTORY_RULES, *BASE_COMPARISON_RULES, *SUPPRESSION_RULES, *RUN_RULES),
                          key=lambda module: module.ID)
 }
+
+#: Rules with a `fix(ctx, finding)` (`pfcheck --fix`, pfcheck/engine/fixing.py). Never one of
+#: client trust (PF2xx) or relaying (PF3xx): a fix must not change either on its own.
+FIXABLE_RULES: dict[str, FixableRule] = {
+    module.ID: module for module in (pf000_config_error, pf101_vrfy_enabled)  # type: ignore[misc]
+}
+assert not any(code[2] in "23" for code in FIXABLE_RULES), "no fix may change trust or relaying"
 
 BY_NAME: dict[str, str] = {module.NAME: code for code, module in RULES.items()}
 

@@ -10,7 +10,8 @@ from pfcheck.findings import Finding, Severity
 from pfcheck.policy.assume import Assumptions
 from pfcheck.postfix.config import ConfigDir, Listener, Origin, Value
 
-if TYPE_CHECKING:  # imported where used: most runs resolve no table
+if TYPE_CHECKING:  # imported where used: most runs resolve no table, and fix nothing
+    from pfcheck.postfix.edits import Fix
     from pfcheck.postfix.tables import TableResolver
 
 
@@ -35,6 +36,14 @@ class BaseComparisonRule(RuleModule, Protocol):
     PF304): what the change did, which no single revision shows."""
 
     def compare(self, new: "RuleContext", old: "RuleContext", revision: str) -> Iterator[Finding]: ...
+
+
+class FixableRule(RuleModule, Protocol):
+    """A rule that can fix some of its findings (`pfcheck --fix`): `fix()` says which edits
+    would (pfcheck/postfix/edits.py), or None; the engine proves a fix before applying it
+    (pfcheck/engine/fixing.py). The rule module stays the one place for the rule's facts."""
+
+    def fix(self, ctx: "RuleContext", finding: Finding) -> Optional["Fix"]: ...
 
 
 def no_findings(ctx: "RuleContext", options: Mapping[str, Any]) -> Iterator[Finding]:

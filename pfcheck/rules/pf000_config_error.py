@@ -33,6 +33,13 @@ sets the value `yes # no VRFY`, and every smtpd exits with
     disable_vrfy_command = yes
     smtpd_banner = ${myhostname}
 
+## Fix (`pfcheck --fix`)
+A main.cf value refused because of a trailing `# comment` gets the comment moved onto its own
+line above the definition (the last one, which Postfix uses), so that the value is what its
+author meant. Applied only once pfcheck has proven that this finding is gone and that no
+other parameter of any service changes, e.g. not when another value expands `$name`
+(docs/fixes.md).
+
 ## References
 - postconf(5), introduction (syntax); master(5)
 - Postfix source: util/readlline.c, util/split_nameval.c, util/mac_expand.c, global/mail_conf_*.c,
@@ -43,7 +50,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from typing import Any, Iterator, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional
 
 from pfcheck.findings import Finding, Severity
 from pfcheck.postfix import defaults
@@ -54,6 +61,9 @@ ID = "PF000"
 NAME = "config-error"
 SEVERITY = Severity.ERROR
 OPTIONS: Mapping[str, tuple[type, Any]] = {}
+
+if TYPE_CHECKING:  # imported where used: only fixable findings build a Fix
+    from pfcheck.postfix.edits import Fix
 
 
 def valid_level(text: str, version: str) -> bool:
@@ -186,3 +196,21 @@ def check(ctx: RuleContext, options: Mapping[str, Any]) -> Iterator[Finding]:
                 f"processing error\" ({why})",
                 parameter=name, actual=value.raw,
             )
+
+
+def fix(ctx: RuleContext, finding: Finding) -> Optional[Fix]:
+    """A main.cf value refused for its trailing `# comment`: the comment moves onto its own line
+    above the definition (pfcheck/postfix/edits.py). Other PF000 findings have no fix."""
+    name = finding.parameter
+    if name is None or "#" not in (finding.actual or "") or finding.service is not None:
+        return None
+    config = ctx.config
+    definition = config.main.get(name)
+    if definition is None or finding.path != ctx.display(definition.path) or finding.line != definition.value_line:
+        return None  # not the main.cf value the finding is about (a -o, a redefinition)
+    from pfcheck.postfix import edits
+
+    if edits.editable_reason(config.main_source) is not None:
+        return None
+    return edits.move_comment_above(config.main, config.main_source, name,
+                                    f"move the trailing comment of {name} onto its own line above it")

@@ -24,7 +24,7 @@ SAFE_MAIN = ("compatibility_level = 3.6\ndisable_vrfy_command = yes\nmynetworks 
 AFTER_SAFE = SAFE_MAIN.count("\n") + 1
 SAFE_MASTER = "smtp       inet  n  -  y  -  -  smtpd\n"
 TEXT_LINE = re.compile(r"^(?P<path>[^:\n]+):(?P<line>\d+):(?P<column>\d+): (?P<code>PF\d{3}) (?P<name>[a-z-]+): (?P<message>.+)$")
-SUMMARY_LINE = re.compile(r"^\d+ files?, \d+ findings?( \(.+\))?(, \d+ failing( \(.+\))?)?$")
+SUMMARY_LINE = re.compile(r"^\d+ files?, \d+ findings?( \(.+\))?(, \d+ failing( \(.+\))?)?(, \d+ fixable with --fix)?$")
 FINDING_KEYS = {"code", "name", "severity", "path", "line", "column", "service", "message", "witness"}
 
 

@@ -226,8 +226,8 @@ def test_commit_enabling_vrfy_fails_and_the_fix_passes(config_repo: ConfigRepo) 
     hook = _hook_output(failed.stdout, "pfcheck")
     assert "- exit code: 1" in hook
     location = f"hosts/mx/main.cf:{VRFY_LINE}:{VRFY_VALUE_COLUMN}: PF101 vrfy-enabled:"
-    assert f"{location} smtp/inet answers VRFY" in hook
-    assert f"{location} submission/inet answers VRFY" in hook
+    assert f"{location} [*] smtp/inet answers VRFY" in hook
+    assert f"{location} [*] submission/inet answers VRFY" in hook
     # The staged file's directory is judged whole (main.cf and master.cf), no other host.
     assert "2 files," in hook
     assert "hosts/relay" not in hook
@@ -299,9 +299,9 @@ def test_pfcheck_all_in_the_manual_stage_checks_every_config(config_repo: Config
     assert _status_line(result.stdout, PFCHECK_NAME) == "Failed"
     assert _status_line(result.stdout, PFCHECK_ALL_NAME) == "Failed"
     hook = _hook_output(result.stdout, "pfcheck-all")
-    assert re.search(r"^hosts/mx/main\.cf:\d+:\d+: PF101 vrfy-enabled: smtp/inet", hook, flags=re.M), hook
+    assert re.search(r"^hosts/mx/main\.cf:\d+:\d+: PF101 vrfy-enabled: \[\*\] smtp/inet", hook, flags=re.M), hook
     # relay has no master.cf: its smtp listener is the default master.cf's, reported in main.cf.
-    assert re.search(r"^hosts/relay/main\.cf:\d+:\d+: PF101 vrfy-enabled: smtp/inet", hook, flags=re.M), hook
+    assert re.search(r"^hosts/relay/main\.cf:\d+:\d+: PF101 vrfy-enabled: \[\*\] smtp/inet", hook, flags=re.M), hook
     assert "3 files," in hook
 
 

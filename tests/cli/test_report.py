@@ -155,6 +155,7 @@ DEFAULT_VALUE = Finding(
     actual="no",
     from_default=True,
     status="existing",
+    fixable=True,  # `[*]` in text, "fixable": true in JSON, counted in the summary
 )
 AWKWARD_TEXT = Finding(
     code="PF105",
@@ -307,7 +308,8 @@ def test_text_lines_are_parsable_and_sorted() -> None:
     keys = [(m["path"], int(m["line"]), int(m["col"])) for m in parsed if m]
     assert keys == sorted(keys)
     assert [line.endswith("[submission/inet] (new)") for line in finding_lines] == [False, False, False, True, False]
-    assert lines[-1] == "4 files, 5 findings (3 error, 1 warning, 1 info; 1 new, 1 existing), 3 failing, 2 not checked"
+    assert lines[-1] == "4 files, 5 findings (3 error, 1 warning, 1 info; 1 new, 1 existing), 3 failing, 1 fixable with --fix, 2 not checked"
+    assert [m["message"].startswith("[*] ") for m in parsed if m] == [True, False, False, False, False]
     assert [line.endswith((" (new)", " (existing)")) for line in finding_lines] == [True, False, False, True, False]
     assert "\x1b" not in "\n".join(lines)
 
@@ -316,7 +318,9 @@ def test_text_summary_singular_and_clean() -> None:
     clean = Report(findings=[], rules={}, files_checked=1, tool_version="0.1.0")
     assert render(clean, "text") == "1 file, 0 findings\n"
     one = Report(findings=[DEFAULT_VALUE], rules={}, files_checked=2, tool_version="0.1.0")
-    assert render(one, "text").splitlines()[-1] == "2 files, 1 finding (1 warning), 0 failing"
+    assert render(one, "text").splitlines()[-1] == "2 files, 1 finding (1 warning), 0 failing, 1 fixable with --fix"
+    not_fixable = Report(findings=[DEFAULT_VALUE.with_(fixable=False)], rules={}, files_checked=2, tool_version="0.1.0")
+    assert render(not_fixable, "text").splitlines()[-1] == "2 files, 1 finding (1 warning), 0 failing"
 
 
 def test_text_color_only_when_asked() -> None:
@@ -385,6 +389,7 @@ def test_json_shape() -> None:
         "fail_on": "error",
         "fail_on_by_policy": {".pfcheck.yaml": "error"},
         "failing": 3,
+        "fixable": 1,
         "new": 1,
         "existing": 1,
         "new_only": False,
@@ -708,4 +713,4 @@ def test_github_step_summary_lists_every_finding() -> None:
     rows = [line for line in summary.splitlines() if line.startswith("| ") and "---" not in line]
     assert len(rows) == 1 + len(FINDINGS) + 1
     assert "a \\| b" in summary
-    assert "4 files, 6 findings (4 error, 1 warning, 1 info; 1 new, 1 existing), 4 failing, 2 not checked" in summary
+    assert "4 files, 6 findings (4 error, 1 warning, 1 info; 1 new, 1 existing), 4 failing, 1 fixable with --fix, 2 not checked" in summary
