@@ -16,6 +16,7 @@ from pfcheck import __version__
 
 if TYPE_CHECKING:  # imported where used: `pfcheck --version` and `show` need neither
     from pfcheck.engine.run import PolicyLookup
+    from pfcheck.progress import ProgressLine
     from pfcheck.rules.base import RuleModule
 
 EXIT_CLEAN = 0
@@ -362,18 +363,22 @@ def _formats(args: argparse.Namespace) -> list[tuple[str, Optional[Path]]]:
 
 
 def cmd_lint(argv: Sequence[str]) -> int:
+    from dataclasses import replace
+
     from pfcheck.engine.run import LintOptions, lint
     from pfcheck.findings import Severity
-    from pfcheck.report import RENDERERS, Report, RuleInfo
+    from pfcheck.report import HOST_FACT_FORMATS, RENDERERS, Report, RuleInfo
 
     args = _lint_parser().parse_args(argv)
     formats = _formats(args)
+    progress = _progress_line(args.quiet)
     options = LintOptions(
         policy_path=args.policy,
         postfix_version=_check_version(args.postfix_version),
         fail_on=Severity.parse(args.fail_on) if args.fail_on else None,
         baseline=args.baseline, write_baseline=args.write_baseline, tool_version=__version__,
         base=args.base, new_only=args.new_only, changed_only=args.changed_only,
+        host_facts=any(name in HOST_FACT_FORMATS for name, _output in formats), progress=progress,
     )
     if args.new_only and not args.base:
         raise CliError("--new-only needs --base REV")
@@ -384,13 +389,17 @@ def cmd_lint(argv: Sequence[str]) -> int:
                        f"{'--base' if args.base else '--write-baseline'}: fix first, then compare or record")
     paths = args.paths or ["."]
     policies = _policy_lookup(args.policy, args.profiles, args.select, args.ignore)
-    result = lint(paths, options, policies)
+    try:
+        result = lint(paths, options, policies)
+    finally:
+        if progress is not None:
+            progress.close()  # the line is gone before anything else is written
     if args.fix or args.diff:
         outcome = _apply_fixes(result, options, paths, write=args.fix)
         if args.diff:
             return EXIT_FINDINGS if outcome.changes and not args.exit_zero else EXIT_CLEAN
-        if outcome.changes:  # report what remains, as the files now read
-            result = lint(paths, options, policies)
+        if outcome.changes:  # report what remains, as the files now read (no second progress line)
+            result = lint(paths, replace(options, progress=None), policies)
     if result.baseline_written is not None and not args.quiet:
         sys.stderr.write(f"pfcheck: wrote {result.baseline_written} baseline entries to {args.write_baseline}\n")
     rules = {code: RuleInfo.from_module(module) for code, module in _rules_registry().items()}
@@ -401,8 +410,8 @@ def cmd_lint(argv: Sequence[str]) -> int:
         checked_paths=sorted({p for d in result.directories for p in d.files}),
         information_uri=PROJECT_URI, unrelated_files=len(result.unrelated), excluded_files=len(result.excluded),
         statistics=args.statistics, quiet=args.quiet,
+        hosts=[replace(d.facts, findings=tuple(d.findings)) for d in result.directories if d.facts is not None],
     )
-    from dataclasses import replace
 
     for name, output in formats:
         shown = replace(report, color=output is None and _colour_wanted(args.color)) if name == "text" else report
@@ -473,6 +482,21 @@ def _relative(path: Any) -> str:
     except ValueError:  # another drive (Windows)
         return str(path)
     return str(path) if relative.startswith("..") else relative
+
+
+def _progress_line(quiet: bool) -> Optional[ProgressLine]:
+    """`143/1000 directories` on stderr while a long run judges, only when stderr is a terminal
+    (never in a pipe, a file or a CI log) and not with --quiet (pfcheck/progress.py)."""
+    if quiet:
+        return None
+    try:
+        if not sys.stderr.isatty():
+            return None
+    except (AttributeError, ValueError):
+        return None
+    from pfcheck.progress import ProgressLine
+
+    return ProgressLine(sys.stderr)
 
 
 def _colour_wanted(choice: str) -> bool:

@@ -7,7 +7,7 @@ from pfcheck.postfix import defaults
 from pfcheck.postfix.config import ALWAYS_SHOWN, ConfigDir, Listener, Scope
 from pfcheck.postfix.lines import collapse_space
 from pfcheck.postfix import tls_facts
-from pfcheck.postfix.listening import greeting_banner
+from pfcheck.postfix.listening import greeting_banner, listener_sockets
 from pfcheck.postfix.unused import unused_parameters
 
 
@@ -72,12 +72,7 @@ def _listening(config: ConfigDir, listener: Listener) -> dict[str, Any]:
     `bind_error`, master's fatal when it cannot bind one of them (it then binds nothing), and
     `banner`, the text after `220 ` in smtpd's greeting (None for postscreen, or when
     smtpd_banner does not expand). Placeholders (`<myhostname>`) stand for host facts."""
-    binds: list[str] = []
-    error: Optional[str] = None
-    for service in listener.entry_points or ([listener.service] if listener.service.type == "inet" else []):
-        binding = config.binding(service)
-        error = error or binding.error
-        binds += [endpoint for endpoint in binding.endpoints if endpoint not in binds]
+    binds, error = listener_sockets(config, listener)
     smtpd = listener.service.process_name == "smtpd"
     banner = greeting_banner(listener.scope) if smtpd else None
     return {"binds": binds, "bind_error": error, "banner": banner, "tls": _tls(listener) if smtpd else None}

@@ -33,12 +33,15 @@ if TYPE_CHECKING:  # imported where used: a run without --base / --baseline need
     import datetime
     from pfcheck.engine.baseline import BaselineStep
     from pfcheck.engine.git_base import BaseRevision
+    from pfcheck.report.hosts import HostFacts
 
 #: The governing policy of a config directory (or of a baseline file): pfcheck.policy.PolicyResolver.
 PolicyLookup = Callable[[Path], Policy]
-#: What the rules say about one directory: its findings, and the policy assumptions its relay
-#: verdicts looked up (for PF905).
-RuleResults = tuple[list[Finding], list[Assumption]]
+#: What the rules say about one directory: its findings, the policy assumptions its relay
+#: verdicts looked up (for PF905), and its HostFacts when the run wants them (else None).
+RuleResults = tuple[list[Finding], list[Assumption], "Optional[HostFacts]"]
+#: `LintOptions.progress(done, total)`: called after each judged directory.
+Progress = Callable[[int, int], None]
 
 
 @dataclass
@@ -59,6 +62,11 @@ class LintOptions:
     changed_only: bool = False
     # --- parallel rule evaluation (workers.py) ---
     jobs: Optional[int] = None  # processes evaluating rules; None = one per CPU for many directories
+    # --- what the caller wants besides findings ---
+    #: Per-host facts for the HTML report (engine/host_facts.py), in DirectoryResult.facts.
+    host_facts: bool = False
+    #: Told after each judged directory (the CLI's progress line on a terminal).
+    progress: Optional[Progress] = None
 
 
 @dataclass
@@ -72,6 +80,8 @@ class DirectoryResult:
     fail_on: Severity
     findings: list[Finding] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    #: With `LintOptions.host_facts`: the listeners' relay verdicts, VRFY, trust, sockets.
+    facts: Optional[HostFacts] = None
 
 
 @dataclass
@@ -125,8 +135,12 @@ def lint(paths: Iterable[str], options: LintOptions, policies: PolicyLookup) -> 
         # With many directories, forked workers run the rules ahead; the rest stays here.
         precomputed = _rules_in_workers(targets, policies, options, cwd)
         # Parse -> effective config -> rules -> --base -> suppress/baseline, a directory at a time.
-        directories = [_judge_directory(target, policies(target.directory), precomputed, options, cwd, base,
-                                        suppressor, usage) for target in targets]
+        directories = []
+        for target in targets:
+            directories.append(_judge_directory(target, policies(target.directory), precomputed, options, cwd,
+                                                base, suppressor, usage))
+            if options.progress is not None:
+                options.progress(len(directories), len(targets))
         # The findings of the whole run (PF903, PF905), then the pass/fail decision.
         result = _finish_run(directories, options, policies, suppressor, usage, display)
         result.unrelated = [display(path) for path in found.unrelated]
@@ -256,14 +270,20 @@ def has_fix(fixer: FixableRule, ctx: RuleContext, finding: Finding) -> bool:
         return False
 
 
-def _rules_and_assumptions(ctx: RuleContext, policy: Policy) -> RuleResults:
-    """run_rules(), and the policy assumptions this directory's relay verdicts looked up (PF905)."""
+def _rules_and_assumptions(ctx: RuleContext, policy: Policy, with_facts: bool = False) -> RuleResults:
+    """run_rules(), the policy assumptions this directory's relay verdicts looked up (PF905),
+    and, when asked, the directory's HostFacts (after the rules: they reuse their verdicts)."""
     findings = run_rules(ctx, policy)
+    facts = None
+    if with_facts:
+        from pfcheck.engine.host_facts import host_facts
+
+        facts = host_facts(ctx)
     if not policy.assumptions:
-        return findings, []
+        return findings, [], facts
     from pfcheck.rules.relay_common import consulted_assumptions
 
-    return findings, consulted_assumptions(ctx)
+    return findings, consulted_assumptions(ctx), facts
 
 
 def _rules_in_workers(targets: list[Target], policies: PolicyLookup, options: LintOptions,
@@ -282,7 +302,7 @@ def _rules_in_workers(targets: list[Target], policies: PolicyLookup, options: Li
     def evaluate(index: int) -> RuleResults:  # in a worker: what the serial path does
         target, policy = targets[index], resolved[index]
         config = load_target(target, options.postfix_version or policy.postfix_version)
-        return _rules_and_assumptions(_rule_context(config, target, cwd), policy)
+        return _rules_and_assumptions(_rule_context(config, target, cwd), policy, options.host_facts)
 
     return in_workers(Job(evaluate, len(targets)), count)
 
@@ -297,7 +317,8 @@ def _judge_directory(target: Target, policy: Policy, precomputed: Optional[Itera
     --base, then suppressions, waivers and the baseline."""
     config = load_target(target, options.postfix_version or policy.postfix_version)
     ctx = _rule_context(config, target, cwd)
-    findings, consulted = next(precomputed) if precomputed is not None else _rules_and_assumptions(ctx, policy)
+    findings, consulted, facts = next(precomputed) if precomputed is not None else \
+        _rules_and_assumptions(ctx, policy, options.host_facts)
     usage.record(policy, consulted)
     if base is not None and target.template is None:
         findings = compare_with_base(ctx, base, policy, findings)
@@ -307,7 +328,7 @@ def _judge_directory(target: Target, policy: Policy, precomputed: Optional[Itera
     findings = _name_directory_outside(findings, ctx.display(config.directory))
     judged = set(files) | {f.path for f in findings}
     kept = suppressor.directory(findings, config, policy, judged)
-    return DirectoryResult(target, policy, fail_on_for(policy, options), kept, files)
+    return DirectoryResult(target, policy, fail_on_for(policy, options), kept, files, facts)
 
 
 def compare_with_base(ctx: RuleContext, base: BaseRevision, policy: Policy, findings: list[Finding]) -> list[Finding]:

@@ -49,7 +49,7 @@ from pfcheck.postfix.addresses import (
 )
 
 if TYPE_CHECKING:
-    from pfcheck.postfix.config import Scope
+    from pfcheck.postfix.config import ConfigDir, Listener, Scope
 
 #: Wildcard and loopback addresses per family, as master binds them.
 WILDCARD = {IPV4: "0.0.0.0", IPV6: "::"}
@@ -193,6 +193,19 @@ def service_binding(service_name: str, inet_interfaces: str, inet_protocols: str
         return Binding(service_name, port, "inet_interfaces",
                        error=f"no valid IP address found: {service_name}")
     return Binding(service_name, port, "inet_interfaces", tuple(addresses), tuple(names))
+
+
+def listener_sockets(config: "ConfigDir", listener: "Listener") -> tuple[list[str], Optional[str]]:
+    """The address:port sockets master binds for a listener's inet entry points (itself, or the
+    postscreen in front of it; host names stay names), and master's fatal when it cannot bind
+    one of them (it then binds nothing). `pfcheck show` and the HTML report read this."""
+    binds: list[str] = []
+    error: Optional[str] = None
+    for service in listener.entry_points or ([listener.service] if listener.service.type == "inet" else []):
+        binding = config.binding(service)
+        error = error or binding.error
+        binds += [endpoint for endpoint in binding.endpoints if endpoint not in binds]
+    return binds, error
 
 
 def greeting_banner(scope: "Scope") -> Optional[str]:

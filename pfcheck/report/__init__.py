@@ -8,6 +8,9 @@ the text goes and which paths it shows (relative, POSIX).
 `OUTPUT_FORMATS` is the registry of formats (name -> renderer module); `FORMATS` (the names)
 and `RENDERERS` (name -> renderer) are read from it. A renderer's module is imported only when
 it is first called, so a plain text run never imports json or xml.
+
+`HOST_FACT_FORMATS` are the formats that show `Report.hosts`: only a run that renders one of
+them pays for computing those facts (`LintOptions.host_facts`).
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 from pfcheck.findings import Finding, Severity
+from pfcheck.report.hosts import HostFacts
 
 __all__ = [
     "FORMATS",
@@ -197,6 +201,10 @@ class Report:
     #: line (`--quiet`).
     statistics: bool = False
     quiet: bool = False
+    #: Per config directory: its smtpd listeners' relay verdict, VRFY, trust and sockets, and
+    #: its findings (pfcheck/report/hosts.py). Filled only when a format that shows them (html)
+    #: is requested: the engine computes them then and only then.
+    hosts: Sequence[HostFacts] = ()
 
     def sorted_findings(self) -> list[Finding]:
         """Findings in output order: path, line, column, code, then listener and message."""
@@ -348,10 +356,14 @@ OUTPUT_FORMATS: Mapping[str, OutputFormat] = {
         OutputFormat("gitlab", "gitlab"),
         OutputFormat("junit", "junit"),
         OutputFormat("github", "github"),
+        OutputFormat("html", "html"),
     )
 }
 
 FORMATS: tuple[str, ...] = tuple(OUTPUT_FORMATS)
+
+#: The formats that read `Report.hosts` (the engine computes the facts only for them).
+HOST_FACT_FORMATS: frozenset[str] = frozenset({"html"})
 
 RENDERERS: Mapping[str, Callable[[Report], str]] = {name: output.render for name, output in OUTPUT_FORMATS.items()}
 

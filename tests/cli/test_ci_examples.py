@@ -124,6 +124,10 @@ def test_github_workflow_has_the_essentials() -> None:
     outputs = _outputs(_pfcheck_commands()["github"])
     assert outputs["sarif"] == upload["with"]["sarif_file"]
     assert outputs["github"] is None  # annotations are workflow commands on stdout
+    # The HTML fleet report is kept as an artifact, also when pfcheck fails the job.
+    artifact = next(step for step in steps if str(step.get("uses", "")).startswith("actions/upload-artifact@"))
+    assert artifact["if"] == "always()" and steps.index(artifact) > steps.index(_github_pfcheck_step())
+    assert outputs["html"] == artifact["with"]["path"]
     assert "--base" in _pfcheck_commands()["github"]
 
 
@@ -144,6 +148,7 @@ def test_gitlab_ci_has_the_essentials() -> None:
         outputs = _outputs(commands[path])
         assert outputs["gitlab"] == artifacts["reports"]["codequality"], path
         assert outputs["junit"] == artifacts["reports"]["junit"], path
+        assert [outputs["html"]] == artifacts["paths"], path  # the HTML page, a plain artifact
         assert outputs["text"] is None, path  # the job log
     assert "--base" in commands["gitlab"]
     # The default branch judges the whole repository: nothing to compare with.
@@ -267,6 +272,14 @@ def _check_the_change_is_reported(findings: list[tuple[str, str]]) -> None:
     assert ("PF301", "hosts/legacy-gw/main.cf") in findings, findings
 
 
+def _check_html_artifact(page: Path) -> None:
+    """The HTML report the job keeps: legacy-gw's open listener, and new findings marked."""
+    text = page.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>")
+    assert '<tr data-host="hosts/legacy-gw" data-relay="open">' in text, text[:2000]
+    assert 'data-count="status-new"><b>0<' not in text  # the widening of mx1 is new
+
+
 def test_github_example_runs_and_its_sarif_validates(tmp_path: Path) -> None:
     _require_tools()
     step = _github_pfcheck_step()
@@ -280,7 +293,8 @@ def test_github_example_runs_and_its_sarif_validates(tmp_path: Path) -> None:
     # Annotations on stdout: workflow commands, one per finding, the widening among them.
     assert re.search(rf"^::error file={re.escape(MX1_MAIN_CF)},line=\d+,.*title=PF203 mynetworks-widened::", run.stdout, flags=re.M), str(run)
 
-    sarif_path = run.workspace / _github_steps()[-1]["with"]["sarif_file"]
+    upload = next(step for step in _github_steps() if str(step.get("uses", "")).startswith("github/codeql-action/upload-sarif@"))
+    sarif_path = run.workspace / upload["with"]["sarif_file"]
     sarif = json.loads(sarif_path.read_text(encoding="utf-8"))
     assert sarif["version"] == "2.1.0"
     results = sarif["runs"][0]["results"]
@@ -294,6 +308,7 @@ def test_github_example_runs_and_its_sarif_validates(tmp_path: Path) -> None:
     states = {(rule, uri): r.get("baselineState") for (rule, uri), r in zip(located, results)}
     assert states[("PF203", MX1_MAIN_CF)] == "new"
     assert states[("PF301", "hosts/legacy-gw/main.cf")] == "unchanged"
+    _check_html_artifact(run.workspace / _outputs(_pfcheck_commands()["github"])["html"])
 
     if not SARIF_SCHEMA.is_file():
         pytest.skip(f"SARIF schema not present at {SARIF_SCHEMA} (the run itself was checked)")
@@ -332,6 +347,7 @@ def test_gitlab_example_runs_and_its_reports_parse(tmp_path: Path) -> None:
     _check_the_change_is_reported([(issue["check_name"], issue["location"]["path"]) for issue in quality])
     assert not (run.workspace / reports["codequality"]).read_bytes().startswith(b"\xef\xbb\xbf")  # no BOM
 
+    _check_html_artifact(run.workspace / job["artifacts"]["paths"][0])
     junit = ET.parse(run.workspace / reports["junit"]).getroot()
     assert junit.tag in ("testsuite", "testsuites")
     cases = list(junit.iter("testcase"))

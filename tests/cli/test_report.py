@@ -47,6 +47,7 @@ GOLDEN_FILE = {
     "gitlab": "report.gitlab.json",
     "junit": "report.junit.xml",
     "github": "report.github.txt",
+    "html": "report.html",
 }
 # Variants of the fixed report with their own golden files: (golden name, format, changes).
 GOLDEN_VARIANTS = [
@@ -231,7 +232,7 @@ def test_empty_report_renders(format_name: str) -> None:
 
 
 def test_renderers_cover_every_format_and_reject_unknown() -> None:
-    assert set(RENDERERS) == set(FORMATS) == {"text", "json", "sarif", "gitlab", "junit", "github"}
+    assert set(RENDERERS) == set(FORMATS) == {"text", "json", "sarif", "gitlab", "junit", "github", "html"}
     with pytest.raises(KeyError):
         render(fixed_report(), "checkstyle")
 
