@@ -1,4 +1,5 @@
-"""Command line: `pfcheck [PATH ...]`, `pfcheck show DIR`, `pfcheck rules`, `pfcheck explain RULE`.
+"""Command line: `pfcheck [PATH ...]`, `pfcheck show DIR`, `pfcheck rules`, `pfcheck explain RULE`,
+`pfcheck profiles`, `pfcheck schema`.
 
 Exit codes: 0 clean, 1 findings at or above the failing severity, 2 usage, policy or internal
 error. Errors are one line, `path:line:col: message` where there is a position; never a
@@ -23,7 +24,7 @@ EXIT_CLEAN = 0
 EXIT_FINDINGS = 1
 EXIT_ERROR = 2
 
-SUBCOMMANDS = ("show", "rules", "explain", "profiles")
+SUBCOMMANDS = ("show", "rules", "explain", "profiles", "schema")
 PROJECT_URI = "https://github.com/pfcheck/pfcheck"
 #: `--format auto`: github under GitHub Actions when it goes to stdout, else text.
 AUTO_FORMAT = "auto"
@@ -102,7 +103,8 @@ def _lint_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="pfcheck",
         description="Check Postfix main.cf/master.cf against a policy, judged the way Postfix reads them. "
-        "Other commands: 'pfcheck show DIR', 'pfcheck rules', 'pfcheck explain RULE'.",
+        "Other commands: 'pfcheck show DIR', 'pfcheck rules', 'pfcheck explain RULE', 'pfcheck profiles', "
+        "'pfcheck schema' (the policy file's JSON Schema).",
     )
     parser.add_argument("paths", nargs="*", metavar="PATH", help="main.cf/master.cf files or directories (default: .)")
     parser.add_argument("--policy", type=Path, help="policy file, or 'builtin' for the built-in default policy (default: nearest .pfcheck.yaml up to the git root, else the built-in policy)")
@@ -325,6 +327,23 @@ def cmd_profiles(argv: Sequence[str]) -> int:
     return EXIT_CLEAN
 
 
+def cmd_schema(argv: Sequence[str]) -> int:
+    """`pfcheck schema`: the policy file's JSON Schema (draft-07), generated from the table the
+    policy validator walks; the same text as pfcheck/policy/pfcheck-policy.schema.json."""
+    parser = _Parser(prog="pfcheck schema", description="Print the JSON Schema (draft-07) of the policy file "
+                     "(.pfcheck.yaml), for editors: the same as pfcheck/policy/pfcheck-policy.schema.json.")
+    # Global options written before the subcommand arrive here; none changes the schema.
+    parser.add_argument("--format", choices=("json",), default="json", help="the schema is JSON (default)")
+    for flag in ("--policy", "--color"):
+        parser.add_argument(flag, help=argparse.SUPPRESS)
+    parser.add_argument("-q", "--quiet", action="store_true", help=argparse.SUPPRESS)
+    parser.parse_args(argv)
+    from pfcheck.policy.schema import registry_schema_text
+
+    sys.stdout.write(registry_schema_text())
+    return EXIT_CLEAN
+
+
 def cmd_explain(argv: Sequence[str]) -> int:
     import inspect
 
@@ -522,7 +541,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         position = _subcommand_position(argv)
         if position is not None:
-            command = {"show": cmd_show, "rules": cmd_rules, "explain": cmd_explain, "profiles": cmd_profiles}[argv[position]]
+            command = {"show": cmd_show, "rules": cmd_rules, "explain": cmd_explain, "profiles": cmd_profiles,
+                       "schema": cmd_schema}[argv[position]]
             # Options written before the subcommand (`pfcheck --policy builtin show DIR`) are its own.
             return command(argv[:position] + argv[position + 1:])
         return cmd_lint(argv)

@@ -196,20 +196,20 @@ class Assumptions:
 NO_ASSUMPTIONS = Assumptions()
 
 
-def parse_assume(validator: Any, node: Any, path: Optional[Path]) -> Assumptions:
+def parse_assume(validator: Any, node: Any, path: Optional[Path], shape: Any) -> Assumptions:
     """Validate the `assume:` node with the policy loader's `PolicyValidator` (file:line:col errors,
-    did-you-mean for unknown keys)."""
-    sections = validator.check_keys(validator.mapping(node, "assume"), ("tables", "policy_services"),
-                                    " in assume")
+    did-you-mean for unknown keys), walking `shape` (pfcheck/policy/shape.py `ASSUME`)."""
+    sections = validator.record(node, shape)
     entries: list[Assumption] = []
     for section, kind in (("tables", "table"), ("policy_services", "policy_service")):
         if section not in sections:
             continue
-        for key, key_node, value_node in validator.mapping(sections[section][1], f"assume.{section}"):
+        section_shape = shape.fields[section]
+        for key, key_node, value_node in validator.mapping(sections[section][1], section_shape.what):
             problem = _key_problem(kind, key)
             if problem:
-                raise validator.fail(key_node, f'assume.{section}: "{key}": {problem}')
-            results = _results(validator, key, value_node, section)
+                raise validator.fail(key_node, f'{section_shape.what}: "{key}": {problem}')
+            results = _results(validator, key, value_node, section, section_shape.value)
             line, column = key_node.start_mark.line + 1, key_node.start_mark.column + 1
             entry = Assumption(kind, key.strip(), results, path, line, column)
             # "proxy:mysql:/x" and "mysql:/x" are one table: two answers for it is ambiguous.
@@ -217,23 +217,21 @@ def parse_assume(validator: Any, node: Any, path: Optional[Path]) -> Assumptions
                          and _normalise(kind, other.key, "/etc/postfix") == _normalise(kind, key, "/etc/postfix")),
                         None)
             if same is not None:
-                raise validator.fail(key_node, f'assume.{section}: "{key}" names the same {kind.replace("_", " ")} '
+                raise validator.fail(key_node, f'{section_shape.what}: "{key}" names the same {kind.replace("_", " ")} '
                                                f'as "{same.key}" (line {same.line})')
             entries.append(entry)
     return Assumptions(tuple(entries))
 
 
-def _results(validator: Any, key: str, node: Any, section: str) -> tuple[str, ...]:
-    what = f'assume.{section}."{key}"'
-    fields = validator.check_keys(validator.mapping(node, what), ("results",), f" in {what}")
-    if "results" not in fields:
-        raise validator.fail(node, f'{what} is missing "results" (the list of answers it can give)')
-    items = validator.sequence(fields["results"][1], f"{what}.results")
-    if not items:
-        raise validator.fail(fields["results"][1], f"{what}.results must list at least one result")
+def _results(validator: Any, key: str, node: Any, section: str, shape: Any) -> tuple[str, ...]:
+    labels = {"section": section, "key": key}
+    fields = validator.record(node, shape, **labels)
+    listed = shape.fields["results"]
+    items = validator.items(fields["results"][1], listed, **labels)
+    what = shape.what.format(**labels)
     results: list[str] = []
     for item in items:
-        value = validator.postfix_value(item, f"{what}.results").strip()
+        value = validator.postfix_value(item, listed.what.format(**labels)).strip()
         problem = result_problem(value)
         if problem:
             raise validator.fail(item, f'{what}: result "{value}": {problem}')

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Union
 
 from pfcheck.findings import Severity
 from pfcheck.policy.assume import NO_ASSUMPTIONS, parse_assume
-from pfcheck.policy.model import BOOLEAN, DEFAULT_POSTFIX_VERSION, FAIL_ON_WORDS, INTEGER, NETWORKS, Policy, PolicyError, RulePolicy, RuleSpec, SCHEMA_VERSION, SERVICE_TYPES, SEVERITY_WORDS, STRING, SUPPRESSION_MODES, Waiver, default_option_value, ROLES, RECEIVING_ROLES, RoleEntry
+from pfcheck.policy.model import BOOLEAN, DEFAULT_POSTFIX_VERSION, INTEGER, NETWORKS, Policy, PolicyError, RulePolicy, RuleSpec, SCHEMA_VERSION, SEVERITY_WORDS, STRING, Waiver, default_option_value, RoleEntry
 from pfcheck.policy.networks import network_text, parse_policy_network
+from pfcheck.policy.shape import POLICY, ROLES_SECTION, ROLES_VALUE, WAIVER, ASSUME, ListOf, Record, Word, rule_entry
 from pfcheck.policy.suggest import suggest
 from pfcheck.policy.yaml_safe import TAG_BOOL, TAG_FLOAT, TAG_INT, TAG_MAP, TAG_MERGE, TAG_NULL, TAG_SEQ, TAG_STR, TAG_TIMESTAMP, node_position, node_tag
 
@@ -111,6 +112,27 @@ class PolicyValidator:
             found[key] = (key_node, value_node)
         return found
 
+    def record(self, node: Any, shape: Record, **labels: str) -> dict[str, tuple[Any, Any]]:
+        """A mapping of `shape`'s closed set of keys, its required ones present. `labels` fill
+        the `{key}`/`{section}` placeholders of the shape's messages."""
+        what = shape.what.format(**labels)
+        keys = self.check_keys(self.mapping(node, what), shape.keys, shape.context.format(**labels))
+        for required in shape.required:
+            if required not in keys:
+                raise self.fail(node, shape.missing.format(key=required, what=what))
+        return keys
+
+    def items(self, node: Any, shape: ListOf, **labels: str) -> list[Any]:
+        """The items of a list of `shape`, at least `shape.min_items` of them."""
+        what = shape.what.format(**labels)
+        items = self.sequence(node, what)
+        if len(items) < shape.min_items:
+            raise self.fail(node, shape.too_short.format(what=what))
+        return items
+
+    def choice(self, node: Any, shape: Word, **labels: str) -> str:
+        return self.word(node, shape.what.format(**labels), shape.words())
+
     def sequence(self, node: Any, what: str) -> list[Any]:
         if self.is_null(node):
             return []
@@ -175,9 +197,8 @@ class PolicyValidator:
         if version_node is None:
             raise self.fail(root, 'missing key "version" (write "version: 1" as the first line)')
         version = self.version(version_node)
-        keys = self.check_keys(
-            items, ("version", "postfix_version", "fail_on", "rules", "suppressions", "waivers", "exclude", "assume", "roles", "profiles")
-        )
+        keys = self.check_keys(items, POLICY.keys)
+        fields = POLICY.fields
 
         postfix_version = base.postfix_version if base else DEFAULT_POSTFIX_VERSION
         if "postfix_version" in keys:
@@ -195,11 +216,11 @@ class PolicyValidator:
 
         fail_on = base.fail_on if base else Severity.ERROR
         if "fail_on" in keys:
-            fail_on = Severity.parse(self.word(keys["fail_on"][1], "fail_on", FAIL_ON_WORDS))
+            fail_on = Severity.parse(self.choice(keys["fail_on"][1], fields["fail_on"]))
 
         suppressions = base.suppressions if base else "allow"
         if "suppressions" in keys:
-            suppressions = self.word(keys["suppressions"][1], "suppressions", SUPPRESSION_MODES)
+            suppressions = self.choice(keys["suppressions"][1], fields["suppressions"])
 
         rules_node = keys["rules"][1] if "rules" in keys else None
         self.is_policy_file = path is not None
@@ -209,7 +230,7 @@ class PolicyValidator:
         roles = self.roles_section(keys["roles"][1]) if "roles" in keys else (base.roles if base else ())
         assumptions = base.assumptions if base else NO_ASSUMPTIONS
         if "assume" in keys:
-            assumptions = parse_assume(self, keys["assume"][1], path).layered_on(assumptions)
+            assumptions = parse_assume(self, keys["assume"][1], path, ASSUME).layered_on(assumptions)
         policy = Policy(
             version=version,
             postfix_version=postfix_version,
@@ -268,35 +289,34 @@ class PolicyValidator:
 
     def rule_entry(self, spec: RuleSpec, node: Any, current: RulePolicy) -> RulePolicy:
         label = f"{spec.code} ({spec.name})"
+        shape = rule_entry(spec)
         if node_tag(node) == TAG_STR and node.value in SEVERITY_WORDS:
             raise self.fail(node, f'rule {label} must be a mapping: write "{{severity: {node.value}}}"')
-        keys = self.check_keys(
-            self.mapping(node, f"rule {label}"), ("severity", "options"), f" in rule {label}"
-        )
+        keys = self.record(node, shape)
         severity = current.severity
         configured = current.configured
         if "severity" in keys:
-            word = self.word(keys["severity"][1], f"severity of {label}", SEVERITY_WORDS)
+            word = self.choice(keys["severity"][1], shape.fields["severity"])
             severity = None if word == "off" else Severity.parse(word)
             configured = configured or self.is_policy_file
         options = current.options
         if "options" in keys:
-            options = MappingProxyType(self.options(spec, keys["options"][1]))
+            options = MappingProxyType(self.options(spec, keys["options"][1], shape.fields["options"]))
         return RulePolicy(spec.code, spec.name, severity, options, configured)
 
-    def options(self, spec: RuleSpec, node: Any) -> dict[str, Any]:
+    def options(self, spec: RuleSpec, node: Any, shape: Any) -> dict[str, Any]:
         """Options given replace the inherited set: the ones left out take the rule's defaults."""
         label = f"{spec.code} ({spec.name})"
-        items = self.mapping(node, f"options of rule {label}")
-        if items and not spec.options:
+        items = self.mapping(node, shape.what)
+        if items and not shape.keys:
             raise self.fail(items[0][1], f"rule {label} has no options")
         values = {name: default_option_value(spec, name) for name in spec.options}
         for key, key_node, value_node in items:
-            if key not in spec.options:
+            if key not in shape.fields:
                 raise self.fail(
-                    key_node, f'unknown option "{key}" for rule {label}{suggest(key, list(spec.options))}'
+                    key_node, f'unknown option "{key}" for rule {label}{suggest(key, list(shape.keys))}'
                 )
-            values[key] = self.option_value(spec.options[key].kind, value_node, f"option {key}")
+            values[key] = self.option_value(spec.options[key].kind, value_node, shape.fields[key].what)
         return values
 
     def option_value(self, kind: str, node: Any, what: str) -> Any:
@@ -332,25 +352,20 @@ class PolicyValidator:
 
     def waivers(self, node: Any, path: Optional[Path]) -> tuple[Waiver, ...]:
         waivers: list[Waiver] = []
-        for item in self.sequence(node, "waivers"):
-            keys = self.check_keys(
-                self.mapping(item, "a waiver"), ("rule", "path", "service", "reason", "expires"), " in waiver"
-            )
-            for required in ("rule", "path", "reason"):
-                if required not in keys:
-                    raise self.fail(item, f'waiver is missing "{required}"')
+        shape = POLICY.fields["waivers"]
+        assert isinstance(shape, ListOf) and isinstance(shape.item, Record)
+        fields = shape.item.fields
+        for item in self.items(node, shape):
+            keys = self.record(item, shape.item)
             rule_node = keys["rule"][1]
-            spec = self.rule_spec(rule_node, self.text(rule_node, "waiver rule"))
-            glob = self.waiver_path(keys["path"][1])
+            spec = self.rule_spec(rule_node, self.text(rule_node, fields["rule"].what))
+            glob = self.path_glob(keys["path"][1], fields["path"].what)
             service = self.service(keys["service"][1]) if "service" in keys else None
-            reason = self.text(keys["reason"][1], "waiver reason").strip()
+            reason = self.text(keys["reason"][1], fields["reason"].what).strip()
             expires = self.date(keys["expires"][1]) if "expires" in keys else None
             line, column = node_position(item)
             waivers.append(Waiver(spec.code, glob, reason, service, expires, path, line, column))
         return tuple(waivers)
-
-    def waiver_path(self, node: Any) -> str:
-        return self.path_glob(node, "waiver path")
 
     def path_glob(self, node: Any, what: str) -> str:
         """A glob relative to the policy file's directory, in POSIX form."""
@@ -369,16 +384,18 @@ class PolicyValidator:
 
     def exclude(self, node: Any) -> tuple[str, ...]:
         """`exclude:` globs: paths that are not Postfix configs (templates, fixtures)."""
-        return tuple(self.path_glob(item, "exclude pattern") for item in self.sequence(node, "exclude"))
+        shape = POLICY.fields["exclude"]
+        assert isinstance(shape, ListOf)
+        return tuple(self.path_glob(item, shape.item.what) for item in self.items(node, shape))
 
     def profiles(self, node: Any) -> tuple[str, ...]:
         """`profiles:`: compliance profiles by name (pfcheck/compliance.py, imported only for a
         policy that names profiles)."""
-        from pfcheck.compliance import profile_names
-
+        shape = POLICY.fields["profiles"]
+        assert isinstance(shape, ListOf) and isinstance(shape.item, Word)
         names: list[str] = []
-        for item in self.sequence(node, "profiles"):
-            name = self.word(item, "profile", profile_names())
+        for item in self.items(node, shape):
+            name = self.choice(item, shape.item)
             if name not in names:
                 names.append(name)
         return tuple(names)
@@ -387,19 +404,21 @@ class PolicyValidator:
         """`roles:`: a mapping from path glob to a role or a list of roles."""
         if self.is_null(node):
             return ()
+        shape = ROLES_SECTION
         entries: list[RoleEntry] = []
-        for key, key_node, value in self.mapping(node, "roles"):
-            glob = self.path_glob(key_node, "roles pattern")
-            items = self.sequence(value, f'roles of "{key}"') if node_tag(value) == TAG_SEQ else [value]
+        for key, key_node, value in self.mapping(node, shape.what):
+            glob = self.path_glob(key_node, shape.key.what)
+            listed = ROLES_VALUE
+            items = self.sequence(value, listed.what.format(key=key)) if node_tag(value) == TAG_SEQ else [value]
             if not items:
-                raise self.fail(value, f'roles of "{key}": name at least one role (one of {", ".join(ROLES)})')
+                raise self.fail(value, listed.too_short.format(key=key))
             roles: list[str] = []
             for item in items:
-                role = self.word(item, f'role of "{key}"', ROLES)
+                role = self.choice(item, listed.item, key=key)
                 if role not in roles:
                     roles.append(role)
-            clash = sorted(RECEIVING_ROLES.intersection(roles))
-            if "send-only" in roles and clash:
+            clash = [role for role in listed.conflicts if role in roles]
+            if listed.exclusive in roles and clash:
                 raise self.fail(
                     value, f'roles of "{key}": "send-only" (listens on loopback only) contradicts "{clash[0]}"'
                 )
@@ -412,11 +431,12 @@ class PolicyValidator:
         name, slash, kind = service.rpartition("/")
         if not slash or not name or any(char.isspace() for char in name):
             raise self.fail(node, f'waiver service "{service}" must be "name/type", e.g. "smtp/inet"')
-        if kind not in SERVICE_TYPES:
+        types = WAIVER.fields["service"].types  # type: ignore[attr-defined]
+        if kind not in types:
             raise self.fail(
                 node,
                 f'waiver service "{service}": unknown service type "{kind}" '
-                f'(one of {", ".join(SERVICE_TYPES)}){suggest(kind, SERVICE_TYPES)}',
+                f'(one of {", ".join(types)}){suggest(kind, types)}',
             )
         return service
 
