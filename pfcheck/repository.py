@@ -9,10 +9,11 @@ anything read from it.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from pathlib import Path
-from typing import Optional, Union
+from typing import Iterator, Optional, Union
 
 #: Why a path is not read. PF900 and unknown tables quote these after "not checked: ".
 OUTSIDE_REPOSITORY = "a symlink that leaves the repository, not read"
@@ -34,11 +35,60 @@ def find_repo_root(start: Path) -> Path:
     """The nearest ancestor of `start` (as named, not through symlinks) holding `.git`, else
     `start` itself; returned resolved. Walking the names as given keeps a symlinked directory
     (`hosts/evil -> /etc`) inside the repository that names it, so its files resolve outside."""
-    current = Path(os.path.abspath(start))
-    for candidate in (current, *current.parents):
-        if os.path.lexists(candidate / ".git"):
-            return candidate.resolve()
-    return current.resolve()
+    current = os.path.abspath(start)
+    if _ROOTS is not None:
+        known = _ROOTS.get(current)
+        if known is None:
+            known = _ROOTS[current] = _git_ancestor(current) or Path(current).resolve()
+        return known
+    return _git_ancestor(current) or Path(current).resolve()
+
+
+def _git_ancestor(directory: str) -> Optional[Path]:
+    """The nearest ancestor of an absolute `directory` (itself included) holding `.git`,
+    resolved; None when there is none. Within a run each ancestor is asked once (`_ANCESTORS`):
+    a fleet's thousand host directories share the walk above them."""
+    memory = _ANCESTORS if _ANCESTORS is not None else {}
+    walked: list[str] = []
+    found: Optional[Path] = None
+    while True:
+        if directory in memory:
+            found = memory[directory]
+            break
+        walked.append(directory)
+        if os.path.lexists(os.path.join(directory, ".git")):
+            found = Path(directory).resolve()
+            break
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    for name in walked:
+        memory[name] = found
+    return found
+
+
+#: Within one run (`remembering_roots()`): find_repo_root() per directory as named, and the
+#: answer of each ancestor on the way. None outside a run, where nothing is remembered: a test
+#: or a caller may create a `.git` between two calls.
+_ROOTS: Optional[dict[str, Path]] = None
+_ANCESTORS: Optional[dict[str, Optional[Path]]] = None
+
+
+@contextlib.contextmanager
+def remembering_roots() -> Iterator[None]:
+    """Remember repository roots for the duration of one run (engine.run.lint): every file of
+    every directory asks for its repository, and the walk up with a resolve() costs several
+    system calls each time. A run that starts inside another keeps the outer memory."""
+    global _ROOTS, _ANCESTORS
+    if _ROOTS is not None:
+        yield
+        return
+    _ROOTS, _ANCESTORS = {}, {}
+    try:
+        yield
+    finally:
+        _ROOTS = _ANCESTORS = None
 
 
 def display_path(path: Path, cwd: Optional[Path] = None) -> str:

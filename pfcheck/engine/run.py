@@ -25,7 +25,7 @@ from pfcheck.policy.assume import Assumption
 from pfcheck.policy.model import Policy
 from pfcheck.postfix.config import ConfigDir, load_config_dir
 from pfcheck.postfix.source import SourceText, read_source
-from pfcheck.repository import display_path, find_repo_root, may_exist
+from pfcheck.repository import display_path, find_repo_root, may_exist, remembering_roots
 from pfcheck.rules import BASE_COMPARISON_RULES, DIRECTORY_RULES, FIXABLE_RULES, policy_severity
 from pfcheck.rules.base import FixableRule, RuleContext
 
@@ -113,7 +113,11 @@ class LintResult:
 
 def lint(paths: Iterable[str], options: LintOptions, policies: PolicyLookup) -> LintResult:
     """Lint paths. `policies(directory)` returns the Policy governing a directory."""
-    paths = list(paths)
+    with remembering_roots():  # each directory's repository is looked up once per run
+        return _lint(list(paths), options, policies)
+
+
+def _lint(paths: list[str], options: LintOptions, policies: PolicyLookup) -> LintResult:
     cwd = Path.cwd()
     _DISPLAYED.clear()  # files may have moved since an earlier run in this process
 
