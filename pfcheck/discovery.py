@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from pfcheck.references import CONFIG_NAMES, SKIPPED_DIRS
-from pfcheck.repository import PERMISSION_DENIED, find_repo_root
+from pfcheck.repository import PERMISSION_DENIED, find_repo_root, real_path
 
 POLICY_NAMES = (".pfcheck.yaml", ".pfcheck.yml")
 
@@ -97,13 +97,13 @@ class _Collector:
         self._index: dict[Path, object] = {}
 
     def directory(self, directory: Path) -> Target:
-        key = (directory.resolve(), "")
+        key = (Path(real_path(directory)), "")
         if key not in self.targets:
             self.targets[key] = Target(_as_given(directory))
         return self.targets[key]
 
     def template(self, path: Path, language: str) -> None:
-        key = (path.parent.resolve(), path.name)
+        key = (Path(real_path(path.parent)), path.name)
         if key not in self.targets:
             self.targets[key] = Target(path.parent, {path.absolute()}, main_file=path, template=language)
 

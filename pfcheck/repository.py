@@ -73,22 +73,46 @@ def _git_ancestor(directory: str) -> Optional[Path]:
 #: or a caller may create a `.git` between two calls.
 _ROOTS: Optional[dict[str, Path]] = None
 _ANCESTORS: Optional[dict[str, Optional[Path]]] = None
+#: Within one run: the real path (os.path.realpath) of each absolute path asked so far.
+_REAL: Optional[dict[str, str]] = None
+
+
+def real_path(path: Union[str, Path]) -> str:
+    """`os.path.realpath(path)`; within a run (`remembering_roots()`) each directory's answer is
+    remembered and a child's is its parent's plus its name when the child is no symlink: a
+    fleet's thousand host directories resolve their common ancestors once, with one lstat()
+    each instead of one per component."""
+    absolute = os.path.abspath(path)
+    if _REAL is None:
+        return os.path.realpath(absolute)
+    known = _REAL.get(absolute)
+    if known is None:
+        parent, name = os.path.split(absolute)
+        if not name or os.path.islink(absolute):
+            known = os.path.realpath(absolute)
+        else:
+            parent_real = _REAL.get(parent)
+            if parent_real is None:
+                parent_real = real_path(parent)
+            known = os.path.join(parent_real, name)
+        _REAL[absolute] = known
+    return known
 
 
 @contextlib.contextmanager
 def remembering_roots() -> Iterator[None]:
-    """Remember repository roots for the duration of one run (engine.run.lint): every file of
-    every directory asks for its repository, and the walk up with a resolve() costs several
-    system calls each time. A run that starts inside another keeps the outer memory."""
-    global _ROOTS, _ANCESTORS
+    """Remember repository roots and real paths for the duration of one run (engine.run.lint):
+    every file of every directory asks for its repository, and the walk up with a resolve()
+    costs several system calls each time. A run that starts inside another keeps the outer memory."""
+    global _ROOTS, _ANCESTORS, _REAL
     if _ROOTS is not None:
         yield
         return
-    _ROOTS, _ANCESTORS = {}, {}
+    _ROOTS, _ANCESTORS, _REAL = {}, {}, {}
     try:
         yield
     finally:
-        _ROOTS = _ANCESTORS = None
+        _ROOTS = _ANCESTORS = _REAL = None
 
 
 def display_path(path: Path, cwd: Optional[Path] = None) -> str:

@@ -23,6 +23,7 @@ from typing import Optional
 
 from pfcheck.discovery import UsageError
 from pfcheck.postfix.source import MAX_INPUT_BYTES
+from pfcheck.repository import find_repo_root, real_path
 
 GIT_TIMEOUT = 60
 #: Above this many files below a config directory at REV, only its own files are read.
@@ -36,10 +37,19 @@ REGULAR_MODES = frozenset({"100644", "100755"})
 WHOLE_TREE_LISTING = 8
 
 
-def _git(directory: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+def _git(directory: Path, *args: str, stdin: Optional[bytes] = None,
+         reading_index: bool = False) -> subprocess.CompletedProcess[bytes]:
+    """Run git in `directory`. `reading_index`: git only reads the index, never refreshes or
+    rewrites it (GIT_OPTIONAL_LOCKS=0), and asks no file-system monitor (its answers are
+    what the index route below must not take on trust)."""
+    command = ["git", "-C", str(directory)]
+    env = None
+    if reading_index:
+        command += ["-c", "core.fsmonitor=false"]
+        env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
     try:
         return subprocess.run(
-            ["git", "-C", str(directory), *args], capture_output=True, timeout=GIT_TIMEOUT, check=False,
+            [*command, *args], input=stdin, capture_output=True, timeout=GIT_TIMEOUT, check=False, env=env,
         )
     except FileNotFoundError:
         raise UsageError("--base needs git, which is not installed") from None
@@ -50,7 +60,7 @@ def _git(directory: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
 class BaseRevision:
     """A git revision to compare with; materialises old config directories on demand."""
 
-    def __init__(self, revision: str, *, optional: bool = False) -> None:
+    def __init__(self, revision: str, *, optional: bool = False, use_index: bool = True) -> None:
         self.revision = revision
         self.optional = optional
         self._verified: dict[Path, bool] = {}
@@ -61,6 +71,9 @@ class BaseRevision:
         self._known_tops: set[Path] = set()
         #: top level -> every entry at the revision (names relative to it, sorted), when listed whole.
         self._listings: dict[Path, tuple[list[str], list[_TreeEntry]]] = {}
+        #: top level -> what its index says of the work tree (prefetch; None: not usable).
+        self._indexes: dict[Path, Optional[_IndexView]] = {}
+        self._use_index = use_index
         self._unchanged: dict[Path, bool] = {}
 
     def close(self) -> None:
@@ -79,14 +92,12 @@ class BaseRevision:
         # The nearest `.git` above a directory's real path is the top level git would find,
         # when git has already named it for another directory and no GIT_DIR/GIT_WORK_TREE
         # redirects it.
-        real = Path(os.path.realpath(directory))
+        real = Path(real_path(directory))
         if self._known_tops and not {"GIT_DIR", "GIT_WORK_TREE"} & os.environ.keys():
-            for candidate in (real, *real.parents):
-                if os.path.lexists(candidate / ".git"):
-                    if candidate in self._known_tops:
-                        self._tops[directory] = candidate
-                        return candidate
-                    break
+            candidate = find_repo_root(real)  # the nearest `.git` at or above (remembered per run)
+            if candidate in self._known_tops:
+                self._tops[directory] = candidate
+                return candidate
         result = _git(directory, "rev-parse", "--show-toplevel")
         if result.returncode != 0:
             raise UsageError(f"--base {self.revision}: {directory} is not inside a git repository")
@@ -136,10 +147,31 @@ class BaseRevision:
             return
         for directory in directories:
             top = self._toplevel(directory)
-            if top not in self._listings and self.available(top):
-                entries = self._tree(top, ".", full_tree=True) or []
-                entries.sort(key=lambda entry: entry.name)
-                self._listings[top] = ([entry.name for entry in entries], entries)
+            if top in self._listings or not self.available(top):
+                continue
+            view = self._index_view(top) if self._use_index else None
+            self._indexes[top] = view
+            if view is not None:
+                self._listings[top] = view.listing
+                continue
+            entries = self._tree(top, ".", full_tree=True) or []
+            entries.sort(key=lambda entry: entry.name)
+            self._listings[top] = ([entry.name for entry in entries], entries)
+
+    def _index_view(self, top: Path) -> Optional[_IndexView]:
+        """What git's index says about the work tree of `top` against the revision, from
+        three git calls that read no file content (see `_IndexView`); None when the index
+        cannot be taken on trust: git fails, or `core.autocrlf` converts line ends of any
+        file, so that the bytes in the work tree are not the bytes of the blob."""
+        autocrlf = _git(top, "config", "--get", "core.autocrlf", reading_index=True)
+        if autocrlf.returncode == 0 and autocrlf.stdout.strip().lower() not in (b"false", b"0", b"no", b"off"):
+            return None
+        index = _git(top, "ls-files", "--stage", "-v", "-z", reading_index=True)
+        differences = _git(top, "diff-index", "--raw", "-z", "--no-renames", self.revision, "--",
+                           reading_index=True)
+        if index.returncode != 0 or differences.returncode != 0:
+            return None
+        return _IndexView.parse(top, index.stdout, differences.stdout)
 
     def _entries_below(self, top: Path, prefix: str, directory: Path) -> Optional[list[_TreeEntry]]:
         """Every entry below `prefix` (relative to top; "" for the top) at the revision,
@@ -175,9 +207,9 @@ class BaseRevision:
             return False
         top = self._toplevel(directory)
         try:
-            real, real_top = directory.resolve(), top.resolve()
+            real, real_top = Path(real_path(directory)), Path(real_path(top))
             prefix = real.relative_to(real_top).as_posix() if real != real_top else ""
-        except (OSError, RuntimeError, ValueError):
+        except ValueError:
             return False
         old = self._entries_below(top, prefix, directory)
         if old is None or len(old) > MAX_OLD_FILES or not {"main.cf", "master.cf"} & {e.name for e in old}:
@@ -187,8 +219,18 @@ class BaseRevision:
             if entry.kind != "blob" or entry.mode not in REGULAR_MODES or not entry.oid:
                 return False
             expected[entry.name] = entry.oid
-        found = _work_tree_blobs(real, real == real_top, len(expected))
-        return found is not None and found == expected
+        files = _work_tree_files(real, real == real_top, len(expected))
+        if files is None or files.keys() != expected.keys():
+            return False
+        view = self._indexes.get(top)
+        if view is None:
+            return all(_file_blob_id(path) == expected[name] for name, path in files.items())
+        # The index vouches for the files git reports no difference for; the others are read.
+        below = f"{prefix}/" if prefix else ""
+        for name, path in files.items():
+            if below + name in view.differing and _file_blob_id(path) != expected[name]:
+                return False
+        return True
 
     def old_directory(self, directory: Path) -> Optional[Path]:
         """A temp copy of `directory` as it was at the revision, None when it did not exist.
@@ -297,12 +339,12 @@ def blob_id(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()  # noqa: S324 (git's id, not security)
 
 
-def _work_tree_blobs(directory: Path, is_top: bool, limit: int) -> Optional[dict[str, str]]:
-    """name (POSIX, relative to `directory`) -> blob id of every file below it in the work
-    tree; None as soon as something cannot be compared: a symbolic link, anything but a
-    regular file or directory, a file that cannot be read or is above MAX_INPUT_BYTES, more
-    than `limit` files (the revision has fewer), a nested repository. The top level's own
-    `.git` is not part of the tree."""
+def _work_tree_files(directory: Path, is_top: bool, limit: int) -> Optional[dict[str, str]]:
+    """name (POSIX, relative to `directory`) -> path of every file below it in the work tree;
+    None as soon as something cannot be compared: a symbolic link, anything but a regular
+    file or directory, a file above MAX_INPUT_BYTES, more than `limit` files (the revision has
+    fewer), a nested repository. The top level's own `.git` is not part of the tree. Nothing
+    is read: the index, or `_file_blob_id`, tells whether the bytes are the revision's."""
     found: dict[str, str] = {}
     pending = [("", str(directory))]
     while pending:
@@ -319,19 +361,108 @@ def _work_tree_blobs(directory: Path, is_top: bool, limit: int) -> Optional[dict
                     continue
                 return None
             try:
-                mode = item.stat(follow_symlinks=False).st_mode
+                status = item.stat(follow_symlinks=False)
             except OSError:
                 return None
-            if stat.S_ISDIR(mode):
+            if stat.S_ISDIR(status.st_mode):
                 pending.append((name + "/", item.path))
                 continue
-            if not stat.S_ISREG(mode) or len(found) >= limit:
+            if not stat.S_ISREG(status.st_mode) or len(found) >= limit or status.st_size > MAX_INPUT_BYTES:
                 return None
-            try:
-                with open(item.path, "rb") as handle:
-                    if os.fstat(handle.fileno()).st_size > MAX_INPUT_BYTES:
-                        return None
-                    found[name] = blob_id(handle.read(MAX_INPUT_BYTES + 1))
-            except OSError:
-                return None
+            if not os.access(item.path, os.R_OK):
+                return None  # (the work tree would report what the revision's copy does not)
+            found[name] = item.path
     return found
+
+
+def _file_blob_id(path: str) -> Optional[str]:
+    """git's blob id of the bytes pfcheck would read from `path`; None when it cannot."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_INPUT_BYTES + 1)
+    except OSError:
+        return None
+    return blob_id(data) if len(data) <= MAX_INPUT_BYTES else None
+
+
+#: git's object id of nothing: "no blob" on one side of a difference.
+_NO_OBJECT = "0" * 40
+#: check-attr's answers that leave a file's bytes as they are.
+_NO_CONVERSION = (b"unspecified", b"unset")
+#: The attributes under which git's stored blob may differ from the work tree's bytes.
+CONVERTING_ATTRIBUTES = ("text", "eol", "crlf", "ident", "filter", "working-tree-encoding")
+
+
+@dataclass(frozen=True)
+class _IndexView:
+    """A repository's work tree against the revision, as git's index knows it, without reading
+    the files: `git ls-files --stage -v` (the index: mode and blob of each file, and whether
+    git vouches for it) and `git diff-index REV` (every file whose blob differs between the
+    revision and the index, or whose stat data no longer matches the index).
+
+    `listing`: the revision's files (sorted names, entries), rebuilt as the index minus
+    what diff-index reports plus the revision's side of what it reports, so that no
+    `git ls-tree` of the whole revision is needed. `differing`: the files whose work-tree bytes
+    the index does not vouch are the revision's: what diff-index reports, files git is told
+    not to look at (assume-unchanged, skip-worktree), unmerged files, and files whose
+    attributes convert their bytes between the work tree and the blob. `unchanged()` reads
+    these (at most the few a change touched) and trusts the index for the rest."""
+
+    listing: tuple[list[str], list[_TreeEntry]]
+    differing: frozenset[str]
+
+    @staticmethod
+    def parse(top: Path, index: bytes, differences: bytes) -> Optional["_IndexView"]:
+        revision: dict[str, _TreeEntry] = {}
+        differing: set[str] = set()
+        for record in index.split(b"\0"):
+            if not record:
+                continue
+            meta, _, raw_name = record.partition(b"\t")
+            fields = meta.split()
+            if len(fields) != 4:
+                return None
+            tag, mode, oid, stage = (field.decode("ascii", "replace") for field in fields)
+            name = raw_name.decode("utf-8", "surrogateescape")
+            if stage != "0" or tag == "S" or tag.islower():
+                differing.add(name)  # unmerged, skip-worktree, assume-unchanged
+            revision[name] = _TreeEntry(mode, "commit" if mode == "160000" else "blob", None, name, oid)
+        parts = differences.split(b"\0")
+        for position in range(0, len(parts) - 1, 2):
+            meta, raw_name = parts[position], parts[position + 1]
+            fields = meta.lstrip(b":").split()
+            if len(fields) != 5:
+                return None
+            old_mode, _, old_oid, _, _ = (field.decode("ascii", "replace") for field in fields)
+            name = raw_name.decode("utf-8", "surrogateescape")
+            differing.add(name)
+            if old_mode == "000000" or old_oid == _NO_OBJECT:
+                revision.pop(name, None)  # added since the revision
+            else:
+                kind = "commit" if old_mode == "160000" else "blob"
+                revision[name] = _TreeEntry(old_mode, kind, None, name, old_oid)
+        converted = _converted_files(top, [name for name, entry in revision.items() if entry.mode in REGULAR_MODES])
+        if converted is None:
+            return None
+        names = sorted(revision)
+        return _IndexView((names, [revision[name] for name in names]), frozenset(differing | converted))
+
+
+def _converted_files(top: Path, names: list[str]) -> Optional[set[str]]:
+    """The files among `names` whose attributes (.gitattributes, info/attributes,
+    core.attributesFile, ...) make git convert between the blob and the work tree: their
+    bytes in the work tree may differ from the revision's blob while the index says they are
+    unchanged. One `git check-attr` for all of them; None when git fails."""
+    if not names:
+        return set()
+    answer = _git(top, "check-attr", "-z", "--stdin", *CONVERTING_ATTRIBUTES,
+                  stdin=b"\0".join(name.encode("utf-8", "surrogateescape") for name in names) + b"\0",
+                  reading_index=True)
+    if answer.returncode != 0:
+        return None
+    parts = answer.stdout.split(b"\0")
+    converted: set[str] = set()
+    for position in range(0, len(parts) - 2, 3):
+        if parts[position + 2] not in _NO_CONVERSION:
+            converted.add(parts[position].decode("utf-8", "surrogateescape"))
+    return converted

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any, Iterator, Mapping, Optional, Union
 
 from pfcheck.policy.load import default_policy, parse_policy, read_policy_bytes
 from pfcheck.policy.model import POLICY_FILE_NAMES, Policy, PolicyError
@@ -39,7 +39,7 @@ def _walk_up(directory: Path, stop: Optional[Path]) -> Iterator[Path]:
         directory = directory.parent
 
 
-def _is_policy_file(path: Path) -> bool:
+def _is_policy_file(path: Union[str, Path]) -> bool:
     """Whether a policy file is there: anything but a directory, so that a FIFO or a symlink
     that leaves the repository is an error (see read_policy_bytes), not silently no policy.
     False where pfcheck may not look (a directory it cannot search is reported by the lint
@@ -47,13 +47,17 @@ def _is_policy_file(path: Path) -> bool:
     return os.path.lexists(path) and not os.path.isdir(path)
 
 
-def _policy_in(directory: Path) -> Optional[Path]:
-    present = [directory / name for name in POLICY_FILE_NAMES if _is_policy_file(directory / name)]
+def _policy_in(directory: Union[str, Path]) -> Optional[Path]:
+    present = [Path(directory, name) for name in POLICY_FILE_NAMES
+               if _is_policy_file(os.path.join(directory, name))]
     if len(present) > 1:
         raise PolicyError(
             present[1], 1, 1, f"both {' and '.join(p.name for p in present)} exist in {directory}; keep one"
         )
     return present[0] if present else None
+
+
+_UNKNOWN = object()
 
 
 class PolicyResolver:
@@ -72,7 +76,10 @@ class PolicyResolver:
         self._rules = rules
         self._explicit = Path(policy_path) if policy_path is not None else None
         self._stop_at = stop_at
-        self._file_for_dir: dict[Path, Optional[Path]] = {}
+        self._file_for_dir: dict[str, Optional[Path]] = {}
+        #: Each path asked so far, as asked (with the working directory of a relative one): a
+        #: run asks for every directory several times.
+        self._file_for_path: dict[tuple[Path, str], Optional[Path]] = {}
         self._policies: dict[Optional[Path], Policy] = {}
         #: Policy files read so far, in order (each appears once).
         self.loaded: list[Optional[Path]] = []
@@ -81,20 +88,35 @@ class PolicyResolver:
         """The policy file that governs `path`, None for the built-in default policy."""
         if self._explicit is not None:
             return self._explicit
-        directory = Path(os.path.abspath(path))
+        key = (path, "" if os.path.isabs(path) else os.getcwd())
+        known = self._file_for_path.get(key, _UNKNOWN)
+        if known is not _UNKNOWN:
+            return known  # type: ignore[return-value]
+        found = self._file_for_path[key] = self._find_policy_file(path)
+        return found
+
+    def _find_policy_file(self, path: Path) -> Optional[Path]:
+        # find_policy's walk, on strings (a fleet asks this for thousands of directories),
+        # each directory's answer remembered for the directories below it.
+        directory = os.path.abspath(path)
         if not os.path.isdir(directory):
-            directory = directory.parent
-        stop = Path(os.path.abspath(self._stop_at)) if self._stop_at is not None else None
-        visited: list[Path] = []
+            directory = os.path.dirname(directory)
+        stop = os.path.abspath(self._stop_at) if self._stop_at is not None else None
+        visited: list[str] = []
         found: Optional[Path] = None
-        for candidate_dir in _walk_up(directory, stop):
-            if candidate_dir in self._file_for_dir:
-                found = self._file_for_dir[candidate_dir]
+        while True:
+            known = self._file_for_dir.get(directory, _UNKNOWN)
+            if known is not _UNKNOWN:
+                found = known  # type: ignore[assignment]
                 break
-            visited.append(candidate_dir)
-            found = _policy_in(candidate_dir)
-            if found is not None:
+            visited.append(directory)
+            found = _policy_in(directory)
+            if found is not None or directory == stop or os.path.lexists(os.path.join(directory, ".git")):
                 break
+            parent = os.path.dirname(directory)
+            if parent == directory:
+                break
+            directory = parent
         for seen in visited:
             self._file_for_dir[seen] = found
         return found
