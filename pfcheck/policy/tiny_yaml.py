@@ -9,11 +9,12 @@ reads) for a strict subset of YAML 1.2:
   by indentation, and block sequences of scalars (`- item`);
 * scalars: plain words (str; `true`/`false` in YAML 1.2's three spellings are bool, `null`/`~`
   null), unsigned decimal integers, and quoted text without escapes;
-* one-line flow mappings of such scalars (`PF801: {severity: off}`);
+* one-line flow mappings of such scalars (`PF801: {severity: off}`) and one-line flow
+  sequences of them (`allowed: ["127.0.0.0/8", "[::1]/128"]`, as policy files write lists);
 * comments on their own line or after a value.
 
-Anything else (tabs, anchors, tags, block scalars, flow sequences, empty values, a key without
-a nested block, ...) returns None, and the caller composes the text with ruamel.yaml. So the
+Anything else (tabs, anchors, tags, block scalars, nested flow collections, empty values, a key
+without a nested block, ...) returns None, and the caller composes the text with ruamel.yaml. So the
 subset only has to be right where it answers: tests/engine/test_policy_tiny_yaml.py compares
 its nodes with ruamel.yaml's on default.yaml and on generated documents.
 """
@@ -154,6 +155,41 @@ def compose_plain(text: str) -> Optional[Node]:
     return node if end == len(lines) else None
 
 
+def _flow_sequence(text: str, line: int, column: int) -> Node:
+    """`[item, item]` on one line (text starts at `[`, at column): scalars only, quoted ones
+    may hold commas and brackets; `[]` is an empty sequence, a trailing comma is declined."""
+    if not text.endswith("]"):
+        raise _Unsupported
+    end = len(text) - 1
+    items: list[Node] = []
+    position = 1
+    while True:
+        while position < end and text[position] == " ":
+            position += 1
+        if position == end:
+            if items:
+                raise _Unsupported  # `[a, ]`: a trailing comma
+            break
+        if text[position] in "\"'":
+            close = text.find(text[position], position + 1)
+            if close < 0 or close >= end:
+                raise _Unsupported
+            token_end = close + 1
+        else:
+            token_end = text.find(",", position)
+            token_end = end if token_end < 0 else token_end
+        items.append(_scalar(text[position:token_end].rstrip(" "), line, column + position, flow=True))
+        position = token_end
+        while position < end and text[position] == " ":
+            position += 1
+        if position == end:
+            break
+        if text[position] != ",":
+            raise _Unsupported
+        position += 1
+    return Node(SEQ, items, line, column)
+
+
 def _block(lines: list[tuple[int, int, str]], index: int, indent: int, depth: int = 0) -> tuple[Node, int]:
     """The block collection starting at lines[index], whose entries are at `indent`."""
     number, column, text = lines[index]
@@ -180,6 +216,8 @@ def _block(lines: list[tuple[int, int, str]], index: int, indent: int, depth: in
             value = _value_text(rest)
             if value.startswith("{"):
                 node = _flow_mapping(value, number, value_column)
+            elif value.startswith("["):
+                node = _flow_sequence(value, number, value_column)
             else:
                 node = _scalar(value, number, value_column)
         else:

@@ -55,7 +55,8 @@ def test_the_built_in_policy_is_the_one_ruamel_s_nodes_give(monkeypatch: Any) ->
 _WORDS = st.sampled_from(["off", "error", "warning", "info", "allow", "deny", "true", "True", "FALSE", "null", "~",
                           "yes", "no", "on", "1", "0", "12", "010", "3.7", "1.5", "2024-01-01", "a_b", "x-y", "a.b",
                           "PF201", "http://x", "a b", "a:b", "a #b", "a#b", "", "-", "'q'", "\"3.7\"", "\"a # b\"",
-                          "'it''s'", "\"a\\tb\"", "[1, 2]", "{a: b}", "{severity: off}", "{ severity: off,x: 1 }",
+                          "'it''s'", "\"a\\tb\"", "[1, 2]", "[]", "[ ]", "[a, ]", "[a,b]", "[\"x, y\"]", "[[a]]",
+                          "[{a: b}]", "[a b]", "[\"[::1]/128\" , 'q']", "[a] x", "[\"a\"b]", "[a, #x]", "{a: b}", "{severity: off}", "{ severity: off,x: 1 }",
                           "&anchor x", "*alias", "!!str x", "|", ">", "\"unterminated", "\u00e9t\u00e9", "\"\x07\""])
 _KEYS = st.sampled_from(["rules", "PF101", "severity", "options", "allowed", "version", "\"quoted key\"", "a-b",
                          "a.b", "? x", "- item", "k", "k"])
@@ -94,12 +95,18 @@ def _structured(draw: Any, depth: int = 0, indent: int = 0) -> str:
     for index in range(draw(st.integers(1, 4))):
         key = draw(st.sampled_from(["rules", "PF101", "severity", "options", "allowed", "\"k y\"", "a-b"])) + str(index)
         comment = draw(st.sampled_from(["", "", "   # why"]))
-        shape = draw(st.sampled_from(["scalar", "scalar", "flow", "seq", "seq-same", "map"] if depth < 3 else ["scalar"]))
+        shape = draw(st.sampled_from(["scalar", "scalar", "flow", "flow-seq", "seq", "seq-same", "map"]
+                                     if depth < 3 else ["scalar"]))
         if shape == "scalar":
             lines.append(f"{pad}{key}: {draw(_SCALARS)}{comment}")
         elif shape == "flow":
             pairs = ", ".join(f"k{i}: {draw(_SCALARS)}" for i in range(draw(st.integers(1, 3))))
             lines.append(f"{pad}{key}: {{{pairs}}}{comment}")
+        elif shape == "flow-seq":
+            items = draw(st.lists(st.one_of(_SCALARS, st.sampled_from(["\"a, b\"", "'[x]'", "\"\""])), max_size=4))
+            separator = draw(st.sampled_from([", ", ",", " , "]))
+            inside = draw(st.sampled_from(["", " "]))
+            lines.append(f"{pad}{key}: [{inside}{separator.join(items)}{inside}]{comment}")
         elif shape in ("seq", "seq-same"):
             lines.append(f"{pad}{key}:{comment}")
             item_pad = pad if shape == "seq-same" else pad + "  "
@@ -138,6 +145,39 @@ def test_a_plain_run_does_not_import_ruamel(tmp_path: Any) -> None:
     (tmp_path / ".git").mkdir()
     (tmp_path / "main.cf").write_text("mynetworks = 127.0.0.0/8\n", encoding="utf-8")
     code = ("import sys\nfrom pfcheck.cli import main\ncode = main(['.'])\n"
+            "assert not [m for m in sys.modules if m.startswith('ruamel')], 'ruamel.yaml imported'\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_example_policy_and_flow_lists_are_read_without_ruamel() -> None:
+    """Policy files write lists as one-line flow sequences (`allowed: [...]`); those are inside
+    the subset and give ruamel.yaml's nodes, quoted items holding commas and brackets included."""
+    texts = [
+        (ROOT / "examples" / ".pfcheck.yaml").read_text(encoding="utf-8"),
+        'allowed: ["127.0.0.0/8", "[::1]/128", "10.20.0.0/16"]\n',
+        "a: []\nb: [ ]\nc: [x,y , 'z, w']   # note\nd: [\"\"]\n",
+        "rules:\n  PF201:\n    options:\n      allowed: [ \"10.0.0.0/8\" ]\n",
+    ]
+    for text in texts:
+        plain = compose_plain(text)
+        assert plain is not None, text
+        assert _tree(plain) == _tree(compose(text, None)), text
+
+
+def test_flow_lists_outside_the_subset_are_declined() -> None:
+    for text in ("a: [x, ]\n", "a: [[x]]\n", "a: [{k: v}]\n", "a: [x] y\n", "a: [\"x\"y]\n", "a: [x y]\n",
+                 "a: [x\n", "a: [\"x]\n", "a: [x, #c]\n"):
+        assert compose_plain(text) is None, text
+
+
+def test_a_run_with_the_example_policy_does_not_import_ruamel(tmp_path: Any) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".pfcheck.yaml").write_bytes((ROOT / "examples" / ".pfcheck.yaml").read_bytes())
+    (tmp_path / "main.cf").write_text("mynetworks = 127.0.0.0/8\n", encoding="utf-8")
+    code = ("import sys\nfrom pfcheck.cli import main\ncode = main(['.'])\n"
+            "assert code in (0, 1), code\n"
             "assert not [m for m in sys.modules if m.startswith('ruamel')], 'ruamel.yaml imported'\n")
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
                             env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, check=False)
