@@ -565,16 +565,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                     None if factor is None else factor <= TARGET_CHANGED_RATIO))
         per_dir_cost = {size: max(run.cpu_seconds - empty.cpu_seconds, 0.0) * 1000 / size
                         for size, run in runs.items() if size in LINEAR_SIZES}
-        if len(per_dir_cost) >= 2 and min(per_dir_cost.values()) > 0:
-            spread = max(per_dir_cost.values()) / min(per_dir_cost.values())
+        # A size whose CPU is within the 0-dir run's noise (often the 1-dir run) has no
+        # measurable per-dir cost: the spread is shown over the others and not judged.
+        positive = {size: cost for size, cost in per_dir_cost.items() if cost > 0}
+        if len(positive) >= 2:
+            spread = max(positive.values()) / min(positive.values())
             measured = ", ".join(f"{size:,}: {cost:.2f} ms" for size, cost in sorted(per_dir_cost.items()))
-            measured += f" (CPU beyond the 0-dir run; {spread:.2f}x)"
+            measured += f" (CPU beyond the 0-dir run; {spread:.2f}x"
+            unmeasurable = sorted(set(per_dir_cost) - set(positive))
+            if unmeasurable:
+                measured += f" without {', '.join(f'{n:,}' for n in unmeasurable)}: within the 0-dir run's noise"
+            measured += ")"
         else:
             spread, measured = None, "-"
-        complete = set(LINEAR_SIZES) <= set(per_dir_cost)
+        complete = set(LINEAR_SIZES) <= set(positive)
         verdicts.append(Verdict(f"per-dir cost at {', '.join(f'{n:,}' for n in LINEAR_SIZES)}: largest/smallest < "
-                                f"{TARGET_LINEAR_RATIO:g}", measured + ("" if complete else " (not every size run)"),
-                                None if spread is None else spread < TARGET_LINEAR_RATIO))
+                                f"{TARGET_LINEAR_RATIO:g}",
+                                measured + ("" if set(LINEAR_SIZES) <= set(per_dir_cost) else " (not every size run)"),
+                                None if spread is None or not complete else spread < TARGET_LINEAR_RATIO))
         figures["per_dir_cpu_ms"] = per_dir_cost
         figures["targets"] = [asdict(v) for v in verdicts]
         sys.stdout.write(render(rows, verdicts, header))
