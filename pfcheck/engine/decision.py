@@ -51,11 +51,29 @@ def decide_failing(result: LintResult, options: LintOptions, run_policy: Optiona
     """
     decided: dict[int, Finding] = {}
     thresholds: dict[str, Severity] = {}
+    # The run's sorted list is rebuilt in place of the old one as each group is judged, so
+    # that an old finding is freed once its group is (a fleet's 75,000 findings are not held
+    # twice). Only findings still alive are looked up by id, so a freed one's id is never read.
+    claimed = {id(f) for d in result.directories for f in d.findings}
+    claimed.update(id(f) for f in result.run_findings)
+    claimed.update(id(f) for _policy, group in policy_findings for f in group)
+    places: dict[int, list[int]] = {}
+    unclaimed: list[tuple[int, Finding]] = []
+    for index, finding in enumerate(result.findings):
+        places.setdefault(id(finding), []).append(index)
+        if id(finding) not in claimed:
+            unclaimed.append((index, finding))
+    judged_run: list[Optional[Finding]] = [None] * len(result.findings)
+    result.findings = []
+    del claimed
 
     def judge(findings: list[Finding], policy: Optional[Policy]) -> list[Finding]:
         threshold = fail_on_for(policy, options)
         judged = [finding.with_(failing=fails(finding, threshold, options.new_only)) for finding in findings]
-        decided.update((id(old), new) for old, new in zip(findings, judged))
+        for old, new in zip(findings, judged):
+            decided[id(old)] = new
+            for index in places.get(id(old), ()):
+                judged_run[index] = new
         return judged
 
     for directory in result.directories:
@@ -72,7 +90,10 @@ def decide_failing(result: LintResult, options: LintOptions, run_policy: Optiona
     if others:
         thresholds[policy_label(run_policy)] = fail_on_for(run_policy, options)
     # A finding no directory claims (none today) is judged as a run-level one: never unjudged.
-    result.findings = [decided.get(id(f)) or judge([f], run_policy)[0] for f in result.findings]
+    for _index, finding in unclaimed:
+        judge([finding], run_policy)
+    result.findings = [finding for finding in judged_run if finding is not None]
+    assert len(result.findings) == len(judged_run), "a finding was left unjudged"
     result.fail_on_by_policy = thresholds
     result.fail_on = _common_threshold(thresholds, options)
     return result

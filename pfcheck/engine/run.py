@@ -145,6 +145,8 @@ def _lint(paths: list[str], options: LintOptions, policies: PolicyLookup) -> Lin
                                                 base, suppressor, usage))
             if options.progress is not None:
                 options.progress(len(directories), len(targets))
+        if precomputed is not None:
+            precomputed.close()  # every result is in: the workers' memory is not held any longer
         # The findings of the whole run (PF903, PF905), then the pass/fail decision.
         result = _finish_run(directories, options, policies, suppressor, usage, display)
         result.unrelated = [display(path) for path in found.unrelated]
@@ -395,6 +397,7 @@ def _finish_run(directories: list[DirectoryResult], options: LintOptions, polici
     baseline = suppressor.baseline
     result = LintResult(findings, directories, sum(len(d.files) for d in directories), suppressor.suppressed,
                         baseline.written if baseline is not None else None, run_findings + in_policy_files)
+    del findings  # decide_failing replaces the list; the old findings are freed as it goes
     return decide_failing(result, options, run_policy, policy_findings)
 
 

@@ -218,3 +218,30 @@ def test_relay_fast_replace_builds_what_dataclasses_replace_builds(bench_repo: P
     slow = _lint(bench_repo, jobs=1)
     assert _comparable(fast) == _comparable(slow)
     assert any(f.code.startswith("PF30") for f in slow.findings)
+
+
+def test_workers_are_stopped_before_the_decision(bench_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The workers' memory is not held while the run's findings are decided and reported: by
+    the time decide_failing runs, no worker process is left; and the decided list holds the
+    judged copy of every finding, in the sorted order."""
+    import multiprocessing
+
+    import pfcheck.engine.run as run_module
+    from pfcheck.findings import Finding
+
+    seen: dict[str, Any] = {}
+    decide = run_module.decide_failing
+
+    def watching(result: Any, *args: Any, **kwargs: Any) -> Any:
+        seen["children"] = multiprocessing.active_children()
+        seen["before"] = len(result.findings)
+        return decide(result, *args, **kwargs)
+
+    monkeypatch.setattr(run_module, "decide_failing", watching)
+    result = _lint(bench_repo, jobs=2)
+    assert "children" in seen, "the decision did not run"
+    assert seen["children"] == []
+    assert len(result.findings) == seen["before"] > 0
+    assert result.findings == sorted(result.findings, key=Finding.sort_key)
+    by_directory = {id(f) for d in result.directories for f in d.findings}
+    assert all(id(f) in by_directory or f in result.run_findings for f in result.findings)
