@@ -162,14 +162,8 @@ def _flow_sequence(text: str, line: int, column: int) -> Node:
         raise _Unsupported
     end = len(text) - 1
     items: list[Node] = []
-    position = 1
-    while True:
-        while position < end and text[position] == " ":
-            position += 1
-        if position == end:
-            if items:
-                raise _Unsupported  # `[a, ]`: a trailing comma
-            break
+    position = _past_spaces(text, 1, end)
+    while position < end:
         if text[position] in "\"'":
             close = text.find(text[position], position + 1)
             if close < 0 or close >= end:
@@ -179,15 +173,20 @@ def _flow_sequence(text: str, line: int, column: int) -> Node:
             token_end = text.find(",", position)
             token_end = end if token_end < 0 else token_end
         items.append(_scalar(text[position:token_end].rstrip(" "), line, column + position, flow=True))
-        position = token_end
-        while position < end and text[position] == " ":
-            position += 1
-        if position == end:
-            break
-        if text[position] != ",":
-            raise _Unsupported
-        position += 1
+        position = _past_spaces(text, token_end, end)
+        if position < end:
+            if text[position] != ",":
+                raise _Unsupported
+            position = _past_spaces(text, position + 1, end)
+            if position == end:
+                raise _Unsupported  # `[a, ]`: a trailing comma
     return Node(SEQ, items, line, column)
+
+
+def _past_spaces(text: str, position: int, end: int) -> int:
+    while position < end and text[position] == " ":
+        position += 1
+    return position
 
 
 def _block(lines: list[tuple[int, int, str]], index: int, indent: int, depth: int = 0) -> tuple[Node, int]:
